@@ -1,0 +1,86 @@
+//! The socket farm: N loopback TCP connections with a steady rate of changes and churn.
+//!
+//! It is the workload of the collector benchmarks: a known number of sockets, a known fraction
+//! changing per interval, and a log of every connection it closed with its final counters.
+//!
+//! Process layout: the `farm` process is the [`supervisor`]. It re-executes its own binary P
+//! times with a hidden `--worker` flag; each [`worker`] holds **both ends** of its connections
+//! (client and accepted server socket), so one connection costs two fds in one process and
+//! shows up as two ESTABLISHED sockets in a dump. The per-process open-file hard limit of the
+//! bench machine is 20,000 and cannot be raised; a worker keeps at most
+//! [`MAX_PAIRS_PER_WORKER`] connections (8,800 fds), which leaves room for the listener, epoll
+//! and pipes and stays well under the limit even if churn briefly holds extra closing pairs.
+//!
+//! Addresses: worker `w` listens on `127.0.0.1:(BASE + w)`, and binds each client socket to its
+//! own source address in `127.0.0.0/8` (see [`conn::client_ip`]) with `IP_BIND_ADDRESS_NO_PORT`,
+//! so the 28k-port ephemeral range is per source address and never runs out. All of `127/8` is
+//! local on `lo`, which also holds in a fresh network namespace once the harness brings `lo` up.
+//!
+//! Protocol between the two: a worker writes `ready <n>` on its stdout when its connections are
+//! up, and stops when its stdin reaches EOF (the supervisor closes the pipe, or dies). It then
+//! writes one `closed <json>` line per socket it closed (see [`conn::Closed`]) and a final
+//! `done <key=value ...>` line. Workers also set `PR_SET_PDEATHSIG` so a killed supervisor
+//! leaves nothing behind.
+
+pub mod conn;
+pub mod supervisor;
+pub mod worker;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Most connections (client/server pairs, two fds each) one worker process holds.
+pub const MAX_PAIRS_PER_WORKER: u64 = 4_400;
+/// Default first listen port; below the default ephemeral range (32768-60999).
+pub const DEFAULT_LISTEN_PORT: u16 = 20_000;
+/// Default time between two change/churn steps, in milliseconds.
+pub const DEFAULT_INTERVAL_MS: u64 = 10;
+/// Default run time after `ready`, in seconds.
+pub const DEFAULT_DURATION_S: u64 = 60;
+/// Default limit on the time to open all connections, in seconds.
+pub const DEFAULT_SETUP_TIMEOUT_S: u64 = 300;
+/// Bytes written on a connection to change it (the peer reads them).
+pub const CHANGE_PAYLOAD: &[u8] = b"tcpinfo!";
+
+/// Settings of a whole farm run (the `farm` command line).
+#[derive(Debug, Clone)]
+pub struct FarmConfig {
+    /// Connections to hold (each is two sockets: client and server end).
+    pub connections: u64,
+    /// Worker processes; `None` picks the fewest that respect [`MAX_PAIRS_PER_WORKER`].
+    pub procs: Option<u32>,
+    /// Fraction (0..=1) of connections written to per interval.
+    pub change_fraction: f64,
+    /// Time between change/churn steps.
+    pub interval: Duration,
+    /// Connections closed and reopened per second, over the whole farm.
+    pub churn_per_s: f64,
+    /// Run time after all connections are up.
+    pub duration: Duration,
+    /// Limit on the time to open all connections.
+    pub setup_timeout: Duration,
+    /// Listen port of worker 0; worker `w` listens on `listen_port + w`.
+    pub listen_port: u16,
+    /// File that receives `ready N` too.
+    pub ready_file: Option<PathBuf>,
+    /// JSON file that receives the closed connections and their final counters.
+    pub churn_log: Option<PathBuf>,
+}
+
+impl FarmConfig {
+    /// Number of workers to start, checked against the per-worker limit.
+    ///
+    /// # Errors
+    /// `procs` is 0 or too small for the connection count.
+    pub fn worker_count(&self) -> Result<u32, String> {
+        let needed = self.connections.div_ceil(MAX_PAIRS_PER_WORKER).max(1);
+        let procs = self.procs.map_or(needed, u64::from);
+        if procs == 0 || procs < needed {
+            return Err(format!(
+                "--procs {procs} is too few for {} connections: each worker holds at most {MAX_PAIRS_PER_WORKER}, so at least {needed} are needed",
+                self.connections
+            ));
+        }
+        u32::try_from(procs).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,552 @@
+//! A farm worker process: opens its share of connections, then changes and churns them every
+//! interval until its stdin reaches EOF.
+//!
+//! Single-threaded: one epoll set holds every socket (reads of the bytes the peer wrote) and
+//! stdin (the stop signal); the change and churn steps run between `epoll_wait` calls on an
+//! interval clock.
+//!
+//! Churn closes a connection gracefully so its final counters are exact: both ends
+//! `shutdown(SHUT_WR)`, and the pair is closed once both have reached `TCP_CLOSE`, i.e. data
+//! and FINs are acknowledged and `tcpi_bytes_acked`/`tcpi_bytes_received` can no longer move
+//! (a FIN counts one byte in both). `TCP_INFO` is read then, just before `close()`, so it
+//! equals the `tcp_info` the kernel's destroy notification carries.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::conn::{self, Closed, Pair, TCP_CLOSE};
+use super::CHANGE_PAYLOAD;
+use crate::cli::Flags;
+use crate::sys::{cvt, raise_nofile};
+
+/// epoll tag of stdin (socket tags are `slot << 1 | side`).
+const STOP_TAG: u64 = u64::MAX;
+/// How long a churned pair may take to reach `TCP_CLOSE` before it is closed anyway
+/// (and logged with `"settled":false`).
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Check stdin for a stop request every this many connections during setup.
+const SETUP_STOP_CHECK: u64 = 512;
+/// Errors a worker explains on stderr; later ones are only counted.
+const ERRORS_EXPLAINED: u64 = 5;
+/// Events fetched per `epoll_wait`.
+const EPOLL_BATCH: usize = 1024;
+
+/// Settings of one worker, passed on its command line by the supervisor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerConfig {
+    /// Worker number, from 0.
+    pub index: u32,
+    /// Connections this worker holds.
+    pub connections: u64,
+    /// Port its listener binds on 127.0.0.1.
+    pub listen_port: u16,
+    /// Fraction of its connections written to per interval.
+    pub change_fraction: f64,
+    /// Time between change/churn steps.
+    pub interval: Duration,
+    /// Connections it churns per second.
+    pub churn_per_s: f64,
+    /// Hard bound on its lifetime, in case the stop signal never comes.
+    pub lifetime: Duration,
+}
+
+impl WorkerConfig {
+    /// Command-line arguments that [`WorkerConfig::from_flags`] reads back.
+    pub fn to_args(&self) -> Vec<String> {
+        vec![
+            "--worker".into(),
+            self.index.to_string(),
+            "--connections".into(),
+            self.connections.to_string(),
+            "--listen-port".into(),
+            self.listen_port.to_string(),
+            "--change-fraction".into(),
+            self.change_fraction.to_string(),
+            "--interval-us".into(),
+            self.interval.as_micros().to_string(),
+            "--churn".into(),
+            self.churn_per_s.to_string(),
+            "--lifetime-s".into(),
+            self.lifetime.as_secs().to_string(),
+        ]
+    }
+
+    /// Reads the arguments written by [`WorkerConfig::to_args`].
+    ///
+    /// # Errors
+    /// A missing or malformed flag.
+    pub fn from_flags(flags: &mut Flags) -> Result<Self, String> {
+        let cfg = Self {
+            index: flags.require("worker")?,
+            connections: flags.require("connections")?,
+            listen_port: flags.require("listen-port")?,
+            change_fraction: flags.require("change-fraction")?,
+            interval: Duration::from_micros(flags.require("interval-us")?),
+            churn_per_s: flags.require("churn")?,
+            lifetime: Duration::from_secs(flags.require("lifetime-s")?),
+        };
+        Ok(cfg)
+    }
+}
+
+/// Counters a worker reports in its `done` line.
+#[derive(Debug, Default, Clone, Copy)]
+struct Stats {
+    writes: u64,
+    bytes_read: u64,
+    churned: u64,
+    errors: u64,
+}
+
+/// Runs a worker until stdin reaches EOF or its lifetime ends; protocol lines go to `out`.
+///
+/// # Errors
+/// Setup fails (listener, epoll, a connection), or writing to `out` fails.
+pub fn run(cfg: &WorkerConfig, out: &mut impl Write) -> io::Result<()> {
+    let started = Instant::now();
+    // SAFETY: plain prctl/signal calls. SIGKILL on parent death: nothing is left behind even
+    // if the supervisor is killed. SIGINT ignored: a terminal ^C reaches the whole process
+    // group, and it is the supervisor's job to stop workers in order (so they write their log).
+    unsafe {
+        cvt(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL))?;
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+    }
+    raise_nofile()?;
+    let mut farm = Farm::new(cfg)?;
+    epoll_ctl(
+        &farm.epoll,
+        libc::EPOLL_CTL_ADD,
+        libc::STDIN_FILENO,
+        STOP_TAG,
+    )
+    .map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("watch stdin (must be the supervisor's pipe): {e}"),
+        )
+    })?;
+    for _ in 0..cfg.connections {
+        if farm.serial % SETUP_STOP_CHECK == 0 && stdin_closed()? {
+            return Ok(());
+        }
+        let pair = farm.open_pair()?;
+        farm.pairs.push(pair);
+        farm.watch(farm.pairs.len() - 1)?;
+    }
+    writeln!(out, "ready {}", cfg.connections)?;
+    out.flush()?;
+
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EPOLL_BATCH];
+    let mut next_tick = Instant::now() + cfg.interval;
+    let mut tick: u64 = 0;
+    while started.elapsed() < cfg.lifetime {
+        let wait_ms = next_tick
+            .saturating_duration_since(Instant::now())
+            .as_micros()
+            .div_ceil(1000);
+        let n = epoll_wait(
+            &farm.epoll,
+            &mut events,
+            i32::try_from(wait_ms).unwrap_or(i32::MAX),
+        )?;
+        let mut stop = false;
+        for ev in &events[..n] {
+            if ev.u64 == STOP_TAG {
+                stop = true;
+            } else {
+                farm.read_ready(ev.u64);
+            }
+        }
+        if stop {
+            break;
+        }
+        if Instant::now() >= next_tick {
+            farm.tick(tick);
+            tick += 1;
+            next_tick += cfg.interval;
+            // After a stall, skip the missed ticks instead of bursting to catch up.
+            next_tick = next_tick.max(Instant::now());
+        }
+    }
+    farm.finish_closing(true);
+    for closed in &farm.closed {
+        writeln!(out, "closed {}", closed.to_json())?;
+    }
+    let s = farm.stats;
+    writeln!(
+        out,
+        "done writes={} bytes_read={} churned={} errors={}",
+        s.writes, s.bytes_read, s.churned, s.errors
+    )?;
+    out.flush()
+}
+
+/// The state of one worker.
+struct Farm {
+    index: u32,
+    listener: TcpListener,
+    server_addr: SocketAddrV4,
+    epoll: OwnedFd,
+    pairs: Vec<Pair>,
+    /// Connections opened so far (picks the next client address).
+    serial: u64,
+    change_fraction: f64,
+    change_budget: f64,
+    change_cursor: usize,
+    churn_per_tick: f64,
+    churn_budget: f64,
+    churn_cursor: usize,
+    /// Churned pairs waiting for both ends to reach `TCP_CLOSE`.
+    closing: Vec<(Pair, Instant)>,
+    closed: Vec<Closed>,
+    stats: Stats,
+}
+
+impl Farm {
+    fn new(cfg: &WorkerConfig) -> io::Result<Self> {
+        let server_addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, cfg.listen_port);
+        let listener = TcpListener::bind(server_addr)
+            .map_err(|e| io::Error::new(e.kind(), format!("listen on {server_addr}: {e}")))?;
+        // SAFETY: plain epoll_create1 call.
+        let epfd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: `epfd` is a fresh descriptor that nothing else owns.
+        let epoll = unsafe { OwnedFd::from_raw_fd(epfd) };
+        let capacity = usize::try_from(cfg.connections).unwrap_or(0);
+        Ok(Self {
+            index: cfg.index,
+            listener,
+            server_addr,
+            epoll,
+            pairs: Vec::with_capacity(capacity),
+            serial: 0,
+            change_fraction: cfg.change_fraction,
+            change_budget: 0.0,
+            change_cursor: 0,
+            churn_per_tick: cfg.churn_per_s * cfg.interval.as_secs_f64(),
+            churn_budget: 0.0,
+            churn_cursor: 0,
+            closing: Vec::new(),
+            closed: Vec::new(),
+            stats: Stats::default(),
+        })
+    }
+
+    /// Counts an error, and explains the first few on stderr (more would flood it).
+    fn error(&mut self, what: &str, err: &io::Error) {
+        self.stats.errors += 1;
+        if self.stats.errors <= ERRORS_EXPLAINED {
+            // Ignored: if stderr is gone there is nowhere left to report to.
+            let _ignored = writeln!(io::stderr(), "farm worker {}: {what}: {err}", self.index);
+        }
+    }
+
+    fn open_pair(&mut self) -> io::Result<Pair> {
+        let src = conn::client_ip(self.index, self.serial);
+        self.serial += 1;
+        Pair::open(&self.listener, self.server_addr, src)
+    }
+
+    /// Adds both ends of `pairs[slot]` to the epoll set.
+    fn watch(&self, slot: usize) -> io::Result<()> {
+        let pair = &self.pairs[slot];
+        let tag = (slot as u64) << 1;
+        epoll_ctl(
+            &self.epoll,
+            libc::EPOLL_CTL_ADD,
+            pair.client.as_raw_fd(),
+            tag,
+        )?;
+        epoll_ctl(
+            &self.epoll,
+            libc::EPOLL_CTL_ADD,
+            pair.server.as_raw_fd(),
+            tag | 1,
+        )
+    }
+
+    /// Drains whatever the peer wrote on the socket tagged `tag`.
+    fn read_ready(&mut self, tag: u64) {
+        let Some(pair) = usize::try_from(tag >> 1)
+            .ok()
+            .and_then(|slot| self.pairs.get(slot))
+        else {
+            return self.error("epoll", &io::Error::other(format!("unknown tag {tag}")));
+        };
+        let end = if tag & 1 == 0 {
+            &pair.client
+        } else {
+            &pair.server
+        };
+        let fd = end.as_raw_fd();
+        let failure = match drain(end) {
+            Ok((n, eof)) => {
+                self.stats.bytes_read += n;
+                eof.then(|| io::Error::from(ErrorKind::UnexpectedEof))
+            }
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failure {
+            // EOF or an error on a live connection is unexpected. Stop watching it so the
+            // level-triggered epoll does not spin on it.
+            let _ignored = epoll_ctl(&self.epoll, libc::EPOLL_CTL_DEL, fd, 0);
+            self.error("read", &e);
+        }
+    }
+
+    /// One interval step: write on a fraction of the connections, churn some, settle closes.
+    fn tick(&mut self, tick: u64) {
+        if self.pairs.is_empty() {
+            return;
+        }
+        self.change_budget += self.change_fraction * as_f64(self.pairs.len());
+        while self.change_budget >= 1.0 {
+            self.change_budget -= 1.0;
+            let slot = self.change_cursor;
+            self.change_cursor = (slot + 1) % self.pairs.len();
+            let pair = &self.pairs[slot];
+            // Alternate the direction so both ends see bytes_acked and bytes_received move.
+            let end = if (tick + slot as u64).is_multiple_of(2) {
+                &pair.client
+            } else {
+                &pair.server
+            };
+            match (&*end).write(CHANGE_PAYLOAD) {
+                Ok(n) if n == CHANGE_PAYLOAD.len() => self.stats.writes += 1,
+                Ok(n) => self.error(
+                    "change",
+                    &io::Error::other(format!("short write of {n} bytes")),
+                ),
+                Err(e) => self.error("change", &e),
+            }
+        }
+        self.churn_budget += self.churn_per_tick;
+        while self.churn_budget >= 1.0 {
+            self.churn_budget -= 1.0;
+            let slot = self.churn_cursor;
+            self.churn_cursor = (slot + 1) % self.pairs.len();
+            self.churn(slot);
+        }
+        self.finish_closing(false);
+    }
+
+    /// Replaces `pairs[slot]` with a new connection and starts closing the old one.
+    fn churn(&mut self, slot: usize) {
+        let fresh = match self.open_pair() {
+            Ok(pair) => pair,
+            Err(e) => return self.error("churn: open a new connection", &e),
+        };
+        let old = std::mem::replace(&mut self.pairs[slot], fresh);
+        for end in [&old.client, &old.server] {
+            let _ignored = epoll_ctl(&self.epoll, libc::EPOLL_CTL_DEL, end.as_raw_fd(), 0);
+        }
+        if let Err(e) = self.watch(slot) {
+            self.error("churn: watch the new connection", &e);
+        }
+        for end in [&old.client, &old.server] {
+            // Read what is pending so the close is a clean FIN exchange, then half-close.
+            if let Err(e) = drain(end).and_then(|_| end.shutdown(std::net::Shutdown::Write)) {
+                self.error("churn: shut down", &e);
+            }
+        }
+        self.stats.churned += 1;
+        self.closing.push((old, Instant::now()));
+        // On loopback the FIN exchange usually completes inside the shutdown calls.
+        self.finish_closing(false);
+    }
+
+    /// Logs and closes the churned pairs whose ends both reached `TCP_CLOSE`, those past
+    /// [`CLOSE_GRACE`], and with `all`, every one (waiting up to the grace for them to settle).
+    fn finish_closing(&mut self, all: bool) {
+        let deadline = Instant::now() + CLOSE_GRACE;
+        loop {
+            let mut i = 0;
+            while i < self.closing.len() {
+                let (pair, since) = &self.closing[i];
+                let infos = (conn::tcp_info(&pair.client), conn::tcp_info(&pair.server));
+                let settled = matches!(&infos, (Ok(c), Ok(s)) if c.state == TCP_CLOSE && s.state == TCP_CLOSE);
+                if settled || since.elapsed() >= CLOSE_GRACE || (all && Instant::now() >= deadline)
+                {
+                    let (pair, _) = self.closing.swap_remove(i);
+                    self.log_close(&pair, infos, settled);
+                } else {
+                    i += 1;
+                }
+            }
+            if !all || self.closing.is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn log_close(
+        &mut self,
+        pair: &Pair,
+        infos: (io::Result<conn::TcpInfo>, io::Result<conn::TcpInfo>),
+        settled: bool,
+    ) {
+        let closed_at_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let ends = [
+            (
+                "client",
+                &pair.client,
+                pair.client_addr,
+                pair.server_addr,
+                infos.0,
+            ),
+            (
+                "server",
+                &pair.server,
+                pair.server_addr,
+                pair.client_addr,
+                infos.1,
+            ),
+        ];
+        for (side, end, local, remote, info) in ends {
+            match info.and_then(|info| Ok((info, conn::cookie(end)?))) {
+                Ok((info, cookie)) => {
+                    self.closed.push(Closed {
+                        cookie,
+                        side,
+                        local,
+                        remote,
+                        info,
+                        settled,
+                        closed_at_ns,
+                    });
+                }
+                Err(e) => self.error("churn: read TCP_INFO/SO_COOKIE", &e),
+            }
+        }
+        // The pair's fds close when the caller drops it.
+    }
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "connection counts stay far below 2^52"
+)]
+fn as_f64(n: usize) -> f64 {
+    n as f64
+}
+
+/// Reads a non-blocking socket until it would block; returns bytes read and whether EOF came.
+fn drain(mut end: &TcpStream) -> io::Result<(u64, bool)> {
+    let mut buf = [0u8; 4096];
+    let mut total = 0;
+    loop {
+        match end.read(&mut buf) {
+            Ok(0) => return Ok((total, true)),
+            Ok(n) => total += n as u64,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok((total, false)),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn epoll_ctl(epoll: &OwnedFd, op: i32, fd: RawFd, tag: u64) -> io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: tag,
+    };
+    // SAFETY: `ev` is a valid epoll_event; the kernel ignores it for EPOLL_CTL_DEL.
+    cvt(unsafe { libc::epoll_ctl(epoll.as_raw_fd(), op, fd, &raw mut ev) }).map(drop)
+}
+
+fn epoll_wait(
+    epoll: &OwnedFd,
+    events: &mut [libc::epoll_event],
+    timeout_ms: i32,
+) -> io::Result<usize> {
+    let max = i32::try_from(events.len()).unwrap_or(i32::MAX);
+    // SAFETY: `events` is writable for `max` entries.
+    let ret = unsafe { libc::epoll_wait(epoll.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
+    match cvt(ret) {
+        Ok(n) => Ok(usize::try_from(n).unwrap_or(0)),
+        Err(e) if e.kind() == ErrorKind::Interrupted => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// True if stdin (the supervisor's pipe) has reached EOF or errored, without blocking.
+fn stdin_closed() -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one valid pollfd.
+    let n = cvt(unsafe { libc::poll(&raw mut pfd, 1, 0) })?;
+    Ok(n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+
+    #[test]
+    fn args_round_trip() {
+        let cfg = WorkerConfig {
+            index: 3,
+            connections: 4400,
+            listen_port: 20003,
+            change_fraction: 0.015,
+            interval: Duration::from_micros(2500),
+            churn_per_s: 12.5,
+            lifetime: Duration::from_secs(400),
+        };
+        let mut flags = Flags::parse(cfg.to_args()).unwrap();
+        assert_eq!(WorkerConfig::from_flags(&mut flags).unwrap(), cfg);
+        flags.finish().unwrap();
+    }
+
+    #[test]
+    fn churn_logs_settled_counters() {
+        let cfg = WorkerConfig {
+            index: 9,
+            connections: 0,
+            listen_port: 0,
+            change_fraction: 0.0,
+            interval: Duration::from_millis(10),
+            churn_per_s: 0.0,
+            lifetime: Duration::from_secs(1),
+        };
+        let mut farm = Farm::new(&cfg).unwrap();
+        let SocketAddr::V4(addr) = farm.listener.local_addr().unwrap() else {
+            panic!()
+        };
+        farm.server_addr = addr;
+        let pair = farm.open_pair().unwrap();
+        farm.pairs.push(pair);
+        farm.watch(0).unwrap();
+        (&farm.pairs[0].client).write_all(b"12345").unwrap();
+        let client = farm.pairs[0].client_addr;
+        farm.churn(0);
+        farm.finish_closing(true);
+        assert_eq!(farm.closed.len(), 2);
+        let c = farm.closed.iter().find(|c| c.side == "client").unwrap();
+        assert_eq!(c.local, client);
+        assert!(c.settled);
+        let srv = farm.closed.iter().find(|c| c.side == "server").unwrap();
+        assert_eq!(
+            (c.cookie != srv.cookie, c.remote, srv.local),
+            (true, srv.local, c.remote)
+        );
+        // The client's SYN and FIN are acked as one byte each, beside the five data bytes; the
+        // server's FIN counts in the client's bytes_received. Printed for the report.
+        let counters = |c: &Closed| (c.info.bytes_acked, c.info.bytes_received);
+        assert_eq!(counters(c), (Some(7), Some(1)), "client {}", c.to_json());
+        assert_eq!(
+            counters(srv),
+            (Some(1), Some(6)),
+            "server {}",
+            srv.to_json()
+        );
+    }
+}

@@ -1,0 +1,4 @@
+//! Encoding of reported connections as M-Lab `ArchivalRecord` JSON lines.
+
+pub mod archival;
+pub mod rfc3339;

@@ -1,0 +1,43 @@
+//! `tcpinfo-core`: watch every TCP socket of a Linux host through netlink `inet_diag`.
+//!
+//! The hot path of the `tcpinfo` package, with no Node dependency: one dedicated thread
+//! per poller dumps `AF_INET`/`AF_INET6` TCP sockets at a fixed interval
+//! ([`PollerThread`]), parses the replies without copying ([`parse`]), keeps a 16-byte
+//! fingerprint per connection to tell new, changed and closed ones apart ([`diff`]),
+//! listens to the kernel's destroy events for final counters, and encodes each reported
+//! connection once as an M-Lab `ArchivalRecord` JSON line ([`encode`]).
+//!
+//! Architecture: `docs/ARCHITECTURE.md`; kernel structs: `shared/reference/KERNEL-UAPI.md`.
+#![deny(missing_docs)]
+
+mod decode;
+mod diff;
+mod encode;
+mod error;
+mod filter;
+mod host;
+mod netlink;
+pub mod parse;
+mod poll;
+mod uuid;
+
+pub use decode::{decode_connection, Value, STATE_NAMES};
+pub use diff::fingerprint::{ChangeRule, Fingerprinter, DEFAULT_IGNORED_FIELDS};
+pub use diff::tracker::{Observation, Tracker};
+pub use encode::archival::{write_header_line, write_record_line};
+pub use encode::rfc3339::write_rfc3339;
+pub use error::{Error, Result};
+pub use filter::{is_local, Cidr, Filter};
+pub use host::{boot_time, hostname, kernel_release};
+pub use netlink::dump::{DumpEnd, DumpSocket, DumpStats};
+pub use netlink::request::DumpSpec;
+pub use poll::batch::{
+    PollBatch, PollStats, RecordIter, RecordKind, RecordView, Warning, FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD,
+    FLAG_UNSEEN, RECORD_HEADER_LEN,
+};
+pub use poll::config::{
+    PollerConfig, DEFAULT_EXT, DEFAULT_MAX_PENDING_CLOSES, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_DEPTH, DEFAULT_STATES,
+};
+pub use poll::poller::{unix_nanos, Poller};
+pub use poll::thread::{snapshot, BatchReceiver, PollerThread};
+pub use uuid::{default_uuid_prefix, read_uuid_prefix, uuid_for_cookie};

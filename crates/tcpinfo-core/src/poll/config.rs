@@ -1,0 +1,97 @@
+//! Configuration of a poller, with M-Lab's defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::diff::fingerprint::ChangeRule;
+use crate::filter::Filter;
+use crate::netlink::destroy::DEFAULT_EVENT_RCVBUF_BYTES;
+use crate::netlink::dump::DEFAULT_RECV_BUFFER_BYTES;
+use crate::parse::diag_msg::{AF_INET, AF_INET6};
+use crate::parse::tcp_info::AccEcnLayout;
+
+/// Poll interval (M-Lab's default).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// `idiag_states`: every state except SYN_RECV, TIME_WAIT and CLOSE (M-Lab's 0xF37).
+pub const DEFAULT_STATES: u32 = 0xF37;
+/// `idiag_ext`: every requestable attribute (M-Lab's 0xFF).
+pub const DEFAULT_EXT: u8 = 0xFF;
+/// Batches queued for a consumer before the poller skips polls (it never drops a batch:
+/// a skipped poll folds its changes into the next one).
+pub const DEFAULT_QUEUE_DEPTH: usize = 8;
+/// Close events kept while polls are skipped; beyond this they are dropped and counted.
+pub const DEFAULT_MAX_PENDING_CLOSES: usize = 100_000;
+
+/// Everything a poller needs to know.
+#[derive(Debug, Clone)]
+pub struct PollerConfig {
+    /// Time between polls.
+    pub interval: Duration,
+    /// Families to dump, `AF_INET` (2) and/or `AF_INET6` (10).
+    pub families: Vec<u8>,
+    /// `idiag_states` bitmask.
+    pub states: u32,
+    /// `idiag_ext` bitmask.
+    pub ext: u8,
+    /// Which sockets are reported.
+    pub filter: Filter,
+    /// What counts as a change.
+    pub change_rule: ChangeRule,
+    /// Subscribe to the destroy multicast groups for final counters of closed sockets.
+    pub destroy_events: bool,
+    /// Network namespace to watch (a path like `/var/run/netns/NAME`); `None` = current.
+    pub netns: Option<PathBuf>,
+    /// User-space receive buffer of the dump socket, bytes.
+    pub recv_buffer_bytes: usize,
+    /// Kernel receive buffer of the destroy-event socket, bytes.
+    pub event_rcvbuf_bytes: usize,
+    /// Batches that may wait for the consumer.
+    pub queue_depth: usize,
+    /// Close events kept while polls are skipped.
+    pub max_pending_closes: usize,
+    /// Layout of the last 4 bytes of a 280-byte `tcp_info`.
+    pub accecn_layout: AccEcnLayout,
+}
+
+impl Default for PollerConfig {
+    fn default() -> Self {
+        Self {
+            interval: DEFAULT_POLL_INTERVAL,
+            families: vec![AF_INET, AF_INET6],
+            states: DEFAULT_STATES,
+            ext: DEFAULT_EXT,
+            filter: Filter::default(),
+            change_rule: ChangeRule::default(),
+            destroy_events: true,
+            netns: None,
+            recv_buffer_bytes: DEFAULT_RECV_BUFFER_BYTES,
+            event_rcvbuf_bytes: DEFAULT_EVENT_RCVBUF_BYTES,
+            queue_depth: DEFAULT_QUEUE_DEPTH,
+            max_pending_closes: DEFAULT_MAX_PENDING_CLOSES,
+            accecn_layout: AccEcnLayout::running_kernel(),
+        }
+    }
+}
+
+impl PollerConfig {
+    /// Checks values that the kernel or the poller cannot work with.
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] naming the bad value.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |m: &str| Err(crate::Error::Config(m.to_owned()));
+        if self.interval.is_zero() {
+            return bad("interval must be positive");
+        }
+        if self.families.is_empty() || self.families.iter().any(|f| *f != AF_INET && *f != AF_INET6) {
+            return bad("families must be a non-empty list of AF_INET (2) and AF_INET6 (10)");
+        }
+        if self.states == 0 {
+            return bad("states must select at least one TCP state");
+        }
+        if self.queue_depth == 0 {
+            return bad("queue depth must be at least 1");
+        }
+        Ok(())
+    }
+}

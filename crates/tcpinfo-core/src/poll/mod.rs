@@ -1,0 +1,7 @@
+//! One poll end to end (dump, parse, filter, diff, encode) and the dedicated thread that
+//! runs it at a fixed interval. See `docs/internals/poll/design.md`.
+
+pub mod batch;
+pub mod config;
+pub mod poller;
+pub mod thread;

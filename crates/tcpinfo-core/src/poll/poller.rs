@@ -1,0 +1,223 @@
+//! One poll: dump every family, parse, filter, fingerprint, diff, encode; then drain the
+//! destroy events and sweep the connections that vanished.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::batch::{PollBatch, RecordKind, Warning, FLAG_FROM_DESTROY_EVENT, FLAG_UNSEEN};
+use super::config::PollerConfig;
+use crate::diff::fingerprint::Fingerprinter;
+use crate::diff::tracker::{Observation, Tracker, Vanished};
+use crate::error::{Error, Result};
+use crate::netlink::destroy::{DestroySubscription, DrainStats};
+use crate::netlink::dump::{DumpEnd, DumpSocket, DumpStats};
+use crate::netlink::request::DumpSpec;
+use crate::parse::diag_msg::parse_diag;
+
+/// `1 << TCP_ESTABLISHED`: unseen closes are reported only when connections are watched.
+const TCPF_ESTABLISHED: u32 = 1 << 1;
+/// Cookies remembered after a fallback close, to recognise a destroy event that comes late.
+const RECENTLY_VANISHED_CAPACITY: usize = 4096;
+/// Nanoseconds per millisecond: record timestamps are truncated to ms like M-Lab's.
+const NANOS_PER_MILLI: i64 = 1_000_000;
+
+/// A poller: sockets, tracker and encoder state, driven one poll at a time.
+pub struct Poller {
+    config: PollerConfig,
+    dump: DumpSocket,
+    events: Option<DestroySubscription>,
+    tracker: Tracker,
+    fingerprinter: Fingerprinter,
+    seq: u64,
+    /// Close records gathered while polls were skipped (framed like a batch).
+    pending: PollBatch,
+    recently_vanished: VecDeque<u64>,
+    recently_vanished_set: HashSet<u64>,
+    vanished: Vec<Vanished>,
+}
+
+impl Poller {
+    /// Opens the sockets in the current network namespace.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid configuration, [`Error::Socket`] when a netlink
+    /// socket cannot be opened or the destroy groups cannot be joined.
+    pub fn new(config: PollerConfig) -> Result<Self> {
+        config.validate()?;
+        let fingerprinter = Fingerprinter::new(&config.change_rule)
+            .map_err(|f| Error::Config(format!("unknown tcp_info field in change rule: {f}")))?;
+        let dump = DumpSocket::open(config.recv_buffer_bytes)?;
+        let events = if config.destroy_events {
+            Some(DestroySubscription::open(&config.families, config.event_rcvbuf_bytes, config.recv_buffer_bytes)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            config,
+            dump,
+            events,
+            tracker: Tracker::new(),
+            fingerprinter,
+            seq: 0,
+            pending: PollBatch::default(),
+            recently_vanished: VecDeque::new(),
+            recently_vanished_set: HashSet::new(),
+            vanished: Vec::new(),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &PollerConfig {
+        &self.config
+    }
+
+    /// Runs one poll and returns what changed since the previous one.
+    pub fn poll(&mut self) -> PollBatch {
+        let mut batch = std::mem::take(&mut self.pending);
+        self.seq += 1;
+        batch.seq = self.seq;
+        batch.timestamp_nanos = unix_nanos();
+        let line_nanos = batch.timestamp_nanos - batch.timestamp_nanos.rem_euclid(NANOS_PER_MILLI);
+        self.tracker.begin_poll();
+        let started = Instant::now();
+        let mut complete = Vec::with_capacity(self.config.families.len());
+        for family in self.config.families.clone() {
+            if self.dump_family(family, line_nanos, &mut batch) {
+                complete.push(family);
+            }
+        }
+        batch.stats.dump_nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        batch.complete = complete.len() == self.config.families.len();
+        self.drain_events_into(&mut batch, line_nanos);
+        self.sweep(&complete, &mut batch);
+        batch.stats.tracked = u32::try_from(self.tracker.len()).unwrap_or(u32::MAX);
+        batch
+    }
+
+    /// Drains destroy events without polling, while the consumer is behind, so the
+    /// kernel's event buffer does not overflow. Their close records go into the next poll.
+    pub fn drain_events_only(&mut self) {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.stats.skipped_polls += 1;
+        let now = unix_nanos();
+        self.drain_events_into(&mut pending, now - now.rem_euclid(NANOS_PER_MILLI));
+        self.pending = pending;
+    }
+
+    fn dump_family(&mut self, family: u8, line_nanos: i64, batch: &mut PollBatch) -> bool {
+        let spec = DumpSpec { family, states: self.config.states, ext: self.config.ext };
+        let mut stats = DumpStats::default();
+        let mut first_error: Option<Error> = None;
+        let Self { dump, tracker, fingerprinter, config, .. } = self;
+        let result = dump.dump(spec, &mut stats, |payload| match parse_diag(payload) {
+            Ok((msg, attrs)) => {
+                if !config.filter.accepts(&msg) {
+                    return;
+                }
+                batch.sockets_seen += 1;
+                let fp = fingerprinter.fingerprint(&msg, &attrs);
+                let kind = match tracker.observe(msg.cookie(), msg.family(), fp) {
+                    Observation::Opened => RecordKind::Opened,
+                    Observation::Changed => RecordKind::Changed,
+                    Observation::Unchanged => return,
+                };
+                batch.push_record(kind, 0, line_nanos, payload, &msg, &attrs);
+            }
+            Err(e) => {
+                batch.stats.malformed += 1;
+                first_error.get_or_insert(e);
+            }
+        });
+        batch.stats.recv_calls += stats.recv_calls;
+        batch.stats.bytes += stats.bytes;
+        batch.stats.messages += stats.messages;
+        batch.stats.malformed += stats.malformed;
+        if let Some(e) = first_error {
+            warn(batch, &e, family);
+        }
+        match result {
+            Ok(DumpEnd::Done) => stats.malformed == 0,
+            Ok(DumpEnd::Interrupted) => {
+                warn(batch, &Error::DumpInterrupted { family }, family);
+                false
+            }
+            Err(e) => {
+                warn(batch, &e, family);
+                false
+            }
+        }
+    }
+
+    fn drain_events_into(&mut self, batch: &mut PollBatch, line_nanos: i64) {
+        let Some(events) = self.events.as_mut() else { return };
+        let mut stats = DrainStats::default();
+        let watches_connections = self.config.states & TCPF_ESTABLISHED != 0;
+        let max_pending = self.config.max_pending_closes;
+        let (tracker, filter) = (&mut self.tracker, &self.config.filter);
+        let recent_set = &mut self.recently_vanished_set;
+        let mut malformed = 0;
+        let result = events.drain(&mut stats, |payload| {
+            let Ok((msg, attrs)) = parse_diag(payload) else {
+                malformed += 1;
+                return;
+            };
+            let cookie = msg.cookie();
+            let flags = if tracker.remove(cookie) {
+                FLAG_FROM_DESTROY_EVENT
+            } else if recent_set.remove(&cookie) {
+                batch.stats.late_destroy_events += 1;
+                return;
+            } else if watches_connections && filter.accepts(&msg) {
+                FLAG_FROM_DESTROY_EVENT | FLAG_UNSEEN
+            } else {
+                return;
+            };
+            if batch.closed as usize >= max_pending && batch.stats.skipped_polls > 0 {
+                batch.stats.dropped_closes += 1;
+                return;
+            }
+            batch.push_record(RecordKind::Closed, flags, line_nanos, payload, &msg, &attrs);
+        });
+        batch.stats.destroy_events += stats.events;
+        batch.stats.destroy_overruns += stats.overruns;
+        batch.stats.malformed += stats.malformed + malformed;
+        if stats.overruns > 0 {
+            batch.warnings.push(Warning {
+                code: "ERR_EVENTS_LOST",
+                message: format!(
+                    "the kernel dropped destroy events {} time(s) (ENOBUFS); affected connections are closed by the poll sweep without final counters",
+                    stats.overruns
+                ),
+            });
+        }
+        if let Err(e) = result {
+            batch.warnings.push(Warning { code: e.code(), message: e.to_string() });
+        }
+    }
+
+    fn sweep(&mut self, complete: &[u8], batch: &mut PollBatch) {
+        self.vanished.clear();
+        self.tracker.sweep(complete, &mut self.vanished);
+        for v in &self.vanished {
+            batch.push_bare(RecordKind::Closed, v.family, v.cookie);
+            if self.recently_vanished.len() == RECENTLY_VANISHED_CAPACITY {
+                if let Some(old) = self.recently_vanished.pop_front() {
+                    self.recently_vanished_set.remove(&old);
+                }
+            }
+            self.recently_vanished.push_back(v.cookie);
+            self.recently_vanished_set.insert(v.cookie);
+        }
+    }
+}
+
+fn warn(batch: &mut PollBatch, e: &Error, family: u8) {
+    batch.warnings.push(Warning { code: e.code(), message: format!("AF {family}: {e}") });
+}
+
+/// Current time in unix nanoseconds.
+pub fn unix_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,24 @@
+//! The napi binding of `tcpinfo-core`: conversions and lifecycle only.
+//!
+//! Every exported item is named `Native*` (or is a plain function) and lives in one
+//! `native_*.rs` file; all logic is in `tcpinfo-core`. The TS wrapper in `src/native.ts`
+//! is the only JS module that loads this addon.
+#![deny(missing_docs)]
+
+mod native_decode;
+mod native_error;
+mod native_options;
+mod native_poller;
+
+/// Makes a Rust panic say what it is before napi turns it into a JS error.
+#[napi_derive::module_init]
+fn init() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        #[expect(clippy::print_stderr, reason = "a panic is a bug; stderr is the only place left to say so")]
+        {
+            eprintln!("tcpinfo: internal error (this is a bug in tcpinfo, please report it)");
+        }
+        default_hook(info);
+    }));
+}

@@ -1,0 +1,57 @@
+//! Lazy decoding: framed records to plain JS objects, one call per batch.
+
+use napi::bindgen_prelude::{BigInt, Buffer, Env, Object, ToNapiValue};
+use napi::sys;
+use napi_derive::napi;
+use tcpinfo_core::{decode_connection, parse::tcp_info::AccEcnLayout, RecordIter, Value};
+
+/// Decodes the payload of every framed record in `records` (a batch's `records`
+/// buffer). Records without payload, and malformed ones, decode to `null`.
+#[napi]
+pub fn native_decode_records(records: Buffer) -> Vec<Option<JsValue>> {
+    let layout = AccEcnLayout::running_kernel();
+    RecordIter::new(&records)
+        .map(|r| (!r.payload.is_empty()).then(|| decode_connection(r.payload, layout).ok()).flatten().map(JsValue))
+        .collect()
+}
+
+/// The UUID prefix: the content of `file` if given, else `<hostname>_<boot time>_unsafe`.
+#[napi]
+pub fn native_uuid_prefix(file: Option<String>) -> napi::Result<String> {
+    match file {
+        Some(f) => tcpinfo_core::read_uuid_prefix(f.as_ref()).map_err(|e| crate::native_error::to_napi(&e)),
+        None => Ok(tcpinfo_core::default_uuid_prefix()),
+    }
+}
+
+/// The running kernel's release string.
+#[napi]
+pub fn native_kernel_release() -> String {
+    tcpinfo_core::kernel_release()
+}
+
+/// A decoded value on its way to JS.
+pub struct JsValue(Value);
+
+impl ToNapiValue for JsValue {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        // SAFETY (all arms): `env` is the live environment napi handed to this call.
+        unsafe {
+            match val.0 {
+                Value::U32(n) => u32::to_napi_value(env, n),
+                Value::U64(n) => BigInt::to_napi_value(env, BigInt::from(n)),
+                Value::Bool(b) => bool::to_napi_value(env, b),
+                Value::Str(s) => String::to_napi_value(env, s),
+                Value::Bytes(b) => Buffer::to_napi_value(env, b.into()),
+                Value::List(items) => Vec::to_napi_value(env, items.into_iter().map(JsValue).collect::<Vec<_>>()),
+                Value::Obj(fields) => {
+                    let mut obj = Object::new(&Env::from_raw(env))?;
+                    for (k, v) in fields {
+                        obj.set(k, JsValue(v))?;
+                    }
+                    Object::to_napi_value(env, obj)
+                }
+            }
+        }
+    }
+}
