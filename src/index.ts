@@ -1,0 +1,14 @@
+/**
+ * tcpinfo: watch every TCP connection of a Linux host through netlink `inet_diag`.
+ *
+ * @example
+ * import { watch } from 'tcpinfo'
+ * for await (const batch of watch()) console.log(batch.opened.length, batch.closed.length)
+ * @packageDocumentation
+ */
+export { watch, type Watcher } from './api/watch.js'
+export { snapshot } from './api/snapshot.js'
+export { Batch, Connection, type ChangeKind, type PollStats, type PollWarning } from './api/batch.js'
+export { TcpinfoError, type TcpinfoErrorCode } from './api/errors.js'
+export { TCP_STATES, type ChangeRuleOptions, type PollOptions, type TcpStateName, type WatchOptions } from './api/options.js'
+export type * from './api/types.js'

@@ -1,0 +1,76 @@
+/**
+ * The only module that loads the native addon (generated loader `native/binding.cjs`).
+ * Everything else imports the `Native*` types and functions from here. Native errors
+ * carry their stable code as a `[ERR_X]` prefix; {@link callNative} turns them into
+ * {@link TcpinfoError}s with `code` set.
+ */
+import { createRequire } from 'node:module'
+
+import { TcpinfoError, type TcpinfoErrorCode } from './api/errors.js'
+import type * as Binding from '../native/binding.cjs'
+
+export type NativeBatch = Binding.NativeBatch
+export type NativePollerOptions = Binding.NativePollerOptions
+export type NativeWarning = Binding.NativeWarning
+export type NativePoller = Binding.NativePoller
+
+/** Order of the counters in `NativeBatch.stats` (mirrors `From<PollBatch>` in the binding). */
+export const NATIVE_STATS_FIELDS = [
+  'dumpNanos',
+  'recvCalls',
+  'bytes',
+  'messages',
+  'malformed',
+  'destroyEvents',
+  'destroyOverruns',
+  'lateDestroyEvents',
+  'droppedCloses',
+  'skippedPolls',
+  'tracked',
+] as const
+
+let binding: typeof Binding | undefined
+let loadError: TcpinfoError | undefined
+
+/** Loads the addon once; on failure every later call rethrows the same clear error. */
+export function native(): typeof Binding {
+  if (binding) return binding
+  if (loadError) throw loadError
+  if (process.platform !== 'linux') {
+    loadError = new TcpinfoError(
+      'ERR_UNSUPPORTED_PLATFORM',
+      `tcpinfo needs Linux netlink inet_diag; this platform is ${process.platform}-${process.arch}`,
+    )
+    throw loadError
+  }
+  try {
+    binding = createRequire(import.meta.url)('../native/binding.cjs') as typeof Binding
+    return binding
+  } catch (cause) {
+    loadError = new TcpinfoError(
+      'ERR_NATIVE_MISSING',
+      `no tcpinfo native addon for ${process.platform}-${process.arch}: install the matching @tcpinfo/* package or build from source with 'npm run build:native' (${(cause as Error).message.split('\n')[0]})`,
+      { cause },
+    )
+    throw loadError
+  }
+}
+
+const CODE_PREFIX = /^\[(ERR_[A-Z_]+)\] /
+
+/** Runs a native call, converting coded native errors into {@link TcpinfoError}. */
+export function callNative<T>(fn: () => T): T {
+  try {
+    return fn()
+  } catch (e) {
+    throw normalizeNativeError(e)
+  }
+}
+
+/** Converts a native error (reason `[ERR_X] message`) into a {@link TcpinfoError}. */
+export function normalizeNativeError(e: unknown): unknown {
+  if (e instanceof TcpinfoError || !(e instanceof Error)) return e
+  const m = CODE_PREFIX.exec(e.message)
+  if (!m) return new TcpinfoError('ERR_INTERNAL', e.message, { cause: e })
+  return new TcpinfoError(m[1] as TcpinfoErrorCode, e.message.slice(m[0].length), { cause: e })
+}
