@@ -17,7 +17,9 @@
 //! local on `lo`, which also holds in a fresh network namespace once the harness brings `lo` up.
 //!
 //! Protocol between the two: a worker writes `ready <n>` on its stdout when its connections are
-//! up, and stops when its stdin reaches EOF (the supervisor closes the pipe, or dies). It then
+//! up; the supervisor writes `go` on every worker's stdin once all are ready, and workers only
+//! change and churn connections after it. A worker stops when its stdin reaches EOF (the
+//! supervisor closes the pipe, or dies). It then
 //! writes one `closed <json>` line per socket it closed (see [`conn::Closed`]) and a final
 //! `done <key=value ...>` line. Workers also set `PR_SET_PDEATHSIG` so a killed supervisor
 //! leaves nothing behind.

@@ -110,6 +110,16 @@ pub fn run(cfg: &FarmConfig, out: &mut impl Write) -> io::Result<Summary> {
         if ready_at.is_none() && workers.iter().all(|w| w.ready) {
             ready_at = Some(Instant::now());
             summary.setup = Some(started.elapsed());
+            // A worker that cannot take "go" has died.
+            let all_went = workers.iter_mut().all(|w| {
+                w.child
+                    .stdin
+                    .as_mut()
+                    .is_some_and(|stdin| stdin.write_all(b"go\n").is_ok())
+            });
+            if !all_went {
+                break "worker_exited";
+            }
             announce_ready(cfg, out)?;
         }
     };

@@ -2,8 +2,10 @@
 //! interval until its stdin reaches EOF.
 //!
 //! Single-threaded: one epoll set holds every socket (reads of the bytes the peer wrote) and
-//! stdin (the stop signal); the change and churn steps run between `epoll_wait` calls on an
-//! interval clock.
+//! stdin, the control pipe. After `ready` the worker idles until the supervisor writes `go`
+//! (every worker is ready), so the workload runs exactly between the farm's `ready` and its
+//! stop; then the change and churn steps run between `epoll_wait` calls on an interval clock,
+//! until stdin reaches EOF.
 //!
 //! Churn closes a connection gracefully so its final counters are exact: both ends
 //! `shutdown(SHUT_WR)`, and the pair is closed once both have reached `TCP_CLOSE`, i.e. data
@@ -21,8 +23,8 @@ use super::CHANGE_PAYLOAD;
 use crate::cli::Flags;
 use crate::sys::{cvt, raise_nofile};
 
-/// epoll tag of stdin (socket tags are `slot << 1 | side`).
-const STOP_TAG: u64 = u64::MAX;
+/// epoll tag of stdin, the control pipe (socket tags are `slot << 1 | side`).
+const CONTROL_TAG: u64 = u64::MAX;
 /// How long a churned pair may take to reach `TCP_CLOSE` before it is closed anyway
 /// (and logged with `"settled":false`).
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -119,7 +121,7 @@ pub fn run(cfg: &WorkerConfig, out: &mut impl Write) -> io::Result<()> {
         &farm.epoll,
         libc::EPOLL_CTL_ADD,
         libc::STDIN_FILENO,
-        STOP_TAG,
+        CONTROL_TAG,
     )
     .map_err(|e| {
         io::Error::new(
@@ -141,6 +143,7 @@ pub fn run(cfg: &WorkerConfig, out: &mut impl Write) -> io::Result<()> {
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EPOLL_BATCH];
     let mut next_tick = Instant::now() + cfg.interval;
     let mut tick: u64 = 0;
+    let mut active = false;
     while started.elapsed() < cfg.lifetime {
         let wait_ms = next_tick
             .saturating_duration_since(Instant::now())
@@ -153,8 +156,14 @@ pub fn run(cfg: &WorkerConfig, out: &mut impl Write) -> io::Result<()> {
         )?;
         let mut stop = false;
         for ev in &events[..n] {
-            if ev.u64 == STOP_TAG {
-                stop = true;
+            if ev.u64 == CONTROL_TAG {
+                // Any byte is the supervisor's "go" (all workers are ready); EOF is stop.
+                if read_control() {
+                    active = true;
+                    next_tick = Instant::now() + cfg.interval;
+                } else {
+                    stop = true;
+                }
             } else {
                 farm.read_ready(ev.u64);
             }
@@ -162,7 +171,7 @@ pub fn run(cfg: &WorkerConfig, out: &mut impl Write) -> io::Result<()> {
         if stop {
             break;
         }
-        if Instant::now() >= next_tick {
+        if active && Instant::now() >= next_tick {
             farm.tick(tick);
             tick += 1;
             next_tick += cfg.interval;
@@ -471,6 +480,14 @@ fn epoll_wait(
         Err(e) if e.kind() == ErrorKind::Interrupted => Ok(0),
         Err(e) => Err(e),
     }
+}
+
+/// Reads the control pipe: true for "go" (any bytes), false for EOF or an error (stop).
+fn read_control() -> bool {
+    let mut buf = [0u8; 64];
+    // SAFETY: `buf` is writable for its length.
+    let n = unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
+    n > 0
 }
 
 /// True if stdin (the supervisor's pipe) has reached EOF or errored, without blocking.

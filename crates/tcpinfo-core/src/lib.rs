@@ -25,7 +25,7 @@ pub use decode::{decode_connection, Value, STATE_NAMES};
 pub use diff::fingerprint::{ChangeRule, Fingerprinter, DEFAULT_IGNORED_FIELDS};
 pub use diff::tracker::{Observation, Tracker};
 pub use encode::archival::{write_header_line, write_record_line};
-pub use encode::rfc3339::write_rfc3339;
+pub use encode::rfc3339::{write_rfc3339, GO_ZERO_TIME};
 pub use error::{Error, Result};
 pub use filter::{is_local, Cidr, Filter};
 pub use host::{boot_time, hostname, kernel_release};

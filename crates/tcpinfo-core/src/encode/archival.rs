@@ -17,7 +17,9 @@ use crate::parse::diag_msg::InetDiagMsg;
 ///
 /// `start_nanos` is the connection's first-seen time in unix nanoseconds.
 pub fn write_header_line(out: &mut Vec<u8>, uuid: &str, sequence: u64, start_nanos: i64) {
-    out.extend_from_slice(br#"{"Timestamp":"0001-01-01T00:00:00Z","Metadata":{"UUID":""#);
+    out.extend_from_slice(br#"{"Timestamp":""#);
+    write_rfc3339(out, super::rfc3339::GO_ZERO_TIME);
+    out.extend_from_slice(br#"","Metadata":{"UUID":""#);
     write_json_string_body(out, uuid);
     out.extend_from_slice(br#"","Sequence":"#);
     out.extend_from_slice(sequence.to_string().as_bytes());

@@ -9,8 +9,17 @@ const NANOS_PER_SEC: i64 = 1_000_000_000;
 /// Seconds per day.
 const SECS_PER_DAY: i64 = 86_400;
 
+/// Go's zero `time.Time` (`0001-01-01T00:00:00Z`), which does not fit in i64 nanoseconds.
+/// Passing this value writes the zero time, as M-Lab's header lines and
+/// `archiveRecords` fixtures carry it.
+pub const GO_ZERO_TIME: i64 = i64::MIN;
+
 /// Appends the RFC 3339 form of `unix_nanos` (UTC) to `out`, without quotes.
 pub fn write_rfc3339(out: &mut Vec<u8>, unix_nanos: i64) {
+    if unix_nanos == GO_ZERO_TIME {
+        out.extend_from_slice(b"0001-01-01T00:00:00Z");
+        return;
+    }
     let secs = unix_nanos.div_euclid(NANOS_PER_SEC);
     let nanos = unix_nanos.rem_euclid(NANOS_PER_SEC);
     let days = secs.div_euclid(SECS_PER_DAY);
@@ -77,5 +86,6 @@ mod tests {
         assert_eq!(fmt(1_554_210_757_511_000_000), "2019-04-02T13:12:37.511Z");
         assert_eq!(fmt(1_566_863_742_754_686_952), "2019-08-26T23:55:42.754686952Z");
         assert_eq!(fmt(951_782_400_100_000_000), "2000-02-29T00:00:00.1Z");
+        assert_eq!(fmt(super::GO_ZERO_TIME), "0001-01-01T00:00:00Z");
     }
 }
