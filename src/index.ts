@@ -6,7 +6,7 @@
  * for await (const batch of watch()) console.log(batch.opened.length, batch.closed.length)
  * @packageDocumentation
  */
-export { watch, type Watcher } from './api/watch.js'
+export { AbortError, watch, type Watcher } from './api/watch.js'
 export { snapshot } from './api/snapshot.js'
 export { Batch, Connection, type ChangeKind, type PollStats, type PollWarning } from './api/batch.js'
 export { TcpinfoError, type TcpinfoErrorCode } from './api/errors.js'

@@ -10,6 +10,19 @@ import { resolveUuidPrefix } from './uuid.js'
 
 const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('Symbol.asyncDispose')
 
+/** Rejection of `next()` after the signal aborted, like Node's own `AbortError`. */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR'
+  constructor(reason: unknown) {
+    super('The watch was aborted', { cause: reason })
+    this.name = 'AbortError'
+  }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError(signal.reason)
+}
+
 /** The iterator returned by {@link watch}. */
 export interface Watcher extends AsyncIterableIterator<Batch>, AsyncDisposable {
   /** Stops polling now; pending and later `next()` calls end the iteration. */
@@ -45,7 +58,7 @@ export function watch(options: WatchOptions = {}): Watcher {
   signal?.addEventListener('abort', close, { once: true })
 
   const pull = async (): Promise<IteratorResult<Batch>> => {
-    signal?.throwIfAborted()
+    throwIfAborted(signal)
     if (closed) return { done: true, value: undefined }
     if (!poller) {
       prefix = resolveUuidPrefix(options)
@@ -59,7 +72,7 @@ export function watch(options: WatchOptions = {}): Watcher {
       close()
       throw normalizeNativeError(e)
     }
-    signal?.throwIfAborted()
+    throwIfAborted(signal)
     if (b === null || closed) {
       close()
       return { done: true, value: undefined }

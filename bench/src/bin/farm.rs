@@ -38,7 +38,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
     if is_worker {
         let wcfg = WorkerConfig::from_flags(&mut flags)?;
         flags.finish()?;
-        return worker::run(&wcfg, &mut out).map_err(|e| e.to_string());
+        return worker::run(&wcfg, &mut out).map_err(|e| format!("worker {}: {e}", wcfg.index));
     }
     let cfg = parse(&mut flags)?;
     flags.finish()?;

@@ -6,6 +6,8 @@
 //! rusage (this process's spawning cost is not included). The socket count comes from
 //! `ss -tnH` line counts before and after the runs: `ss` shows all states except LISTEN,
 //! SYN-RECV, TIME-WAIT and CLOSE, so listeners are not counted (`drain` counts them).
+//! A first, unmeasured run counts `ss`'s stderr lines (`stderr_lines`, with a warning); the
+//! measured runs discard stderr too.
 //! The JSON has the shape of `drain`'s, with the counters `ss` cannot give as `null`.
 
 use std::io::{self, Write};
@@ -49,6 +51,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
     let ss_args: Vec<&str> = ss_args.split_whitespace().collect();
 
     let before = count_sockets(&ss).map_err(|e| format!("{ss} -tnH: {e}"))?;
+    let stderr_lines = probe_stderr(&ss, &ss_args).map_err(|e| format!("{ss}: {e}"))?;
     let mut run = PollRun {
         tool: "ss",
         interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
@@ -77,6 +80,28 @@ fn run(args: Vec<String>) -> Result<(), String> {
         ),
     ];
     writeln!(io::stdout(), "{}", run.to_json(&kernel_release())).map_err(|e| e.to_string())
+}
+
+/// Runs `ss` once, unmeasured, and counts its stderr lines; explains the first on our stderr.
+///
+/// The measured runs discard stderr. A noisy `ss` is slow: under `ip netns exec` without a
+/// cgroup2 mount, `ss -e` prints "Failed to find cgroup2 mount" for every socket.
+fn probe_stderr(ss: &str, args: &[&str]) -> io::Result<usize> {
+    let out = Command::new(ss)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    if let Some(first) = text.lines().next() {
+        // Ignored: if stderr is gone there is nowhere left to report to.
+        let _ignored = writeln!(
+            io::stderr(),
+            "ss_contender: warning: ss writes to stderr ({} lines), e.g. {first:?}",
+            text.lines().count()
+        );
+    }
+    Ok(text.lines().count())
 }
 
 /// Runs `ss` once with output discarded; returns the child's CPU time from `wait4`.

@@ -129,55 +129,10 @@ pub fn run(cfg: &WorkerConfig, out: &mut impl Write) -> io::Result<()> {
             format!("watch stdin (must be the supervisor's pipe): {e}"),
         )
     })?;
-    for _ in 0..cfg.connections {
-        if farm.serial % SETUP_STOP_CHECK == 0 && stdin_closed()? {
-            return Ok(());
-        }
-        let pair = farm.open_pair()?;
-        farm.pairs.push(pair);
-        farm.watch(farm.pairs.len() - 1)?;
-    }
-    writeln!(out, "ready {}", cfg.connections)?;
-    out.flush()?;
-
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EPOLL_BATCH];
-    let mut next_tick = Instant::now() + cfg.interval;
-    let mut tick: u64 = 0;
-    let mut active = false;
-    while started.elapsed() < cfg.lifetime {
-        let wait_ms = next_tick
-            .saturating_duration_since(Instant::now())
-            .as_micros()
-            .div_ceil(1000);
-        let n = epoll_wait(
-            &farm.epoll,
-            &mut events,
-            i32::try_from(wait_ms).unwrap_or(i32::MAX),
-        )?;
-        let mut stop = false;
-        for ev in &events[..n] {
-            if ev.u64 == CONTROL_TAG {
-                // Any byte is the supervisor's "go" (all workers are ready); EOF is stop.
-                if read_control() {
-                    active = true;
-                    next_tick = Instant::now() + cfg.interval;
-                } else {
-                    stop = true;
-                }
-            } else {
-                farm.read_ready(ev.u64);
-            }
-        }
-        if stop {
-            break;
-        }
-        if active && Instant::now() >= next_tick {
-            farm.tick(tick);
-            tick += 1;
-            next_tick += cfg.interval;
-            // After a stall, skip the missed ticks instead of bursting to catch up.
-            next_tick = next_tick.max(Instant::now());
-        }
+    if farm.open_all(cfg.connections)? {
+        writeln!(out, "ready {}", cfg.connections)?;
+        out.flush()?;
+        farm.serve(cfg.interval, started + cfg.lifetime)?;
     }
     farm.finish_closing(true);
     for closed in &farm.closed {
@@ -240,6 +195,57 @@ impl Farm {
             closed: Vec::new(),
             stats: Stats::default(),
         })
+    }
+
+    /// Opens `count` connections; false if the supervisor said stop meanwhile.
+    fn open_all(&mut self, count: u64) -> io::Result<bool> {
+        for _ in 0..count {
+            if self.serial.is_multiple_of(SETUP_STOP_CHECK) && stdin_closed()? {
+                return Ok(false);
+            }
+            let pair = self.open_pair()?;
+            self.pairs.push(pair);
+            self.watch(self.pairs.len() - 1)?;
+        }
+        Ok(true)
+    }
+
+    /// The event loop: reads what peers wrote, and after "go" runs a [`Farm::tick`] every
+    /// `interval`, until stdin reaches EOF or `deadline` passes.
+    fn serve(&mut self, interval: Duration, deadline: Instant) -> io::Result<()> {
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EPOLL_BATCH];
+        let mut next_tick = Instant::now() + interval;
+        let mut tick: u64 = 0;
+        let mut active = false;
+        while Instant::now() < deadline {
+            let wait_ms = next_tick
+                .saturating_duration_since(Instant::now())
+                .as_micros()
+                .div_ceil(1000);
+            let n = epoll_wait(
+                &self.epoll,
+                &mut events,
+                i32::try_from(wait_ms).unwrap_or(i32::MAX),
+            )?;
+            for ev in &events[..n] {
+                if ev.u64 != CONTROL_TAG {
+                    self.read_ready(ev.u64);
+                } else if read_control() {
+                    // Any byte is the supervisor's "go": every worker is ready.
+                    active = true;
+                    next_tick = Instant::now() + interval;
+                } else {
+                    return Ok(()); // EOF: stop.
+                }
+            }
+            if active && Instant::now() >= next_tick {
+                self.tick(tick);
+                tick += 1;
+                // After a stall, skip the missed ticks instead of bursting to catch up.
+                next_tick = (next_tick + interval).max(Instant::now());
+            }
+        }
+        Ok(())
     }
 
     /// Counts an error, and explains the first few on stderr (more would flood it).
@@ -555,8 +561,8 @@ mod tests {
             (c.cookie != srv.cookie, c.remote, srv.local),
             (true, srv.local, c.remote)
         );
-        // The client's SYN and FIN are acked as one byte each, beside the five data bytes; the
-        // server's FIN counts in the client's bytes_received. Printed for the report.
+        // Linux 6.x: the client's SYN and FIN are acked as one byte each beside the five data
+        // bytes; each side's received FIN counts one byte in bytes_received.
         let counters = |c: &Closed| (c.info.bytes_acked, c.info.bytes_received);
         assert_eq!(counters(c), (Some(7), Some(1)), "client {}", c.to_json());
         assert_eq!(
