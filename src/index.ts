@@ -9,6 +9,6 @@
 export { AbortError, watch, type Watcher } from './api/watch.js'
 export { snapshot } from './api/snapshot.js'
 export { Batch, Connection, type ChangeKind, type PollStats, type PollWarning } from './api/batch.js'
-export { TcpinfoError, type TcpinfoErrorCode } from './api/errors.js'
+export { TcpinfoError, type TcpinfoErrorCode } from './errors.js'
 export { TCP_STATES, type ChangeRuleOptions, type PollOptions, type TcpStateName, type WatchOptions } from './api/options.js'
 export type * from './api/types.js'

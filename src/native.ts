@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module'
 
-import { TcpinfoError, type TcpinfoErrorCode } from './api/errors.js'
+import { TcpinfoError, type TcpinfoErrorCode } from './errors.js'
 import type * as Binding from '../native/binding.cjs'
 
 export type NativeBatch = Binding.NativeBatch

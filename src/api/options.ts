@@ -2,7 +2,7 @@
  * Options of {@link watch} and {@link snapshot}, validated and turned into the native
  * poller's options once.
  */
-import { TcpinfoError } from './errors.js'
+import { TcpinfoError } from '../errors.js'
 import type { NativePollerOptions } from '../native.js'
 
 /** TCP state names accepted in `states` (as `ss state` filters name them). */

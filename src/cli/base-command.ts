@@ -5,7 +5,7 @@
  */
 import { Command, UsageError } from 'clipanion'
 
-import { TcpinfoError } from '../api/errors.js'
+import { TcpinfoError } from '../errors.js'
 
 /** Exit code of a usage error, as in ripgrep and most Unix tools. */
 export const EXIT_USAGE = 2

@@ -74,6 +74,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
     run.extra = vec![
         ("sockets_before", before.to_string()),
         ("sockets_after", after.to_string()),
+        ("stderr_lines", stderr_lines.to_string()),
         (
             "ss_args",
             format!("\"{}\"", ss_args.join(" ").replace(['"', '\\'], "_")),
@@ -110,6 +111,7 @@ fn run_once(ss: &str, args: &[&str]) -> io::Result<CpuTime> {
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()?;
     let pid = libc::pid_t::try_from(child.id()).map_err(io::Error::other)?;
     let mut status = 0;

@@ -1,0 +1,16 @@
+/** Pins the public API: the module's exports and package.json `exports` (rolldown's exports-consistency check). */
+import { readFileSync } from 'node:fs'
+
+import test from 'ava'
+
+import * as api from '../src/index.js'
+
+test('the package exports exactly the documented API', (t) => {
+  t.deepEqual(Object.keys(api).sort(), ['AbortError', 'Batch', 'Connection', 'TCP_STATES', 'TcpinfoError', 'snapshot', 'watch'])
+})
+
+test('package.json exports and bin point at the built files', (t) => {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as Record<string, unknown>
+  t.deepEqual(pkg['exports'], { '.': { types: './dist/index.d.ts', default: './dist/index.js' }, './package.json': './package.json' })
+  t.deepEqual(pkg['bin'], { tcpinfo: './dist/cli/main.js' })
+})

@@ -1,0 +1,40 @@
+/**
+ * Architecture checks (STYLE practices 3 and 5): dependencies point down only
+ * (cli → api → native), and only src/native.ts loads the generated binding.
+ */
+import { readdirSync, readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+
+import test from 'ava'
+
+const SRC = new URL('../src/', import.meta.url).pathname
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []))
+}
+
+const LAYER_ORDER = ['errors', 'native', 'api', 'collector', 'eventsocket', 'metrics', 'sinks', 'cli'] as const
+
+function layerOf(file: string): number {
+  const top = relative(SRC, file).split('/')[0] ?? ''
+  const name = top.replace(/\.ts$/, '')
+  const i = LAYER_ORDER.indexOf(name as (typeof LAYER_ORDER)[number])
+  return i === -1 ? LAYER_ORDER.length : i
+}
+
+test('imports never point to a higher layer', (t) => {
+  for (const f of files(SRC)) {
+    const text = readFileSync(f, 'utf8')
+    for (const m of text.matchAll(/from '(\.[^']+)'/g)) {
+      const target = join(f, '..', m[1] as string).replace(/\.js$/, '.ts')
+      if (!target.startsWith(SRC)) continue
+      if (relative(SRC, f) === 'index.ts') continue
+      t.true(layerOf(target) <= layerOf(f), `${relative(SRC, f)} imports ${relative(SRC, target)}`)
+    }
+  }
+})
+
+test('only src/native.ts imports the generated binding', (t) => {
+  const loaders = files(SRC).filter((f) => /binding\.(cjs|js)/.test(readFileSync(f, 'utf8')))
+  t.deepEqual(loaders.map((f) => relative(SRC, f)), ['native.ts'])
+})
