@@ -2,9 +2,10 @@
 //! `{"Timestamp":T,"RawIDM":B64,"Attributes":[null,B64,…]}\n`.
 //!
 //! `Attributes[i]` is the standard-base64 payload of attribute type `i` (no rtattr
-//! header) or `null`; the array is as long as the largest type present + 1, like Go's
-//! `json.Marshal` of M-Lab's `[][]byte`. An attribute present with an empty payload
-//! (`INET_DIAG_PAD`) encodes as `""`, as Go does for a non-nil empty slice.
+//! header) or `null`; the array is as long as the largest type present + 1 (at least 1:
+//! `[null]` without attributes), like Go's `json.Marshal` of M-Lab's `[][]byte`. An
+//! attribute present with an empty payload (`INET_DIAG_PAD`) encodes as `""`, as Go does
+//! for a non-nil empty slice.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -35,23 +36,24 @@ pub fn write_record_line(out: &mut Vec<u8>, unix_nanos: i64, msg: &InetDiagMsg<'
     out.extend_from_slice(br#"","RawIDM":""#);
     push_b64(out, msg.bytes());
     out.push(b'"');
-    if let Some(max) = attrs.max_type() {
-        out.extend_from_slice(br#","Attributes":["#);
-        for ty in 0..=max {
-            if ty > 0 {
-                out.push(b',');
-            }
-            match attrs.get(ty) {
-                Some(payload) => {
-                    out.push(b'"');
-                    push_b64(out, payload);
-                    out.push(b'"');
-                }
-                None => out.extend_from_slice(b"null"),
-            }
+    // M-Lab allocates `maxAttrType + 1` slots with `maxAttrType` starting at 0, so a message
+    // without any attribute (a FIN_WAIT2 timewait socket) is written `"Attributes":[null]`.
+    let max = attrs.max_type().unwrap_or(0);
+    out.extend_from_slice(br#","Attributes":["#);
+    for ty in 0..=max {
+        if ty > 0 {
+            out.push(b',');
         }
-        out.push(b']');
+        match attrs.get(ty) {
+            Some(payload) => {
+                out.push(b'"');
+                push_b64(out, payload);
+                out.push(b'"');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
     }
+    out.push(b']');
     out.extend_from_slice(b"}\n");
 }
 
