@@ -23,7 +23,7 @@ mod uuid;
 
 pub use decode::{decode_connection, Value, STATE_NAMES};
 pub use diff::fingerprint::{ChangeRule, Fingerprinter, DEFAULT_IGNORED_FIELDS};
-pub use diff::tracker::{Observation, Tracker};
+pub use diff::tracker::{Observation, Tracker, Vanished};
 pub use encode::archival::{write_header_line, write_record_line};
 pub use encode::rfc3339::{write_rfc3339, GO_ZERO_TIME};
 pub use error::{Error, Result};
@@ -38,6 +38,7 @@ pub use poll::batch::{
 pub use poll::config::{
     PollerConfig, DEFAULT_EXT, DEFAULT_MAX_PENDING_CLOSES, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_DEPTH, DEFAULT_STATES,
 };
+pub use poll::ingest::Ingest;
 pub use poll::poller::{unix_nanos, Poller};
 pub use poll::thread::{snapshot, BatchReceiver, PollerThread};
 pub use uuid::{default_uuid_prefix, read_uuid_prefix, uuid_for_cookie};

@@ -359,6 +359,11 @@ fn finwait2_record_without_attributes() {
     assert_eq!(last["Attributes"], serde_json::json!([null]));
     let payload = payload_from_record(&last);
     assert_eq!(payload.len(), INET_DIAG_MSG_LEN);
+    let (msg, attrs) = parse_diag(&payload).expect("parse");
+    assert_eq!(attrs.max_type(), None);
+    let mut out = Vec::new();
+    write_record_line(&mut out, 0, &msg, &attrs);
+    assert!(out.ends_with(b"\",\"Attributes\":[null]}\n"), "{}", String::from_utf8_lossy(&out));
     let v = decode_connection(&payload, LAYOUT).expect("decode");
     assert_eq!(field(&v, &["stateName"]), &Value::Str("FIN-WAIT-2".into()));
     assert!(!has_field(&v, "tcpInfo"), "no INET_DIAG_INFO: no made-up tcp_info");

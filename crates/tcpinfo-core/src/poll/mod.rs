@@ -3,5 +3,6 @@
 
 pub mod batch;
 pub mod config;
+pub mod ingest;
 pub mod poller;
 pub mod thread;

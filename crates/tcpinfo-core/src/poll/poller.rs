@@ -6,8 +6,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::batch::{PollBatch, RecordKind, Warning, FLAG_FROM_DESTROY_EVENT, FLAG_UNSEEN};
 use super::config::PollerConfig;
-use crate::diff::fingerprint::Fingerprinter;
-use crate::diff::tracker::{Observation, Tracker, Vanished};
+use super::ingest::Ingest;
+use crate::diff::tracker::Vanished;
 use crate::error::{Error, Result};
 use crate::netlink::destroy::{DestroySubscription, DrainStats};
 use crate::netlink::dump::{DumpEnd, DumpSocket, DumpStats};
@@ -26,8 +26,7 @@ pub struct Poller {
     config: PollerConfig,
     dump: DumpSocket,
     events: Option<DestroySubscription>,
-    tracker: Tracker,
-    fingerprinter: Fingerprinter,
+    ingest: Ingest,
     seq: u64,
     /// Close records gathered while polls were skipped (framed like a batch).
     pending: PollBatch,
@@ -44,8 +43,7 @@ impl Poller {
     /// socket cannot be opened or the destroy groups cannot be joined.
     pub fn new(config: PollerConfig) -> Result<Self> {
         config.validate()?;
-        let fingerprinter = Fingerprinter::new(&config.change_rule)
-            .map_err(|f| Error::Config(format!("unknown tcp_info field in change rule: {f}")))?;
+        let ingest = Ingest::new(&config)?;
         let dump = DumpSocket::open(config.recv_buffer_bytes)?;
         let events = if config.destroy_events {
             Some(DestroySubscription::open(&config.families, config.event_rcvbuf_bytes, config.recv_buffer_bytes)?)
@@ -56,8 +54,7 @@ impl Poller {
             config,
             dump,
             events,
-            tracker: Tracker::new(),
-            fingerprinter,
+            ingest,
             seq: 0,
             pending: PollBatch::default(),
             recently_vanished: VecDeque::new(),
@@ -78,7 +75,7 @@ impl Poller {
         batch.seq = self.seq;
         batch.timestamp_nanos = unix_nanos();
         let line_nanos = batch.timestamp_nanos - batch.timestamp_nanos.rem_euclid(NANOS_PER_MILLI);
-        self.tracker.begin_poll();
+        self.ingest.begin_poll();
         let started = Instant::now();
         let mut complete = Vec::with_capacity(self.config.families.len());
         for family in self.config.families.clone() {
@@ -90,7 +87,7 @@ impl Poller {
         batch.complete = complete.len() == self.config.families.len();
         self.drain_events_into(&mut batch, line_nanos);
         self.sweep(&complete, &mut batch);
-        batch.stats.tracked = u32::try_from(self.tracker.len()).unwrap_or(u32::MAX);
+        batch.stats.tracked = u32::try_from(self.ingest.tracked()).unwrap_or(u32::MAX);
         batch
     }
 
@@ -108,22 +105,9 @@ impl Poller {
         let spec = DumpSpec { family, states: self.config.states, ext: self.config.ext };
         let mut stats = DumpStats::default();
         let mut first_error: Option<Error> = None;
-        let Self { dump, tracker, fingerprinter, config, .. } = self;
-        let result = dump.dump(spec, &mut stats, |payload| match parse_diag(payload) {
-            Ok((msg, attrs)) => {
-                if !config.filter.accepts(&msg) {
-                    return;
-                }
-                batch.sockets_seen += 1;
-                let fp = fingerprinter.fingerprint(&msg, &attrs);
-                let kind = match tracker.observe(msg.cookie(), msg.family(), fp) {
-                    Observation::Opened => RecordKind::Opened,
-                    Observation::Changed => RecordKind::Changed,
-                    Observation::Unchanged => return,
-                };
-                batch.push_record(kind, 0, line_nanos, payload, &msg, &attrs);
-            }
-            Err(e) => {
+        let Self { dump, ingest, .. } = self;
+        let result = dump.dump(spec, &mut stats, |payload| {
+            if let Err(e) = ingest.on_reply(payload, line_nanos, batch) {
                 batch.stats.malformed += 1;
                 first_error.get_or_insert(e);
             }
@@ -153,7 +137,7 @@ impl Poller {
         let mut stats = DrainStats::default();
         let watches_connections = self.config.states & TCPF_ESTABLISHED != 0;
         let max_pending = self.config.max_pending_closes;
-        let (tracker, filter) = (&mut self.tracker, &self.config.filter);
+        let Ingest { tracker, filter, .. } = &mut self.ingest;
         let recent_set = &mut self.recently_vanished_set;
         let mut malformed = 0;
         let result = events.drain(&mut stats, |payload| {
@@ -197,7 +181,7 @@ impl Poller {
 
     fn sweep(&mut self, complete: &[u8], batch: &mut PollBatch) {
         self.vanished.clear();
-        self.tracker.sweep(complete, &mut self.vanished);
+        self.ingest.sweep(complete, &mut self.vanished);
         for v in &self.vanished {
             batch.push_bare(RecordKind::Closed, v.family, v.cookie);
             if self.recently_vanished.len() == RECENTLY_VANISHED_CAPACITY {
