@@ -153,6 +153,29 @@ fn setsockopt_int(fd: &impl AsRawFd, level: i32, name: i32, value: libc::c_int) 
     cvt(ret).map(drop)
 }
 
+/// Makes `close()` reset the connection (`SO_LINGER` on with a zero timeout) instead of a FIN
+/// exchange, so no `TIME_WAIT` entry is left behind.
+///
+/// # Errors
+/// `setsockopt` fails.
+pub fn reset_on_close(fd: &impl AsRawFd) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `linger` is a valid struct linger of the given length.
+    let ret = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            socklen::<libc::linger>(),
+        )
+    };
+    cvt(ret).map(drop)
+}
+
 /// The few `tcp_info` fields the churn log needs; `None` when the kernel's struct is too short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpInfo {

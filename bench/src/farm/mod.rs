@@ -19,7 +19,9 @@
 //! Protocol between the two: a worker writes `ready <n>` on its stdout when its connections are
 //! up; the supervisor writes `go` on every worker's stdin once all are ready, and workers only
 //! change and churn connections after it. A worker stops when its stdin reaches EOF (the
-//! supervisor closes the pipe, or dies). It then
+//! supervisor closes the pipe, or dies). Connections still open at the stop are reset, not
+//! closed gracefully, so a run leaves no `TIME_WAIT` entries behind to slow the next run's
+//! dumps; only the churned ones (closed gracefully, for exact final counters) leave them. It then
 //! writes one `closed <json>` line per socket it closed (see [`conn::Closed`]) and a final
 //! `done <key=value ...>` line. Workers also set `PR_SET_PDEATHSIG` so a killed supervisor
 //! leaves nothing behind.

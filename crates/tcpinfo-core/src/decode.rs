@@ -6,10 +6,10 @@
 
 use crate::error::Result;
 use crate::parse::attrs::{
-    Attrs, INET_DIAG_BBRINFO, INET_DIAG_CGROUP_ID, INET_DIAG_CLASS_ID, INET_DIAG_CONG, INET_DIAG_DCTCPINFO,
-    INET_DIAG_INFO, INET_DIAG_MARK, INET_DIAG_MEMINFO, INET_DIAG_PAD, INET_DIAG_PROTOCOL, INET_DIAG_SHUTDOWN,
-    INET_DIAG_SKMEMINFO, INET_DIAG_SKV6ONLY, INET_DIAG_SOCKOPT, INET_DIAG_TCLASS, INET_DIAG_TOS,
-    INET_DIAG_VEGASINFO,
+    Attrs, INET_DIAG_BBRINFO, INET_DIAG_CGROUP_ID, INET_DIAG_CLASS_ID, INET_DIAG_CONG,
+    INET_DIAG_DCTCPINFO, INET_DIAG_INFO, INET_DIAG_MARK, INET_DIAG_MEMINFO, INET_DIAG_PAD,
+    INET_DIAG_PROTOCOL, INET_DIAG_SHUTDOWN, INET_DIAG_SKMEMINFO, INET_DIAG_SKV6ONLY,
+    INET_DIAG_SOCKOPT, INET_DIAG_TCLASS, INET_DIAG_TOS, INET_DIAG_VEGASINFO,
 };
 use crate::parse::diag_msg::{parse_diag, InetDiagMsg};
 use crate::parse::tcp_info::{AccEcnLayout, FieldValue, TcpInfo};
@@ -36,18 +36,48 @@ pub enum Value {
 
 /// Names of TCP states as `ss` prints them, indexed by state number.
 pub const STATE_NAMES: [&str; 14] = [
-    "UNKNOWN", "ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "UNCONN",
-    "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING", "NEW-SYN-RECV", "BOUND-INACTIVE",
+    "UNKNOWN",
+    "ESTAB",
+    "SYN-SENT",
+    "SYN-RECV",
+    "FIN-WAIT-1",
+    "FIN-WAIT-2",
+    "TIME-WAIT",
+    "UNCONN",
+    "CLOSE-WAIT",
+    "LAST-ACK",
+    "LISTEN",
+    "CLOSING",
+    "NEW-SYN-RECV",
+    "BOUND-INACTIVE",
 ];
 
 /// `SK_MEMINFO_*` names, in array order (`include/uapi/linux/sock_diag.h`).
-const SKMEMINFO_NAMES: [&str; 9] =
-    ["rmemAlloc", "rcvbuf", "wmemAlloc", "sndbuf", "fwdAlloc", "wmemQueued", "optmem", "backlog", "drops"];
+const SKMEMINFO_NAMES: [&str; 9] = [
+    "rmemAlloc",
+    "rcvbuf",
+    "wmemAlloc",
+    "sndbuf",
+    "fwdAlloc",
+    "wmemQueued",
+    "optmem",
+    "backlog",
+    "drops",
+];
 
 /// `struct inet_diag_sockopt` bit names, byte 0 bit 0 first (little-endian bitfields).
 const SOCKOPT_NAMES: [&str; 11] = [
-    "recverr", "isIcsk", "freebind", "hdrincl", "mcLoop", "transparent", "mcAll", "nodefrag",
-    "bindAddressNoPort", "recverrRfc4884", "deferConnect",
+    "recverr",
+    "isIcsk",
+    "freebind",
+    "hdrincl",
+    "mcLoop",
+    "transparent",
+    "mcAll",
+    "nodefrag",
+    "bindAddressNoPort",
+    "recverrRfc4884",
+    "deferConnect",
 ];
 
 /// Decodes one `inet_diag` reply payload (`inet_diag_msg` + attributes).
@@ -56,10 +86,18 @@ const SOCKOPT_NAMES: [&str; 11] = [
 /// [`crate::Error::Malformed`] when the payload is not a well-formed reply.
 pub fn decode_connection(payload: &[u8], layout: AccEcnLayout) -> Result<Value> {
     let (msg, attrs) = parse_diag(payload)?;
-    let mut fields = vec![("id", socket_id(&msg))];
+    let mut fields = vec![("id", socket_id(msg))];
     fields.extend([
         ("state", Value::U32(msg.state().into())),
-        ("stateName", Value::Str(STATE_NAMES.get(usize::from(msg.state())).unwrap_or(&"UNKNOWN").to_string())),
+        (
+            "stateName",
+            Value::Str(
+                STATE_NAMES
+                    .get(usize::from(msg.state()))
+                    .unwrap_or(&"UNKNOWN")
+                    .to_string(),
+            ),
+        ),
         ("timer", Value::U32(msg.timer().into())),
         ("timerRetransmits", Value::U32(msg.retrans().into())),
         ("expires", Value::U32(msg.expires())),
@@ -72,7 +110,7 @@ pub fn decode_connection(payload: &[u8], layout: AccEcnLayout) -> Result<Value> 
     Ok(Value::Obj(fields))
 }
 
-fn socket_id(msg: &InetDiagMsg<'_>) -> Value {
+fn socket_id(msg: InetDiagMsg<'_>) -> Value {
     Value::Obj(vec![
         ("family", Value::U32(msg.family().into())),
         ("srcIp", Value::Str(msg.src().to_string())),
@@ -84,18 +122,26 @@ fn socket_id(msg: &InetDiagMsg<'_>) -> Value {
     ])
 }
 
-fn decode_attributes(attrs: &Attrs<'_>, layout: AccEcnLayout, out: &mut Vec<(&'static str, Value)>) {
+fn decode_attributes(
+    attrs: &Attrs<'_>,
+    layout: AccEcnLayout,
+    out: &mut Vec<(&'static str, Value)>,
+) {
     let mut unknown = Vec::new();
     for (ty, p) in attrs.iter() {
         let decoded = match ty {
             INET_DIAG_INFO => Some(("tcpInfo", tcp_info(TcpInfo::new(p, layout)))),
-            INET_DIAG_MEMINFO => u32_obj(p, &["rmem", "wmem", "fmem", "tmem"]).map(|v| ("memInfo", v)),
+            INET_DIAG_MEMINFO => {
+                u32_obj(p, &["rmem", "wmem", "fmem", "tmem"]).map(|v| ("memInfo", v))
+            }
             INET_DIAG_SKMEMINFO => Some(("skMemInfo", skmeminfo(p))),
             INET_DIAG_CONG => Some(("congestion", Value::Str(c_string(p)))),
             INET_DIAG_TOS => p.first().map(|b| ("tos", Value::U32((*b).into()))),
             INET_DIAG_TCLASS => p.first().map(|b| ("tclass", Value::U32((*b).into()))),
             INET_DIAG_SHUTDOWN => p.first().map(|b| ("shutdown", Value::U32((*b).into()))),
-            INET_DIAG_VEGASINFO => u32_obj(p, &["enabled", "rttCount", "rtt", "minRtt"]).map(|v| ("vegasInfo", v)),
+            INET_DIAG_VEGASINFO => {
+                u32_obj(p, &["enabled", "rttCount", "rtt", "minRtt"]).map(|v| ("vegasInfo", v))
+            }
             INET_DIAG_DCTCPINFO => dctcp(p).map(|v| ("dctcpInfo", v)),
             INET_DIAG_BBRINFO => bbr(p).map(|v| ("bbrInfo", v)),
             INET_DIAG_PROTOCOL => p.first().map(|b| ("protocol", Value::U32((*b).into()))),
@@ -110,7 +156,10 @@ fn decode_attributes(attrs: &Attrs<'_>, layout: AccEcnLayout, out: &mut Vec<(&'s
         match decoded {
             Some(field) => out.push(field),
             // Unknown types, and known ones too short for their struct, are kept raw.
-            None => unknown.push(Value::Obj(vec![("type", Value::U32(ty.into())), ("data", Value::Bytes(p.to_vec()))])),
+            None => unknown.push(Value::Obj(vec![
+                ("type", Value::U32(ty.into())),
+                ("data", Value::Bytes(p.to_vec())),
+            ])),
         }
     }
     if !unknown.is_empty() {
@@ -177,8 +226,15 @@ fn bbr(p: &[u8]) -> Option<Value> {
 }
 
 fn sockopt(p: &[u8]) -> Value {
-    let bits = u16::from(p.first().copied().unwrap_or(0)) | u16::from(p.get(1).copied().unwrap_or(0)) << 8;
-    Value::Obj(SOCKOPT_NAMES.iter().enumerate().map(|(i, n)| (*n, Value::Bool(bits >> i & 1 == 1))).collect())
+    let bits =
+        u16::from(p.first().copied().unwrap_or(0)) | u16::from(p.get(1).copied().unwrap_or(0)) << 8;
+    Value::Obj(
+        SOCKOPT_NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (*n, Value::Bool(bits >> i & 1 == 1)))
+            .collect(),
+    )
 }
 
 fn c_string(p: &[u8]) -> String {

@@ -80,13 +80,17 @@ impl fmt::Display for Error {
                 "kernel rejected {op}: {}",
                 io::Error::from_raw_os_error(*errno)
             ),
-            Error::Malformed { what, offset } => write!(f, "malformed netlink data at byte {offset}: {what}"),
+            Error::Malformed { what, offset } => {
+                write!(f, "malformed netlink data at byte {offset}: {what}")
+            }
             Error::DumpInterrupted { family } => {
                 write!(f, "inet_diag dump of family {family} was interrupted repeatedly (NLM_F_DUMP_INTR)")
             }
             Error::Config(msg) => write!(f, "invalid configuration: {msg}"),
             Error::Closed => write!(f, "the poller is closed"),
-            Error::Netns { path, source } => write!(f, "cannot enter network namespace {path}: {source}"),
+            Error::Netns { path, source } => {
+                write!(f, "cannot enter network namespace {path}: {source}")
+            }
         }
     }
 }

@@ -18,12 +18,20 @@ impl Cidr {
     /// A one-line description of what is wrong with `s`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let (a, p) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
-        let addr: IpAddr = a.trim().parse().map_err(|_| format!("not an IP address: {a:?}"))?;
+        let addr: IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("not an IP address: {a:?}"))?;
         let addr = canonical(addr);
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
             None => max,
-            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("bad prefix length in {s:?}"))?,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("bad prefix length in {s:?}"))?,
         };
         Ok(Self { addr, prefix })
     }
@@ -56,8 +64,12 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 /// unspecified (so listeners, with an unspecified peer, are local too).
 pub fn is_local(ip: IpAddr) -> bool {
     match canonical(ip) {
-        IpAddr::V4(a) => a.is_loopback() || a.is_link_local() || a.is_multicast() || a.is_unspecified(),
-        IpAddr::V6(a) => a.is_loopback() || a.is_unicast_link_local() || a.is_multicast() || a.is_unspecified(),
+        IpAddr::V4(a) => {
+            a.is_loopback() || a.is_link_local() || a.is_multicast() || a.is_unspecified()
+        }
+        IpAddr::V6(a) => {
+            a.is_loopback() || a.is_unicast_link_local() || a.is_multicast() || a.is_unspecified()
+        }
     }
 }
 
@@ -101,15 +113,28 @@ mod tests {
         assert!(c.contains("192.0.2.7".parse().unwrap()));
         assert!(c.contains("::ffff:192.0.2.7".parse().unwrap()));
         assert!(!c.contains("192.0.3.7".parse().unwrap()));
-        assert!(Cidr::parse("2001:db8::/32").unwrap().contains("2001:db8:1::1".parse().unwrap()));
+        assert!(Cidr::parse("2001:db8::/32")
+            .unwrap()
+            .contains("2001:db8:1::1".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("nope").is_err());
-        assert!(Cidr::parse("10.1.2.3").unwrap().contains("10.1.2.3".parse().unwrap()));
+        assert!(Cidr::parse("10.1.2.3")
+            .unwrap()
+            .contains("10.1.2.3".parse().unwrap()));
     }
 
     #[test]
     fn local_addresses() {
-        for a in ["127.0.0.1", "::1", "0.0.0.0", "::", "fe80::1", "169.254.1.1", "224.0.0.1", "::ffff:127.0.0.1"] {
+        for a in [
+            "127.0.0.1",
+            "::1",
+            "0.0.0.0",
+            "::",
+            "fe80::1",
+            "169.254.1.1",
+            "224.0.0.1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(is_local(a.parse().unwrap()), "{a}");
         }
         for a in ["192.0.2.1", "2001:db8::1", "::ffff:192.0.2.1"] {

@@ -20,7 +20,9 @@ pub fn hostname() -> String {
 /// Boot time in unix seconds, from the `btime` line of `/proc/stat`.
 pub fn boot_time() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    stat.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok())
+    stat.lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn uname_field(pick: impl Fn(&libc::utsname) -> &[libc::c_char; 65]) -> String {
@@ -31,5 +33,7 @@ fn uname_field(pick: impl Fn(&libc::utsname) -> &[libc::c_char; 65]) -> String {
         return String::new();
     }
     // SAFETY: the kernel NUL-terminates every utsname field.
-    unsafe { CStr::from_ptr(pick(&u).as_ptr()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(pick(&u).as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
 }

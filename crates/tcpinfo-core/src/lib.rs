@@ -32,11 +32,12 @@ pub use host::{boot_time, hostname, kernel_release};
 pub use netlink::dump::{DumpEnd, DumpSocket, DumpStats};
 pub use netlink::request::DumpSpec;
 pub use poll::batch::{
-    PollBatch, PollStats, RecordIter, RecordKind, RecordView, Warning, FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD,
-    FLAG_UNSEEN, RECORD_HEADER_LEN,
+    PollBatch, PollStats, RecordIter, RecordKind, RecordView, Warning, FLAG_FROM_DESTROY_EVENT,
+    FLAG_HAS_RECORD, FLAG_UNSEEN, RECORD_HEADER_LEN,
 };
 pub use poll::config::{
-    PollerConfig, DEFAULT_EXT, DEFAULT_MAX_PENDING_CLOSES, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_DEPTH, DEFAULT_STATES,
+    PollerConfig, DEFAULT_EXT, DEFAULT_MAX_PENDING_CLOSES, DEFAULT_POLL_INTERVAL,
+    DEFAULT_QUEUE_DEPTH, DEFAULT_STATES,
 };
 pub use poll::ingest::Ingest;
 pub use poll::poller::{unix_nanos, Poller};

@@ -8,7 +8,11 @@ use std::path::Path;
 
 /// The fallback prefix: `<hostname>_<boot time>_unsafe`.
 pub fn default_uuid_prefix() -> String {
-    format!("{}_{}_unsafe", crate::host::hostname(), crate::host::boot_time().unwrap_or(0))
+    format!(
+        "{}_{}_unsafe",
+        crate::host::hostname(),
+        crate::host::boot_time().unwrap_or(0)
+    )
 }
 
 /// Reads a prefix file (its content, trimmed).
@@ -16,11 +20,18 @@ pub fn default_uuid_prefix() -> String {
 /// # Errors
 /// [`crate::Error::Config`] when the file cannot be read or is empty.
 pub fn read_uuid_prefix(path: &Path) -> crate::Result<String> {
-    let s = std::fs::read_to_string(path)
-        .map_err(|e| crate::Error::Config(format!("cannot read UUID prefix file {}: {e}", path.display())))?;
+    let s = std::fs::read_to_string(path).map_err(|e| {
+        crate::Error::Config(format!(
+            "cannot read UUID prefix file {}: {e}",
+            path.display()
+        ))
+    })?;
     let s = s.trim();
     if s.is_empty() {
-        return Err(crate::Error::Config(format!("UUID prefix file {} is empty", path.display())));
+        return Err(crate::Error::Config(format!(
+            "UUID prefix file {} is empty",
+            path.display()
+        )));
     }
     Ok(s.to_owned())
 }

@@ -42,11 +42,19 @@ fn read_zst(name: &str) -> Vec<u8> {
 fn archives() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(fixture_dir())
         .expect("fixture dir")
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|n| n.ends_with(".jsonl.zst"))
         .collect();
     names.sort();
-    assert!(names.len() >= 5, "expected the five M-Lab archives, found {names:?}");
+    assert!(
+        names.len() >= 5,
+        "expected the five M-Lab archives, found {names:?}"
+    );
     names
 }
 
@@ -85,13 +93,18 @@ fn parse_rfc3339(s: &str) -> (i64, bool) {
     if s == "0001-01-01T00:00:00Z" {
         return (GO_ZERO_TIME, true);
     }
-    let num = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap_or_else(|_| panic!("bad time {s}"));
+    let num = |r: std::ops::Range<usize>| {
+        s[r].parse::<i64>()
+            .unwrap_or_else(|_| panic!("bad time {s}"))
+    };
     let days = days_from_civil(num(0..4), num(5..7), num(8..10));
     let mut secs = days * 86_400 + num(11..13) * 3600 + num(14..16) * 60 + num(17..19);
     let mut rest = &s[19..];
     let mut nanos = 0;
     if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.find(|c: char| !c.is_ascii_digit()).unwrap_or(frac.len());
+        let digits = frac
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(frac.len());
         let padded = format!("{:0<9}", &frac[..digits]);
         nanos = padded.parse::<i64>().expect("fraction");
         rest = &frac[digits..];
@@ -99,7 +112,8 @@ fn parse_rfc3339(s: &str) -> (i64, bool) {
     let utc = rest == "Z";
     if !utc {
         let sign = if rest.starts_with('-') { -1 } else { 1 };
-        let off = rest[1..3].parse::<i64>().expect("zone hours") * 3600 + rest[4..6].parse::<i64>().expect("zone minutes") * 60;
+        let off = rest[1..3].parse::<i64>().expect("zone hours") * 3600
+            + rest[4..6].parse::<i64>().expect("zone minutes") * 60;
         secs -= sign * off;
     }
     (secs * 1_000_000_000 + nanos, utc)
@@ -107,7 +121,9 @@ fn parse_rfc3339(s: &str) -> (i64, bool) {
 
 /// Rebuilds the netlink payload (`inet_diag_msg` + rtattrs, 4-byte aligned) of one record.
 fn payload_from_record(rec: &Json) -> Vec<u8> {
-    let mut payload = STANDARD.decode(rec["RawIDM"].as_str().expect("RawIDM")).expect("RawIDM base64");
+    let mut payload = STANDARD
+        .decode(rec["RawIDM"].as_str().expect("RawIDM"))
+        .expect("RawIDM base64");
     assert_eq!(payload.len(), INET_DIAG_MSG_LEN);
     if let Some(attrs) = rec.get("Attributes").and_then(Json::as_array) {
         for (ty, a) in attrs.iter().enumerate() {
@@ -129,7 +145,11 @@ fn payload_from_record(rec: &Json) -> Vec<u8> {
 fn field<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
     path.iter().fold(v, |v, name| match v {
         Value::Obj(fields) => {
-            &fields.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no field {name} in {v:?}")).1
+            &fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .unwrap_or_else(|| panic!("no field {name} in {v:?}"))
+                .1
         }
         other => panic!("{name}: not an object: {other:?}"),
     })
@@ -146,17 +166,32 @@ fn testdata_parses_and_decodes() {
     assert_eq!(payloads.len(), TESTDATA_MESSAGES);
     for (i, p) in payloads.iter().enumerate() {
         let (msg, attrs) = parse_diag(p).unwrap_or_else(|e| panic!("message {i}: {e}"));
-        assert!(msg.family() == 2 || msg.family() == 10, "message {i}: family {}", msg.family());
+        assert!(
+            msg.family() == 2 || msg.family() == 10,
+            "message {i}: family {}",
+            msg.family()
+        );
         assert_eq!(attrs.dropped(), 0, "message {i}");
-        let info = attrs.get(INET_DIAG_INFO).unwrap_or_else(|| panic!("message {i}: no INET_DIAG_INFO"));
+        let info = attrs
+            .get(INET_DIAG_INFO)
+            .unwrap_or_else(|| panic!("message {i}: no INET_DIAG_INFO"));
         assert_eq!(info.len(), TESTDATA_TCP_INFO_LEN, "message {i}");
         let v = decode_connection(p, LAYOUT).unwrap_or_else(|e| panic!("message {i}: {e}"));
         let tcp = field(&v, &["tcpInfo"]);
         // A 168-byte tcp_info ends with deliveryRate (4.9) and has the app-limited bit, no busyTime.
-        assert!(has_field(tcp, "deliveryRate") && has_field(tcp, "deliveryRateAppLimited"), "message {i}");
-        assert!(!has_field(tcp, "busyTime") && !has_field(tcp, "fastopenClientFail"), "message {i}");
+        assert!(
+            has_field(tcp, "deliveryRate") && has_field(tcp, "deliveryRateAppLimited"),
+            "message {i}"
+        );
+        assert!(
+            !has_field(tcp, "busyTime") && !has_field(tcp, "fastopenClientFail"),
+            "message {i}"
+        );
         assert_eq!(field(&v, &["id", "cookie"]), &Value::U64(msg.cookie()));
-        assert!(!has_field(&v, "otherAttributes"), "message {i}: every attribute type is known");
+        assert!(
+            !has_field(&v, "otherAttributes"),
+            "message {i}: every attribute type is known"
+        );
     }
 }
 
@@ -202,12 +237,17 @@ fn every_archive_line_round_trips() {
                 assert_eq!(ts, GO_ZERO_TIME, "{ctx}");
                 let uuid = meta["UUID"].as_str().expect("UUID");
                 let seq = meta["Sequence"].as_u64().expect("Sequence");
-                let (start, start_utc) = parse_rfc3339(meta["StartTime"].as_str().expect("StartTime"));
+                let (start, start_utc) =
+                    parse_rfc3339(meta["StartTime"].as_str().expect("StartTime"));
                 let mut out = Vec::new();
                 write_header_line(&mut out, uuid, seq, start);
                 assert_eq!(out.pop(), Some(b'\n'));
                 if start_utc {
-                    assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(line), "{ctx}");
+                    assert_eq!(
+                        String::from_utf8_lossy(&out),
+                        String::from_utf8_lossy(line),
+                        "{ctx}"
+                    );
                 } else {
                     // Same JSON apart from the zone: we always write UTC.
                     let ours: Json = serde_json::from_slice(&out).expect("our header is JSON");
@@ -235,7 +275,11 @@ fn every_archive_line_round_trips() {
             }
         }
         assert!(records > 0, "{name}: no records");
-        assert_eq!(headers, usize::from(!name.starts_with("archiveRecords")), "{name}: header lines");
+        assert_eq!(
+            headers,
+            usize::from(!name.starts_with("archiveRecords")),
+            "{name}: header lines"
+        );
     }
 }
 
@@ -243,10 +287,22 @@ fn every_archive_line_round_trips() {
 fn archive_record_counts_match_source_md() {
     let count = |name: &str| lines(&read_zst(name)).len();
     assert_eq!(count("archiveRecords.jsonl.zst"), 420);
-    assert_eq!(count("ndt-jdczh_1553815964_00000000000003E8.00183.jsonl.zst"), 151);
-    assert_eq!(count("ndt-jdczh_1553815964_00000000000003E8.00185.jsonl.zst"), 151);
-    assert_eq!(count("ndt-7hhhv_1559749627_0000000000062D84.00000.jsonl.zst"), 892);
-    assert_eq!(count("finwait2-sample_1554836592_unsafe_000000000135A272.00000.jsonl.zst"), 63);
+    assert_eq!(
+        count("ndt-jdczh_1553815964_00000000000003E8.00183.jsonl.zst"),
+        151
+    );
+    assert_eq!(
+        count("ndt-jdczh_1553815964_00000000000003E8.00185.jsonl.zst"),
+        151
+    );
+    assert_eq!(
+        count("ndt-7hhhv_1559749627_0000000000062D84.00000.jsonl.zst"),
+        892
+    );
+    assert_eq!(
+        count("finwait2-sample_1554836592_unsafe_000000000135A272.00000.jsonl.zst"),
+        63
+    );
 }
 
 /// Values read by hand from `zstd -dc testdata.zst | xxd`. The first message starts at byte 0:
@@ -259,7 +315,10 @@ fn testdata_first_message_values_by_hand() {
     let p = payloads[0];
     let (msg, attrs) = parse_diag(p).expect("parse");
     // inet_diag_msg: 0a 01 00 00 | 93 04 13 aa | 2620:0:1003:415:b33e:9d6a:81bf:87a1 | 2607:f8b0:400d:c0a::81
-    assert_eq!((msg.family(), msg.state(), msg.timer(), msg.retrans()), (10, 1, 0, 0));
+    assert_eq!(
+        (msg.family(), msg.state(), msg.timer(), msg.retrans()),
+        (10, 1, 0, 0)
+    );
     assert_eq!((msg.sport(), msg.dport()), (0x9304, 0x13AA)); // 37636 → 5034
     assert_eq!(msg.src().to_string(), "2620:0:1003:415:b33e:9d6a:81bf:87a1");
     assert_eq!(msg.dst().to_string(), "2607:f8b0:400d:c0a::81");
@@ -302,18 +361,30 @@ fn testdata_other_messages_values() {
     let payloads = testdata_payloads(&raw);
     // The second message starts at byte 356 (0x164): a connection to 2600:1901:0:94b6:: port 443.
     let v = decode_connection(payloads[1], LAYOUT).expect("decode");
-    assert_eq!(field(&v, &["id", "dstIp"]), &Value::Str("2600:1901:0:94b6::".into()));
+    assert_eq!(
+        field(&v, &["id", "dstIp"]),
+        &Value::Str("2600:1901:0:94b6::".into())
+    );
     assert_eq!(field(&v, &["id", "dstPort"]), &Value::U32(443));
     assert_eq!(field(&v, &["id", "cookie"]), &Value::U64(0x5BE0));
     assert_eq!(field(&v, &["tcpInfo", "rtt"]), &Value::U32(1109));
     assert_eq!(field(&v, &["tcpInfo", "bytesAcked"]), &Value::U64(12_798));
-    assert_eq!(field(&v, &["tcpInfo", "bytesReceived"]), &Value::U64(78_492));
+    assert_eq!(
+        field(&v, &["tcpInfo", "bytesReceived"]),
+        &Value::U64(78_492)
+    );
     // The last one is IPv4 (no INET_DIAG_TCLASS then) to a NetBIOS session port.
     let last = payloads[TESTDATA_MESSAGES - 1];
     let v = decode_connection(last, LAYOUT).expect("decode");
     assert_eq!(field(&v, &["id", "family"]), &Value::U32(2));
-    assert_eq!(field(&v, &["id", "srcIp"]), &Value::Str("100.101.230.131".into()));
-    assert_eq!(field(&v, &["id", "dstIp"]), &Value::Str("100.101.231.59".into()));
+    assert_eq!(
+        field(&v, &["id", "srcIp"]),
+        &Value::Str("100.101.230.131".into())
+    );
+    assert_eq!(
+        field(&v, &["id", "dstIp"]),
+        &Value::Str("100.101.231.59".into())
+    );
     assert_eq!(field(&v, &["id", "dstPort"]), &Value::U32(139));
     assert!(has_field(&v, "tos") && !has_field(&v, "tclass"));
     assert_eq!(field(&v, &["tcpInfo", "sndMss"]), &Value::U32(1448));
@@ -332,20 +403,43 @@ fn ndt_archive_values() {
     };
     // First record: the connection just opened (224-byte tcp_info, Linux 4.19–5.3).
     let first = decode(1);
-    assert_eq!(field(&first, &["id", "srcIp"]), &Value::Str("::ffff:63.243.240.101".into()), "v4-mapped, as sent");
+    assert_eq!(
+        field(&first, &["id", "srcIp"]),
+        &Value::Str("::ffff:63.243.240.101".into()),
+        "v4-mapped, as sent"
+    );
     assert_eq!(field(&first, &["id", "srcPort"]), &Value::U32(33475));
-    assert_eq!(field(&first, &["id", "cookie"]), &Value::U64(0x62D84), "the cookie in the file name");
+    assert_eq!(
+        field(&first, &["id", "cookie"]),
+        &Value::U64(0x62D84),
+        "the cookie in the file name"
+    );
     assert_eq!(field(&first, &["congestion"]), &Value::Str("cubic".into()));
     assert_eq!(field(&first, &["tcpInfo", "bytesAcked"]), &Value::U64(0));
     assert_eq!(field(&first, &["tcpInfo", "rtt"]), &Value::U32(172_227));
-    assert!(!has_field(field(&first, &["tcpInfo"]), "fastopenClientFail"));
-    assert!(!has_field(field(&first, &["tcpInfo"]), "sndWnd"), "224 bytes end before tcpi_rcv_ooopack");
+    assert!(!has_field(
+        field(&first, &["tcpInfo"]),
+        "fastopenClientFail"
+    ));
+    assert!(
+        !has_field(field(&first, &["tcpInfo"]), "sndWnd"),
+        "224 bytes end before tcpi_rcv_ooopack"
+    );
     assert!(has_field(field(&first, &["tcpInfo"]), "reordSeen"));
     // Last record: CLOSE_WAIT after a ~3.9 MB download.
     let last = decode(891);
-    assert_eq!(field(&last, &["stateName"]), &Value::Str("CLOSE-WAIT".into()));
-    assert_eq!(field(&last, &["tcpInfo", "bytesAcked"]), &Value::U64(3_938_159));
-    assert_eq!(field(&last, &["tcpInfo", "bytesSent"]), &Value::U64(3_939_771));
+    assert_eq!(
+        field(&last, &["stateName"]),
+        &Value::Str("CLOSE-WAIT".into())
+    );
+    assert_eq!(
+        field(&last, &["tcpInfo", "bytesAcked"]),
+        &Value::U64(3_938_159)
+    );
+    assert_eq!(
+        field(&last, &["tcpInfo", "bytesSent"]),
+        &Value::U64(3_939_771)
+    );
     assert_eq!(field(&last, &["tcpInfo", "sndCwnd"]), &Value::U32(41));
     assert_eq!(field(&last, &["tcpInfo", "minRtt"]), &Value::U32(9508));
 }
@@ -363,8 +457,15 @@ fn finwait2_record_without_attributes() {
     assert_eq!(attrs.max_type(), None);
     let mut out = Vec::new();
     write_record_line(&mut out, 0, &msg, &attrs);
-    assert!(out.ends_with(b"\",\"Attributes\":[null]}\n"), "{}", String::from_utf8_lossy(&out));
+    assert!(
+        out.ends_with(b"\",\"Attributes\":[null]}\n"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
     let v = decode_connection(&payload, LAYOUT).expect("decode");
     assert_eq!(field(&v, &["stateName"]), &Value::Str("FIN-WAIT-2".into()));
-    assert!(!has_field(&v, "tcpInfo"), "no INET_DIAG_INFO: no made-up tcp_info");
+    assert!(
+        !has_field(&v, "tcpInfo"),
+        "no INET_DIAG_INFO: no made-up tcp_info"
+    );
 }

@@ -15,7 +15,10 @@ mod native_poller;
 fn init() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        #[expect(clippy::print_stderr, reason = "a panic is a bug; stderr is the only place left to say so")]
+        #[expect(
+            clippy::print_stderr,
+            reason = "a panic is a bug; stderr is the only place left to say so"
+        )]
         {
             eprintln!("tcpinfo: internal error (this is a bug in tcpinfo, please report it)");
         }

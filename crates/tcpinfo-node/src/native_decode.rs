@@ -7,11 +7,20 @@ use tcpinfo_core::{decode_connection, parse::tcp_info::AccEcnLayout, RecordIter,
 
 /// Decodes the payload of every framed record in `records` (a batch's `records`
 /// buffer). Records without payload, and malformed ones, decode to `null`.
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "napi passes arguments by value"
+)]
 #[napi]
 pub fn native_decode_records(records: Buffer) -> Vec<Option<JsValue>> {
     let layout = AccEcnLayout::running_kernel();
     RecordIter::new(&records)
-        .map(|r| (!r.payload.is_empty()).then(|| decode_connection(r.payload, layout).ok()).flatten().map(JsValue))
+        .map(|r| {
+            (!r.payload.is_empty())
+                .then(|| decode_connection(r.payload, layout).ok())
+                .flatten()
+                .map(JsValue)
+        })
         .collect()
 }
 
@@ -19,7 +28,9 @@ pub fn native_decode_records(records: Buffer) -> Vec<Option<JsValue>> {
 #[napi]
 pub fn native_uuid_prefix(file: Option<String>) -> napi::Result<String> {
     match file {
-        Some(f) => tcpinfo_core::read_uuid_prefix(f.as_ref()).map_err(|e| crate::native_error::to_napi(&e)),
+        Some(f) => {
+            tcpinfo_core::read_uuid_prefix(f.as_ref()).map_err(|e| crate::native_error::to_napi(&e))
+        }
         None => Ok(tcpinfo_core::default_uuid_prefix()),
     }
 }
@@ -43,7 +54,9 @@ impl ToNapiValue for JsValue {
                 Value::Bool(b) => bool::to_napi_value(env, b),
                 Value::Str(s) => String::to_napi_value(env, s),
                 Value::Bytes(b) => Buffer::to_napi_value(env, b.into()),
-                Value::List(items) => Vec::to_napi_value(env, items.into_iter().map(JsValue).collect::<Vec<_>>()),
+                Value::List(items) => {
+                    Vec::to_napi_value(env, items.into_iter().map(JsValue).collect::<Vec<_>>())
+                }
                 Value::Obj(fields) => {
                     let mut obj = Object::new(&Env::from_raw(env))?;
                     for (k, v) in fields {

@@ -50,7 +50,10 @@ pub fn to_config(o: NativePollerOptions) -> napi::Result<PollerConfig> {
         c.interval = Duration::from_secs_f64(ms / 1000.0);
     }
     if let Some(f) = o.families {
-        c.families = f.into_iter().map(|v| u8::try_from(v).unwrap_or(0)).collect();
+        c.families = f
+            .into_iter()
+            .map(|v| u8::try_from(v).unwrap_or(0))
+            .collect();
     }
     c.states = o.states.unwrap_or(c.states);
     if let Some(ext) = o.ext {

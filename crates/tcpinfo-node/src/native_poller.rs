@@ -69,7 +69,14 @@ impl From<PollBatch> for NativeBatch {
             changed: b.changed,
             closed: b.closed,
             complete: b.complete,
-            warnings: b.warnings.into_iter().map(|w| NativeWarning { code: w.code.into(), message: w.message }).collect(),
+            warnings: b
+                .warnings
+                .into_iter()
+                .map(|w| NativeWarning {
+                    code: w.code.into(),
+                    message: w.message,
+                })
+                .collect(),
             stats,
             records: b.records.into(),
         }
@@ -90,7 +97,10 @@ impl NativePoller {
     pub fn new(options: Option<NativePollerOptions>) -> napi::Result<Self> {
         let config = to_config(options.unwrap_or_default())?;
         let (thread, rx) = PollerThread::spawn(config).map_err(|e| to_napi(&e))?;
-        Ok(Self { thread: Some(thread), rx: Arc::new(Mutex::new(rx)) })
+        Ok(Self {
+            thread: Some(thread),
+            rx: Arc::new(Mutex::new(rx)),
+        })
     }
 
     /// The next batch, or `null` once closed. The TS wrapper keeps one call in flight.
@@ -114,5 +124,11 @@ impl NativePoller {
 #[napi(catch_unwind)]
 pub async fn native_snapshot(options: Option<NativePollerOptions>) -> napi::Result<NativeBatch> {
     let config = to_config(options.unwrap_or_default())?;
-    tcpinfo_core::snapshot(config).map(NativeBatch::from).map_err(|e| to_napi(&e))
+    // The snapshot blocks (its own thread dumps and is joined): keep it off the async workers.
+    let batch = napi::bindgen_prelude::spawn_blocking(move || tcpinfo_core::snapshot(config))
+        .await
+        .map_err(|e| {
+            napi::Error::from_reason(format!("[ERR_INTERNAL] snapshot task failed: {e}"))
+        })?;
+    batch.map(NativeBatch::from).map_err(|e| to_napi(&e))
 }

@@ -6,7 +6,9 @@
 //! single 8-byte word *always* changes the fingerprint. Only simultaneous changes in
 //! several words can collide, with probability about 2^-64.
 
-use crate::parse::attrs::{Attrs, INET_DIAG_INFO, INET_DIAG_MEMINFO, INET_DIAG_PAD, INET_DIAG_SKMEMINFO};
+use crate::parse::attrs::{
+    Attrs, INET_DIAG_INFO, INET_DIAG_MEMINFO, INET_DIAG_PAD, INET_DIAG_SKMEMINFO,
+};
 use crate::parse::diag_msg::InetDiagMsg;
 use crate::parse::tcp_info::FIELDS;
 
@@ -27,12 +29,16 @@ pub struct ChangeRule {
 }
 
 /// The four elapsed-time fields that change on every poll of an idle socket.
-pub const DEFAULT_IGNORED_FIELDS: [&str; 4] = ["lastDataSent", "lastAckSent", "lastDataRecv", "lastAckRecv"];
+pub const DEFAULT_IGNORED_FIELDS: [&str; 4] =
+    ["lastDataSent", "lastAckSent", "lastDataRecv", "lastAckRecv"];
 
 impl Default for ChangeRule {
     fn default() -> Self {
         Self {
-            ignore_tcp_info_fields: DEFAULT_IGNORED_FIELDS.iter().map(|s| (*s).to_owned()).collect(),
+            ignore_tcp_info_fields: DEFAULT_IGNORED_FIELDS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             include_memory: false,
             state_only: false,
         }
@@ -55,7 +61,10 @@ impl Fingerprinter {
     pub fn new(rule: &ChangeRule) -> Result<Self, String> {
         let mut bytes = [0xFFu8; MASK_WORDS * 8];
         for name in &rule.ignore_tcp_info_fields {
-            let f = FIELDS.iter().find(|f| f.name == name).ok_or_else(|| name.clone())?;
+            let f = FIELDS
+                .iter()
+                .find(|f| f.name == name)
+                .ok_or_else(|| name.clone())?;
             bytes[f.offset..f.offset + f.size].fill(0);
         }
         let mut info_mask = [0u64; MASK_WORDS];
@@ -64,7 +73,11 @@ impl Fingerprinter {
             b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
             *w = u64::from_ne_bytes(b);
         }
-        Ok(Self { info_mask, include_memory: rule.include_memory, state_only: rule.state_only })
+        Ok(Self {
+            info_mask,
+            include_memory: rule.include_memory,
+            state_only: rule.state_only,
+        })
     }
 
     /// The fingerprint of one message.
@@ -89,7 +102,10 @@ impl Fingerprinter {
         let mut chunks = payload.chunks_exact(8);
         for (i, c) in chunks.by_ref().enumerate() {
             let mask = self.info_mask.get(i).copied().unwrap_or(u64::MAX);
-            h = fold(h, u64::from_ne_bytes(c.try_into().unwrap_or_default()) & mask);
+            h = fold(
+                h,
+                u64::from_ne_bytes(c.try_into().unwrap_or_default()) & mask,
+            );
         }
         fold_tail(h, chunks.remainder())
     }

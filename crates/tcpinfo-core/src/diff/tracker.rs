@@ -56,7 +56,12 @@ impl Tracker {
         let gen = self.gen;
         match self.map.entry(cookie) {
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(Entry { fingerprint, seen_gen: gen, family, missing_once: false });
+                v.insert(Entry {
+                    fingerprint,
+                    seen_gen: gen,
+                    family,
+                    missing_once: false,
+                });
                 Observation::Opened
             }
             std::collections::hash_map::Entry::Occupied(mut o) => {
@@ -89,7 +94,10 @@ impl Tracker {
                 return true;
             }
             if e.missing_once {
-                out.push(Vanished { cookie, family: e.family });
+                out.push(Vanished {
+                    cookie,
+                    family: e.family,
+                });
                 return false;
             }
             e.missing_once = true;
@@ -132,11 +140,20 @@ mod tests {
         t.begin_poll();
         assert_eq!(t.observe(1, 2, 11), Observation::Changed);
         t.sweep(&[2], &mut gone);
-        assert!(gone.is_empty(), "AF_INET6 dump incomplete: its sockets are kept");
+        assert!(
+            gone.is_empty(),
+            "AF_INET6 dump incomplete: its sockets are kept"
+        );
         t.begin_poll();
         t.observe(1, 2, 11);
         t.sweep(&[2, 10], &mut gone);
-        assert_eq!(gone, vec![Vanished { cookie: 2, family: 10 }]);
+        assert_eq!(
+            gone,
+            vec![Vanished {
+                cookie: 2,
+                family: 10
+            }]
+        );
         assert_eq!(t.len(), 1);
     }
 }

@@ -30,7 +30,12 @@ pub fn write_header_line(out: &mut Vec<u8>, uuid: &str, sequence: u64, start_nan
 }
 
 /// Appends one `ArchivalRecord` line (with its trailing `\n`) to `out`.
-pub fn write_record_line(out: &mut Vec<u8>, unix_nanos: i64, msg: &InetDiagMsg<'_>, attrs: &Attrs<'_>) {
+pub fn write_record_line(
+    out: &mut Vec<u8>,
+    unix_nanos: i64,
+    msg: &InetDiagMsg<'_>,
+    attrs: &Attrs<'_>,
+) {
     out.extend_from_slice(br#"{"Timestamp":""#);
     write_rfc3339(out, unix_nanos);
     out.extend_from_slice(br#"","RawIDM":""#);
@@ -71,7 +76,9 @@ fn write_json_string_body(out: &mut Vec<u8>, s: &str) {
         match c {
             '"' => out.extend_from_slice(b"\\\""),
             '\\' => out.extend_from_slice(b"\\\\"),
-            c if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
             c => {
                 let mut b = [0u8; 4];
                 out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());

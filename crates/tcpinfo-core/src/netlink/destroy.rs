@@ -44,18 +44,24 @@ impl DestroySubscription {
     /// [`Error::Socket`] when the socket cannot be created, bound or joined.
     pub fn open(families: &[u8], rcvbuf_bytes: usize, recv_buffer_bytes: usize) -> Result<Self> {
         let mut sock = Socket::new(NETLINK_SOCK_DIAG).map_err(|e| Error::socket("socket", e))?;
-        sock.bind(&SocketAddr::new(0, 0)).map_err(|e| Error::socket("bind", e))?;
+        sock.bind(&SocketAddr::new(0, 0))
+            .map_err(|e| Error::socket("bind", e))?;
         for &f in families {
             let group = match f {
                 AF_INET => SKNLGRP_INET_TCP_DESTROY,
                 AF_INET6 => SKNLGRP_INET6_TCP_DESTROY,
                 _ => continue,
             };
-            sock.add_membership(group).map_err(|e| Error::socket("join destroy group", e))?;
+            sock.add_membership(group)
+                .map_err(|e| Error::socket("join destroy group", e))?;
         }
         set_rcvbuf(&sock, rcvbuf_bytes)?;
-        sock.set_non_blocking(true).map_err(|e| Error::socket("set non-blocking", e))?;
-        Ok(Self { sock, buf: vec![0; recv_buffer_bytes] })
+        sock.set_non_blocking(true)
+            .map_err(|e| Error::socket("set non-blocking", e))?;
+        Ok(Self {
+            sock,
+            buf: vec![0; recv_buffer_bytes],
+        })
     }
 
     /// Reads every queued event without blocking, calling `on_event` with each payload.
@@ -67,7 +73,9 @@ impl DestroySubscription {
             let n = match recv_datagram(&self.sock, &mut self.buf, "recv destroy event") {
                 Ok(Some(n)) => n,
                 Ok(None) => return Ok(()),
-                Err(Error::Socket { source, .. }) if source.raw_os_error() == Some(libc::ENOBUFS) => {
+                Err(Error::Socket { source, .. })
+                    if source.raw_os_error() == Some(libc::ENOBUFS) =>
+                {
                     stats.overruns += 1;
                     continue;
                 }

@@ -8,7 +8,9 @@ use netlink_sys::{Socket, SocketAddr};
 use super::request::{build_dump_request, DumpSpec};
 use super::{recv_datagram, set_recv_timeout, NETLINK_SOCK_DIAG};
 use crate::error::{Error, Result};
-use crate::parse::nlmsg::{NlMsgIter, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR, SOCK_DIAG_BY_FAMILY};
+use crate::parse::nlmsg::{
+    NlMsgIter, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR, SOCK_DIAG_BY_FAMILY,
+};
 
 /// Default user-space receive buffer: the kernel fills at most ~32 KiB per `recvmsg`, so
 /// 64 KiB always holds one datagram.
@@ -54,9 +56,14 @@ impl DumpSocket {
     pub fn open(recv_buffer_bytes: usize) -> Result<Self> {
         let mut sock = Socket::new(NETLINK_SOCK_DIAG).map_err(|e| Error::socket("socket", e))?;
         sock.bind_auto().map_err(|e| Error::socket("bind", e))?;
-        sock.connect(&SocketAddr::new(0, 0)).map_err(|e| Error::socket("connect", e))?;
+        sock.connect(&SocketAddr::new(0, 0))
+            .map_err(|e| Error::socket("connect", e))?;
         set_recv_timeout(&sock, DEFAULT_RECV_TIMEOUT)?;
-        Ok(Self { sock, buf: vec![0; recv_buffer_bytes.max(DEFAULT_RECV_BUFFER_BYTES / 2)], seq: 0 })
+        Ok(Self {
+            sock,
+            buf: vec![0; recv_buffer_bytes.max(DEFAULT_RECV_BUFFER_BYTES / 2)],
+            seq: 0,
+        })
     }
 
     /// Runs one dump of `spec`, calling `on_msg` with the payload of every reply.
@@ -67,15 +74,25 @@ impl DumpSocket {
     /// [`Error::Kernel`] when the kernel rejects the request or fails the dump,
     /// [`Error::Socket`] on a send/recv failure, [`Error::Malformed`] for a corrupt
     /// datagram. The visitor has seen every reply received before the error.
-    pub fn dump(&mut self, spec: DumpSpec, stats: &mut DumpStats, mut on_msg: impl FnMut(&[u8])) -> Result<DumpEnd> {
+    pub fn dump(
+        &mut self,
+        spec: DumpSpec,
+        stats: &mut DumpStats,
+        mut on_msg: impl FnMut(&[u8]),
+    ) -> Result<DumpEnd> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let req = build_dump_request(spec, seq);
-        self.sock.send(&req, 0).map_err(|e| Error::socket("send dump request", e))?;
+        self.sock
+            .send(&req, 0)
+            .map_err(|e| Error::socket("send dump request", e))?;
         let mut interrupted = false;
         loop {
             let Some(n) = recv_datagram(&self.sock, &mut self.buf, "recv dump")? else {
-                return Err(Error::socket("recv dump", std::io::ErrorKind::WouldBlock.into()));
+                return Err(Error::socket(
+                    "recv dump",
+                    std::io::ErrorKind::WouldBlock.into(),
+                ));
             };
             stats.recv_calls += 1;
             stats.bytes += n as u64;
@@ -98,9 +115,16 @@ impl DumpSocket {
                         let code = crate::parse::read_u32(msg.payload, 0)
                             .map_or(0, |v| i32::from_ne_bytes(v.to_ne_bytes()));
                         if code < 0 {
-                            return Err(Error::Kernel { op: "inet_diag dump", errno: -code });
+                            return Err(Error::Kernel {
+                                op: "inet_diag dump",
+                                errno: -code,
+                            });
                         }
-                        return Ok(if interrupted { DumpEnd::Interrupted } else { DumpEnd::Done });
+                        return Ok(if interrupted {
+                            DumpEnd::Interrupted
+                        } else {
+                            DumpEnd::Done
+                        });
                     }
                     _ => {}
                 }

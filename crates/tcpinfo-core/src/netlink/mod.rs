@@ -19,15 +19,29 @@ pub const NETLINK_SOCK_DIAG: isize = 4;
 ///
 /// Returns `Ok(None)` when a non-blocking socket has nothing (`EAGAIN`). A datagram larger
 /// than `buf` is an error (`MSG_TRUNC` reports its real size), never silently cut.
-pub(crate) fn recv_datagram(sock: &netlink_sys::Socket, buf: &mut [u8], op: &'static str) -> Result<Option<usize>> {
+pub(crate) fn recv_datagram(
+    sock: &netlink_sys::Socket,
+    buf: &mut [u8],
+    op: &'static str,
+) -> Result<Option<usize>> {
     loop {
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
-        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC) };
+        let n = unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC,
+            )
+        };
         if n >= 0 {
             #[expect(clippy::cast_sign_loss, reason = "n >= 0 checked above")]
             let n = n as usize;
             if n > buf.len() {
-                return Err(Error::malformed("datagram larger than the receive buffer", n));
+                return Err(Error::malformed(
+                    "datagram larger than the receive buffer",
+                    n,
+                ));
             }
             return Ok(Some(n));
         }
@@ -51,18 +65,24 @@ pub(crate) fn set_rcvbuf(sock: &netlink_sys::Socket, bytes: usize) -> Result<()>
                 libc::SOL_SOCKET,
                 opt,
                 (&raw const val).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                socklen_of::<libc::c_int>(),
             )
         };
         if rc == 0 {
             return Ok(());
         }
     }
-    Err(Error::socket("setsockopt SO_RCVBUF", std::io::Error::last_os_error()))
+    Err(Error::socket(
+        "setsockopt SO_RCVBUF",
+        std::io::Error::last_os_error(),
+    ))
 }
 
 /// Sets `SO_RCVTIMEO` so that a blocking `recv` can never hang forever.
-pub(crate) fn set_recv_timeout(sock: &netlink_sys::Socket, timeout: std::time::Duration) -> Result<()> {
+pub(crate) fn set_recv_timeout(
+    sock: &netlink_sys::Socket,
+    timeout: std::time::Duration,
+) -> Result<()> {
     let tv = libc::timeval {
         tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
         tv_usec: libc::suseconds_t::from(timeout.subsec_micros()),
@@ -74,12 +94,20 @@ pub(crate) fn set_recv_timeout(sock: &netlink_sys::Socket, timeout: std::time::D
             libc::SOL_SOCKET,
             libc::SO_RCVTIMEO,
             (&raw const tv).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            socklen_of::<libc::timeval>(),
         )
     };
     if rc == 0 {
         Ok(())
     } else {
-        Err(Error::socket("setsockopt SO_RCVTIMEO", std::io::Error::last_os_error()))
+        Err(Error::socket(
+            "setsockopt SO_RCVTIMEO",
+            std::io::Error::last_os_error(),
+        ))
     }
+}
+
+/// `sizeof(T)` as a `socklen_t`, for small C option structs.
+fn socklen_of<T>() -> libc::socklen_t {
+    libc::socklen_t::try_from(std::mem::size_of::<T>()).unwrap_or(libc::socklen_t::MAX)
 }

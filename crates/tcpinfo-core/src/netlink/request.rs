@@ -26,7 +26,11 @@ pub fn build_dump_request(spec: DumpSpec, seq: u32) -> Vec<u8> {
     let mut hdr = NetlinkHeader::default();
     hdr.flags = NLM_F_REQUEST | NLM_F_DUMP;
     hdr.sequence_number = seq;
-    let socket_id = if spec.family == AF_INET { SocketId::new_v4() } else { SocketId::new_v6() };
+    let socket_id = if spec.family == AF_INET {
+        SocketId::new_v4()
+    } else {
+        SocketId::new_v6()
+    };
     let req = InetRequest {
         family: spec.family,
         protocol: IPPROTO_TCP,
@@ -47,10 +51,21 @@ mod tests {
 
     #[test]
     fn request_layout_is_inet_diag_req_v2() {
-        let b = build_dump_request(DumpSpec { family: 10, states: 0xF37, ext: 0xFF }, 7);
+        let b = build_dump_request(
+            DumpSpec {
+                family: 10,
+                states: 0xF37,
+                ext: 0xFF,
+            },
+            7,
+        );
         assert_eq!(b.len(), 16 + 56);
         assert_eq!(u32::from_ne_bytes(b[0..4].try_into().unwrap()), 72);
-        assert_eq!(u16::from_ne_bytes(b[4..6].try_into().unwrap()), 20, "SOCK_DIAG_BY_FAMILY");
+        assert_eq!(
+            u16::from_ne_bytes(b[4..6].try_into().unwrap()),
+            20,
+            "SOCK_DIAG_BY_FAMILY"
+        );
         assert_eq!(u16::from_ne_bytes(b[6..8].try_into().unwrap()), 0x301);
         assert_eq!(u32::from_ne_bytes(b[8..12].try_into().unwrap()), 7);
         assert_eq!(&b[16..20], &[10, 6, 0xFF, 0]);

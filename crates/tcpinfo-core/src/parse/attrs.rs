@@ -61,7 +61,10 @@ struct Span {
     len: u16,
 }
 
-const ABSENT: Span = Span { start: u16::MAX, len: 0 };
+const ABSENT: Span = Span {
+    start: u16::MAX,
+    len: 0,
+};
 
 /// The attributes of one message, indexed by type. 4 bytes per slot, no copies.
 #[derive(Debug, Clone, Copy)]
@@ -79,7 +82,12 @@ impl<'a> Attrs<'a> {
     /// [`Error::Malformed`] when an attribute's length is shorter than its header or
     /// runs past the end of the message.
     pub fn parse(data: &'a [u8], start: usize) -> Result<Self> {
-        let mut attrs = Attrs { data, spans: [ABSENT; MAX_ATTR_SLOTS], max_type: None, dropped: 0 };
+        let mut attrs = Attrs {
+            data,
+            spans: [ABSENT; MAX_ATTR_SLOTS],
+            max_type: None,
+            dropped: 0,
+        };
         let mut off = start;
         while off + RTA_HDR_LEN <= data.len() {
             let len = usize::from(read_u16(data, off).unwrap_or_default());
@@ -88,9 +96,15 @@ impl<'a> Attrs<'a> {
                 return Err(Error::malformed("rtattr length out of bounds", off));
             }
             let slot = usize::from(ty);
-            if slot < MAX_ATTR_SLOTS && off + len <= usize::from(u16::MAX) {
-                #[expect(clippy::cast_possible_truncation, reason = "bounded by the check above")]
-                let span = Span { start: (off + RTA_HDR_LEN) as u16, len: (len - RTA_HDR_LEN) as u16 };
+            if slot < MAX_ATTR_SLOTS && u16::try_from(off + len).is_ok() {
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    reason = "bounded by the check above"
+                )]
+                let span = Span {
+                    start: (off + RTA_HDR_LEN) as u16,
+                    len: (len - RTA_HDR_LEN) as u16,
+                };
                 attrs.spans[slot] = span;
                 attrs.max_type = Some(attrs.max_type.map_or(ty, |m| m.max(ty)));
             } else {
@@ -105,7 +119,9 @@ impl<'a> Attrs<'a> {
     /// The payload of attribute `ty`, if the kernel sent it.
     pub fn get(&self, ty: u16) -> Option<&'a [u8]> {
         let span = *self.spans.get(usize::from(ty))?;
-        (span != ABSENT).then(|| &self.data[usize::from(span.start)..usize::from(span.start) + usize::from(span.len)])
+        (span != ABSENT).then(|| {
+            &self.data[usize::from(span.start)..usize::from(span.start) + usize::from(span.len)]
+        })
     }
 
     /// The largest attribute type present, if any.

@@ -100,9 +100,14 @@ impl<'a> InetDiagMsg<'a> {
         read_u32(self.0, 68).unwrap_or_default()
     }
 
-    fn addr(&self, off: usize) -> IpAddr {
+    fn addr(self, off: usize) -> IpAddr {
         if self.family() == AF_INET {
-            IpAddr::V4(Ipv4Addr::new(self.0[off], self.0[off + 1], self.0[off + 2], self.0[off + 3]))
+            IpAddr::V4(Ipv4Addr::new(
+                self.0[off],
+                self.0[off + 1],
+                self.0[off + 2],
+                self.0[off + 3],
+            ))
         } else {
             let mut b = [0u8; 16];
             b.copy_from_slice(&self.0[off..off + 16]);

@@ -12,11 +12,13 @@ pub mod nlmsg;
 pub mod tcp_info;
 
 pub(crate) fn read_u16(b: &[u8], off: usize) -> Option<u16> {
-    b.get(off..off + 2).map(|s| u16::from_ne_bytes([s[0], s[1]]))
+    b.get(off..off + 2)
+        .map(|s| u16::from_ne_bytes([s[0], s[1]]))
 }
 
 pub(crate) fn read_u32(b: &[u8], off: usize) -> Option<u32> {
-    b.get(off..off + 4).map(|s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
+    b.get(off..off + 4)
+        .map(|s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 pub(crate) fn read_u64(b: &[u8], off: usize) -> Option<u64> {

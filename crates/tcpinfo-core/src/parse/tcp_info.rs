@@ -8,7 +8,9 @@
 use super::{read_u16, read_u32, read_u64};
 
 /// Every size `struct tcp_info` has had in mainline, oldest first.
-pub const KNOWN_SIZES: [usize; 13] = [104, 120, 136, 144, 160, 168, 192, 200, 224, 232, 240, 248, 280];
+pub const KNOWN_SIZES: [usize; 13] = [
+    104, 120, 136, 144, 160, 168, 192, 200, 224, 232, 240, 248, 280,
+];
 
 /// The two incompatible layouts of bytes 276..280 (both 280 bytes long).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +24,9 @@ pub enum AccEcnLayout {
 impl AccEcnLayout {
     /// The layout used by a kernel release string such as `"6.18.44-foo"`.
     pub fn for_release(release: &str) -> Self {
-        let mut parts = release.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u32>().ok());
+        let mut parts = release
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|p| p.parse::<u32>().ok());
         match parts.next() {
             Some(major) if major >= 7 => AccEcnLayout::Bitfield,
             _ => AccEcnLayout::U16Pair,
@@ -321,9 +325,18 @@ impl<'a> TcpInfo<'a> {
         let bits = [
             ("sndWscale", self.snd_wscale().map(FieldValue::U8)),
             ("rcvWscale", self.rcv_wscale().map(FieldValue::U8)),
-            ("deliveryRateAppLimited", self.delivery_rate_app_limited().map(FieldValue::Bool)),
-            ("fastopenClientFail", self.fastopen_client_fail().map(FieldValue::U8)),
-            ("accecnFailMode", self.accecn_fail_mode().map(FieldValue::U16)),
+            (
+                "deliveryRateAppLimited",
+                self.delivery_rate_app_limited().map(FieldValue::Bool),
+            ),
+            (
+                "fastopenClientFail",
+                self.fastopen_client_fail().map(FieldValue::U8),
+            ),
+            (
+                "accecnFailMode",
+                self.accecn_fail_mode().map(FieldValue::U16),
+            ),
             ("accecnOptSeen", self.accecn_opt_seen().map(FieldValue::U16)),
             ("ecnMode", self.ecn_mode().map(FieldValue::U8)),
             ("options2", self.options2().map(FieldValue::U32)),

@@ -102,14 +102,20 @@ impl PollBatch {
         flags: u8,
         line_nanos: i64,
         payload: &[u8],
-        msg: &InetDiagMsg<'_>,
+        msg: InetDiagMsg<'_>,
         attrs: &Attrs<'_>,
     ) {
         let start = self.records.len();
-        self.push_header(kind, flags | FLAG_HAS_RECORD, msg.family(), msg.state(), msg.cookie());
+        self.push_header(
+            kind,
+            flags | FLAG_HAS_RECORD,
+            msg.family(),
+            msg.state(),
+            msg.cookie(),
+        );
         self.records.extend_from_slice(payload);
         let line_start = self.records.len();
-        write_record_line(&mut self.records, line_nanos, msg, attrs);
+        write_record_line(&mut self.records, line_nanos, &msg, attrs);
         let line_len = self.records.len() - line_start;
         set_u32(&mut self.records, start + 4, payload.len());
         set_u32(&mut self.records, start + 8, line_len);
@@ -130,7 +136,8 @@ impl PollBatch {
 
     fn push_header(&mut self, kind: RecordKind, flags: u8, family: u8, state: u8, cookie: u64) {
         self.count(kind);
-        self.records.extend_from_slice(&[kind as u8, flags, family, state]);
+        self.records
+            .extend_from_slice(&[kind as u8, flags, family, state]);
         self.records.extend_from_slice(&[0; 12]);
         self.records.extend_from_slice(&cookie.to_le_bytes());
     }
@@ -138,6 +145,15 @@ impl PollBatch {
     /// Iterates over the framed records.
     pub fn iter(&self) -> RecordIter<'_> {
         RecordIter { buf: &self.records }
+    }
+}
+
+impl<'a> IntoIterator for &'a PollBatch {
+    type Item = RecordView<'a>;
+    type IntoIter = RecordIter<'a>;
+
+    fn into_iter(self) -> RecordIter<'a> {
+        self.iter()
     }
 }
 
@@ -187,7 +203,9 @@ impl<'a> Iterator for RecordIter<'a> {
         let line_len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
         let mut cookie = [0u8; 8];
         cookie.copy_from_slice(&h[16..24]);
-        let body = self.buf.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + raw_len + line_len)?;
+        let body = self
+            .buf
+            .get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + raw_len + line_len)?;
         let view = RecordView {
             kind: h[0],
             flags: h[1],

@@ -83,7 +83,12 @@ impl PollerConfig {
         if self.interval.is_zero() {
             return bad("interval must be positive");
         }
-        if self.families.is_empty() || self.families.iter().any(|f| *f != AF_INET && *f != AF_INET6) {
+        if self.families.is_empty()
+            || self
+                .families
+                .iter()
+                .any(|f| *f != AF_INET && *f != AF_INET6)
+        {
             return bad("families must be a non-empty list of AF_INET (2) and AF_INET6 (10)");
         }
         if self.states == 0 {

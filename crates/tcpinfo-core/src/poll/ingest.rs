@@ -25,7 +25,11 @@ impl Ingest {
     pub fn new(config: &PollerConfig) -> Result<Self> {
         let fingerprinter = Fingerprinter::new(&config.change_rule)
             .map_err(|f| Error::Config(format!("unknown tcp_info field in change rule: {f}")))?;
-        Ok(Self { tracker: Tracker::new(), filter: config.filter.clone(), fingerprinter })
+        Ok(Self {
+            tracker: Tracker::new(),
+            filter: config.filter.clone(),
+            fingerprinter,
+        })
     }
 
     /// Starts a poll generation.
@@ -38,7 +42,12 @@ impl Ingest {
     ///
     /// # Errors
     /// [`Error::Malformed`] when the reply cannot be parsed; nothing is recorded then.
-    pub fn on_reply(&mut self, payload: &[u8], line_nanos: i64, batch: &mut PollBatch) -> Result<()> {
+    pub fn on_reply(
+        &mut self,
+        payload: &[u8],
+        line_nanos: i64,
+        batch: &mut PollBatch,
+    ) -> Result<()> {
         let (msg, attrs) = parse_diag(payload)?;
         if !self.filter.accepts(&msg) {
             return Ok(());
@@ -50,7 +59,7 @@ impl Ingest {
             Observation::Changed => RecordKind::Changed,
             Observation::Unchanged => return Ok(()),
         };
-        batch.push_record(kind, 0, line_nanos, payload, &msg, &attrs);
+        batch.push_record(kind, 0, line_nanos, payload, msg, &attrs);
         Ok(())
     }
 

@@ -46,7 +46,11 @@ impl Poller {
         let ingest = Ingest::new(&config)?;
         let dump = DumpSocket::open(config.recv_buffer_bytes)?;
         let events = if config.destroy_events {
-            Some(DestroySubscription::open(&config.families, config.event_rcvbuf_bytes, config.recv_buffer_bytes)?)
+            Some(DestroySubscription::open(
+                &config.families,
+                config.event_rcvbuf_bytes,
+                config.recv_buffer_bytes,
+            )?)
         } else {
             None
         };
@@ -102,7 +106,11 @@ impl Poller {
     }
 
     fn dump_family(&mut self, family: u8, line_nanos: i64, batch: &mut PollBatch) -> bool {
-        let spec = DumpSpec { family, states: self.config.states, ext: self.config.ext };
+        let spec = DumpSpec {
+            family,
+            states: self.config.states,
+            ext: self.config.ext,
+        };
         let mut stats = DumpStats::default();
         let mut first_error: Option<Error> = None;
         let Self { dump, ingest, .. } = self;
@@ -133,11 +141,15 @@ impl Poller {
     }
 
     fn drain_events_into(&mut self, batch: &mut PollBatch, line_nanos: i64) {
-        let Some(events) = self.events.as_mut() else { return };
+        let Some(events) = self.events.as_mut() else {
+            return;
+        };
         let mut stats = DrainStats::default();
         let watches_connections = self.config.states & TCPF_ESTABLISHED != 0;
         let max_pending = self.config.max_pending_closes;
-        let Ingest { tracker, filter, .. } = &mut self.ingest;
+        let Ingest {
+            tracker, filter, ..
+        } = &mut self.ingest;
         let recent_set = &mut self.recently_vanished_set;
         let mut malformed = 0;
         let result = events.drain(&mut stats, |payload| {
@@ -160,7 +172,7 @@ impl Poller {
                 batch.stats.dropped_closes += 1;
                 return;
             }
-            batch.push_record(RecordKind::Closed, flags, line_nanos, payload, &msg, &attrs);
+            batch.push_record(RecordKind::Closed, flags, line_nanos, payload, msg, &attrs);
         });
         batch.stats.destroy_events += stats.events;
         batch.stats.destroy_overruns += stats.overruns;
@@ -175,7 +187,10 @@ impl Poller {
             });
         }
         if let Err(e) = result {
-            batch.warnings.push(Warning { code: e.code(), message: e.to_string() });
+            batch.warnings.push(Warning {
+                code: e.code(),
+                message: e.to_string(),
+            });
         }
     }
 
@@ -196,7 +211,10 @@ impl Poller {
 }
 
 fn warn(batch: &mut PollBatch, e: &Error, family: u8) {
-    batch.warnings.push(Warning { code: e.code(), message: format!("AF {family}: {e}") });
+    batch.warnings.push(Warning {
+        code: e.code(),
+        message: format!("AF {family}: {e}"),
+    });
 }
 
 /// Current time in unix nanoseconds.

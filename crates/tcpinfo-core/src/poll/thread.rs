@@ -43,7 +43,8 @@ impl PollerThread {
         let handle = std::thread::Builder::new()
             .name("tcpinfo-poller".into())
             .spawn(move || {
-                let poller = enter_netns(config.netns.as_deref()).and_then(|()| Poller::new(config));
+                let poller =
+                    enter_netns(config.netns.as_deref()).and_then(|()| Poller::new(config));
                 match poller {
                     Ok(p) => {
                         // The receiver waits for this message; if it is gone, so is the caller.
@@ -59,7 +60,10 @@ impl PollerThread {
             })
             .map_err(|e| Error::socket("spawn poller thread", e))?;
         let ready = ready_rx.recv().map_err(|_| Error::Closed)?;
-        let thread = Self { stop, handle: Some(handle) };
+        let thread = Self {
+            stop,
+            handle: Some(handle),
+        };
         ready.map(|()| (thread, rx))
     }
 
@@ -112,7 +116,10 @@ fn run(mut poller: Poller, tx: &mpsc::Sender<PollBatch>, stop: &AtomicBool) {
 
 fn enter_netns(path: Option<&Path>) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
-    let netns_err = |source| Error::Netns { path: path.display().to_string(), source };
+    let netns_err = |source| Error::Netns {
+        path: path.display().to_string(),
+        source,
+    };
     let file = File::open(path).map_err(netns_err)?;
     // SAFETY: setns on a valid fd only changes this thread's network namespace.
     if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
