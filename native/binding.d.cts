@@ -47,7 +47,7 @@ export interface NativeBatch {
  * Decodes the payload of every framed record in `records` (a batch's `records`
  * buffer). Records without payload, and malformed ones, decode to `null`.
  */
-export declare function nativeDecodeRecords(records: Buffer): Array<JsValue | undefined | null>
+export declare function nativeDecodeRecords(records: Uint8Array): Array<JsValue | undefined | null>
 
 /** The running kernel's release string. */
 export declare function nativeKernelRelease(): string

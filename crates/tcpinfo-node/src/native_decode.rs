@@ -7,14 +7,10 @@ use tcpinfo_core::{decode_connection, parse::tcp_info::AccEcnLayout, RecordIter,
 
 /// Decodes the payload of every framed record in `records` (a batch's `records`
 /// buffer). Records without payload, and malformed ones, decode to `null`.
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "napi passes arguments by value"
-)]
 #[napi]
-pub fn native_decode_records(records: Buffer) -> Vec<Option<JsValue>> {
+pub fn native_decode_records(records: &[u8]) -> Vec<Option<JsValue>> {
     let layout = AccEcnLayout::running_kernel();
-    RecordIter::new(&records)
+    RecordIter::new(records)
         .map(|r| {
             (!r.payload.is_empty())
                 .then(|| decode_connection(r.payload, layout).ok())

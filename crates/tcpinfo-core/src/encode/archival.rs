@@ -77,7 +77,7 @@ fn write_json_string_body(out: &mut Vec<u8>, s: &str) {
             '"' => out.extend_from_slice(b"\\\""),
             '\\' => out.extend_from_slice(b"\\\\"),
             c if (c as u32) < 0x20 => {
-                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
             }
             c => {
                 let mut b = [0u8; 4];
