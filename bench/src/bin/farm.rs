@@ -7,8 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use tcpinfo_bench::cli::{self, Flags};
-use tcpinfo_bench::farm::worker::{self, WorkerConfig};
-use tcpinfo_bench::farm::{self, supervisor, FarmConfig};
+use tcpinfo_bench::farm::{self, supervisor, worker, FarmConfig, WorkerConfig};
 
 const USAGE: &str = "\
 usage: farm --connections N [--procs P] [--change-fraction p] [--interval-ms 10]

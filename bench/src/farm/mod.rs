@@ -26,12 +26,13 @@
 //! `done <key=value ...>` line. Workers also set `PR_SET_PDEATHSIG` so a killed supervisor
 //! leaves nothing behind.
 
+pub mod config;
 pub mod conn;
+mod events;
 pub mod supervisor;
 pub mod worker;
 
-use std::path::PathBuf;
-use std::time::Duration;
+pub use config::{FarmConfig, WorkerConfig};
 
 /// Most connections (client/server pairs, two fds each) one worker process holds.
 pub const MAX_PAIRS_PER_WORKER: u64 = 4_400;
@@ -45,46 +46,3 @@ pub const DEFAULT_DURATION_S: u64 = 60;
 pub const DEFAULT_SETUP_TIMEOUT_S: u64 = 300;
 /// Bytes written on a connection to change it (the peer reads them).
 pub const CHANGE_PAYLOAD: &[u8] = b"tcpinfo!";
-
-/// Settings of a whole farm run (the `farm` command line).
-#[derive(Debug, Clone)]
-pub struct FarmConfig {
-    /// Connections to hold (each is two sockets: client and server end).
-    pub connections: u64,
-    /// Worker processes; `None` picks the fewest that respect [`MAX_PAIRS_PER_WORKER`].
-    pub procs: Option<u32>,
-    /// Fraction (0..=1) of connections written to per interval.
-    pub change_fraction: f64,
-    /// Time between change/churn steps.
-    pub interval: Duration,
-    /// Connections closed and reopened per second, over the whole farm.
-    pub churn_per_s: f64,
-    /// Run time after all connections are up.
-    pub duration: Duration,
-    /// Limit on the time to open all connections.
-    pub setup_timeout: Duration,
-    /// Listen port of worker 0; worker `w` listens on `listen_port + w`.
-    pub listen_port: u16,
-    /// File that receives `ready N` too.
-    pub ready_file: Option<PathBuf>,
-    /// JSON file that receives the closed connections and their final counters.
-    pub churn_log: Option<PathBuf>,
-}
-
-impl FarmConfig {
-    /// Number of workers to start, checked against the per-worker limit.
-    ///
-    /// # Errors
-    /// `procs` is 0 or too small for the connection count.
-    pub fn worker_count(&self) -> Result<u32, String> {
-        let needed = self.connections.div_ceil(MAX_PAIRS_PER_WORKER).max(1);
-        let procs = self.procs.map_or(needed, u64::from);
-        if procs == 0 || procs < needed {
-            return Err(format!(
-                "--procs {procs} is too few for {} connections: each worker holds at most {MAX_PAIRS_PER_WORKER}, so at least {needed} are needed",
-                self.connections
-            ));
-        }
-        u32::try_from(procs).map_err(|e| e.to_string())
-    }
-}

@@ -13,8 +13,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::worker::WorkerConfig;
-use super::FarmConfig;
+use super::{FarmConfig, WorkerConfig};
 use crate::sys::{cvt, kernel_release, raise_nofile};
 
 /// How long stopped workers get to write their logs and exit before SIGKILL.
@@ -89,6 +88,13 @@ pub fn run(cfg: &FarmConfig, out: &mut impl Write) -> io::Result<Summary> {
     let procs = cfg.worker_count().map_err(io::Error::other)?;
     raise_nofile()?;
     install_stop_handler()?;
+    if let Some(path) = &cfg.ready_file {
+        // A stale file from an earlier run must not read as this run being ready.
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
     let started = Instant::now();
     let mut workers = spawn_workers(cfg, procs)?;
     let mut closed: Vec<String> = Vec::new();

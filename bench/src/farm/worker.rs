@@ -13,14 +13,14 @@
 //! (a FIN counts one byte in both). `TCP_INFO` is read then, just before `close()`, so it
 //! equals the `tcp_info` the kernel's destroy notification carries.
 
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{self, ErrorKind, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::conn::{self, Closed, Pair, TCP_CLOSE};
-use super::CHANGE_PAYLOAD;
-use crate::cli::Flags;
+use super::events::{drain, epoll_ctl, epoll_wait, read_control, stdin_closed};
+use super::{WorkerConfig, CHANGE_PAYLOAD};
 use crate::sys::{cvt, raise_nofile};
 
 /// epoll tag of stdin, the control pipe (socket tags are `slot << 1 | side`).
@@ -34,64 +34,6 @@ const SETUP_STOP_CHECK: u64 = 512;
 const ERRORS_EXPLAINED: u64 = 5;
 /// Events fetched per `epoll_wait`.
 const EPOLL_BATCH: usize = 1024;
-
-/// Settings of one worker, passed on its command line by the supervisor.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkerConfig {
-    /// Worker number, from 0.
-    pub index: u32,
-    /// Connections this worker holds.
-    pub connections: u64,
-    /// Port its listener binds on 127.0.0.1.
-    pub listen_port: u16,
-    /// Fraction of its connections written to per interval.
-    pub change_fraction: f64,
-    /// Time between change/churn steps.
-    pub interval: Duration,
-    /// Connections it churns per second.
-    pub churn_per_s: f64,
-    /// Hard bound on its lifetime, in case the stop signal never comes.
-    pub lifetime: Duration,
-}
-
-impl WorkerConfig {
-    /// Command-line arguments that [`WorkerConfig::from_flags`] reads back.
-    pub fn to_args(&self) -> Vec<String> {
-        vec![
-            "--worker".into(),
-            self.index.to_string(),
-            "--connections".into(),
-            self.connections.to_string(),
-            "--listen-port".into(),
-            self.listen_port.to_string(),
-            "--change-fraction".into(),
-            self.change_fraction.to_string(),
-            "--interval-us".into(),
-            self.interval.as_micros().to_string(),
-            "--churn".into(),
-            self.churn_per_s.to_string(),
-            "--lifetime-s".into(),
-            self.lifetime.as_secs().to_string(),
-        ]
-    }
-
-    /// Reads the arguments written by [`WorkerConfig::to_args`].
-    ///
-    /// # Errors
-    /// A missing or malformed flag.
-    pub fn from_flags(flags: &mut Flags) -> Result<Self, String> {
-        let cfg = Self {
-            index: flags.require("worker")?,
-            connections: flags.require("connections")?,
-            listen_port: flags.require("listen-port")?,
-            change_fraction: flags.require("change-fraction")?,
-            interval: Duration::from_micros(flags.require("interval-us")?),
-            churn_per_s: flags.require("churn")?,
-            lifetime: Duration::from_secs(flags.require("lifetime-s")?),
-        };
-        Ok(cfg)
-    }
-}
 
 /// Counters a worker reports in its `done` line.
 #[derive(Debug, Default, Clone, Copy)]
@@ -469,85 +411,10 @@ fn as_f64(n: usize) -> f64 {
     n as f64
 }
 
-/// Reads a non-blocking socket until it would block; returns bytes read and whether EOF came.
-fn drain(mut end: &TcpStream) -> io::Result<(u64, bool)> {
-    let mut buf = [0u8; 4096];
-    let mut total = 0;
-    loop {
-        match end.read(&mut buf) {
-            Ok(0) => return Ok((total, true)),
-            Ok(n) => total += n as u64,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok((total, false)),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn epoll_ctl(epoll: &OwnedFd, op: i32, fd: RawFd, tag: u64) -> io::Result<()> {
-    let mut ev = libc::epoll_event {
-        events: libc::EPOLLIN as u32,
-        u64: tag,
-    };
-    // SAFETY: `ev` is a valid epoll_event; the kernel ignores it for EPOLL_CTL_DEL.
-    cvt(unsafe { libc::epoll_ctl(epoll.as_raw_fd(), op, fd, &raw mut ev) }).map(drop)
-}
-
-fn epoll_wait(
-    epoll: &OwnedFd,
-    events: &mut [libc::epoll_event],
-    timeout_ms: i32,
-) -> io::Result<usize> {
-    let max = i32::try_from(events.len()).unwrap_or(i32::MAX);
-    // SAFETY: `events` is writable for `max` entries.
-    let ret = unsafe { libc::epoll_wait(epoll.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
-    match cvt(ret) {
-        Ok(n) => Ok(usize::try_from(n).unwrap_or(0)),
-        Err(e) if e.kind() == ErrorKind::Interrupted => Ok(0),
-        Err(e) => Err(e),
-    }
-}
-
-/// Reads the control pipe: true for "go" (any bytes), false for EOF or an error (stop).
-fn read_control() -> bool {
-    let mut buf = [0u8; 64];
-    // SAFETY: `buf` is writable for its length.
-    let n = unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
-    n > 0
-}
-
-/// True if stdin (the supervisor's pipe) has reached EOF or errored, without blocking.
-fn stdin_closed() -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd: libc::STDIN_FILENO,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: `pfd` is one valid pollfd.
-    let n = cvt(unsafe { libc::poll(&raw mut pfd, 1, 0) })?;
-    Ok(n > 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::SocketAddr;
-
-    #[test]
-    fn args_round_trip() {
-        let cfg = WorkerConfig {
-            index: 3,
-            connections: 4400,
-            listen_port: 20003,
-            change_fraction: 0.015,
-            interval: Duration::from_micros(2500),
-            churn_per_s: 12.5,
-            lifetime: Duration::from_secs(400),
-        };
-        let mut flags = Flags::parse(cfg.to_args()).unwrap();
-        assert_eq!(WorkerConfig::from_flags(&mut flags).unwrap(), cfg);
-        flags.finish().unwrap();
-    }
 
     #[test]
     fn churn_logs_settled_counters() {
