@@ -68,6 +68,20 @@ impl CpuTime {
         Ok(Self::from_rusage(&ru))
     }
 
+    /// CPU time of the calling thread so far (`RUSAGE_THREAD`).
+    ///
+    /// # Panics
+    /// Never: `getrusage(RUSAGE_THREAD)` cannot fail with a valid pointer; zero is returned if it does.
+    pub fn this_thread() -> Self {
+        // SAFETY: rusage is plain old data; all-zero is a valid value.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is a valid, writable rusage.
+        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &raw mut ru) } != 0 {
+            return Self::default();
+        }
+        Self::from_rusage(&ru)
+    }
+
     /// `self - earlier`, saturating at zero.
     #[must_use]
     pub fn since(self, earlier: Self) -> Self {

@@ -6,8 +6,14 @@ use crate::diff::fingerprint::Fingerprinter;
 use crate::diff::tracker::{Observation, Tracker, Vanished};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
+use crate::parse::attrs::INET_DIAG_INFO;
 use crate::parse::diag_msg::parse_diag;
 use crate::poll::config::PollerConfig;
+
+/// `TCP_FIN_WAIT2` and `TCP_TIME_WAIT`: the states a timewait minisocket is dumped with.
+const TCP_FIN_WAIT2: u8 = 5;
+/// See [`TCP_FIN_WAIT2`].
+const TCP_TIME_WAIT: u8 = 6;
 
 /// Tracker, filter and fingerprinter of one poller.
 #[derive(Debug)]
@@ -15,6 +21,9 @@ pub struct Ingest {
     pub(crate) tracker: Tracker,
     pub(crate) filter: Filter,
     fingerprinter: Fingerprinter,
+    /// Destroy events close connections and `tcp_info` is requested: a dumped timewait
+    /// minisocket (no `tcp_info`) of an untracked cookie is an already-closed connection.
+    skip_untracked_timewait: bool,
 }
 
 impl Ingest {
@@ -29,6 +38,8 @@ impl Ingest {
             tracker: Tracker::new(),
             filter: config.filter.clone(),
             fingerprinter,
+            skip_untracked_timewait: config.destroy_events
+                && config.ext & (1 << (INET_DIAG_INFO - 1)) != 0,
         })
     }
 
@@ -53,6 +64,16 @@ impl Ingest {
             return Ok(());
         }
         batch.sockets_seen += 1;
+        // A timewait minisocket keeps the cookie of the full socket it replaced. Once that
+        // socket's destroy event has closed the connection, the minisocket must not open it
+        // a second time under the same UUID (tests/live_kernel.rs, half_closed_...).
+        if self.skip_untracked_timewait
+            && matches!(msg.state(), TCP_FIN_WAIT2 | TCP_TIME_WAIT)
+            && attrs.get(INET_DIAG_INFO).is_none()
+            && !self.tracker.contains(msg.cookie())
+        {
+            return Ok(());
+        }
         let fp = self.fingerprinter.fingerprint(&msg, &attrs);
         let kind = match self.tracker.observe(msg.cookie(), msg.family(), fp) {
             Observation::Opened => RecordKind::Opened,
