@@ -47,13 +47,23 @@ export function native(): typeof Binding {
     binding = createRequire(import.meta.url)('../native/binding.cjs') as typeof Binding
     return binding
   } catch (cause) {
+    const suffix = platformSuffix()
     loadError = new TcpinfoError(
       'ERR_NATIVE_MISSING',
-      `no tcpinfo native addon for ${process.platform}-${process.arch}: install the matching @tcpinfo/* package or build from source with 'npm run build:native' (${(cause as Error).message.split('\n')[0]})`,
+      `no tcpinfo native addon for ${suffix}: the prebuilt package tcpinfo-${suffix} is not installed (reinstall without --omit=optional) ` +
+        `or does not exist for this platform; build it from source with 'npm rebuild tcpinfo' (needs Rust, https://rustup.rs), ` +
+        `or 'npm run build:native' in a clone`,
       { cause },
     )
     throw loadError
   }
+}
+
+/** napi-rs platform suffix of this machine, e.g. `linux-x64-gnu` (as scripts/native-target.cjs). */
+function platformSuffix(): string {
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
+  const abi = process.platform === 'linux' ? (report?.header?.glibcVersionRuntime ? '-gnu' : '-musl') : ''
+  return `${process.platform}-${process.arch}${abi}`
 }
 
 const CODE_PREFIX = /^\[(ERR_[A-Z_]+)\] /

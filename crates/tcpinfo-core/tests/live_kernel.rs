@@ -9,6 +9,8 @@
 //! - Without destroy events, a closed connection is reported `Closed` without payload by the
 //!   second complete poll that misses it (the sweep), not by the first.
 //! - An idle connection is not reported again and again (the `last_*` fields are ignored).
+//! - After an active close with the peer's end still open, the FIN_WAIT2 timewait minisocket
+//!   (same cookie, no `tcp_info`) does not reopen the connection closed by its destroy event.
 //! - `PollerThread` delivers batches on its own thread.
 //! - In every batch, the framing is consistent (kinds, flags, counters) and every record's
 //!   `ArchivalRecord` line is valid JSON whose `RawIDM` is the first 72 bytes of the record's
@@ -116,7 +118,7 @@ fn check_line(payload: &[u8], line: &[u8]) {
 fn records(batch: &PollBatch) -> Vec<Rec> {
     let mut out = Vec::new();
     let mut counts = [0u32; 3];
-    for r in batch.iter() {
+    for r in batch {
         counts[usize::from(r.kind)] += 1;
         let has = r.flags & FLAG_HAS_RECORD != 0;
         assert_eq!(has, !r.payload.is_empty(), "FLAG_HAS_RECORD iff payload");
@@ -278,15 +280,20 @@ fn connection_lifecycle_opened_changed_closed() {
 
     // After closing both ends: Closed from the destroy event, with the final tcp_info.
     let _listener = conn.close();
+    // Let the FIN/ACK exchange and the destroy-event work finish, so that the first poll
+    // drains the event before a sweep could close the connection without it.
+    std::thread::sleep(SETTLE);
     let closed = poll_until(
         &mut poller,
         "the Closed record of the destroy event",
         |recs| {
-            let r = recs.iter().find(|r| r.cookie == cookie)?;
-            if r.kind == CHANGED {
-                return None; // FIN_WAIT states may be seen on the way.
-            }
-            Some(r.clone())
+            let mine: Vec<&Rec> = recs.iter().filter(|r| r.cookie == cookie).collect();
+            // FIN_WAIT states may be seen on the way (as Changed), before the Closed.
+            assert!(
+                mine.iter().all(|r| r.kind == CHANGED || r.kind == CLOSED),
+                "{mine:?}"
+            );
+            mine.into_iter().find(|r| r.kind == CLOSED).cloned()
         },
     );
     assert_eq!(closed.kind, CLOSED);
@@ -489,4 +496,56 @@ fn poller_thread_delivers_batches() {
     // The sender is gone once the thread has stopped: the queue drains, then ends.
     while rx.blocking_recv().is_some() {}
     drop(conn);
+}
+
+/// Regression: an active close while the peer keeps its end open leaves a FIN_WAIT2
+/// *timewait minisocket* with the same cookie (no `tcp_info`, dumped because the default
+/// states include FIN_WAIT2). After the destroy event of the full socket has closed the
+/// connection, that minisocket must not open it a second time under the same UUID.
+#[test]
+fn half_closed_connection_is_not_reopened_by_its_timewait_socket() {
+    let mut poller = Poller::new(config()).expect("poller");
+    records(&poller.poll());
+    let conn = Conn::open();
+    let ports = conn.client_ports();
+    let recs = records(&poller.poll());
+    let cookie = with_ports(&recs, ports)
+        .first()
+        .map(|r| r.cookie)
+        .expect("Opened");
+
+    let Conn {
+        listener,
+        client,
+        server,
+    } = conn;
+    drop(client); // FIN_WAIT1 → FIN_WAIT2: the full socket is replaced by a minisocket.
+    std::thread::sleep(SETTLE);
+    poll_until(
+        &mut poller,
+        "the Closed record of the destroy event",
+        |recs| {
+            recs.iter()
+                .find(|r| r.cookie == cookie && r.kind == CLOSED)
+                .map(|r| assert_eq!(r.flags & FLAG_FROM_DESTROY_EVENT, FLAG_FROM_DESTROY_EVENT))
+        },
+    );
+    for _ in 0..5 {
+        std::thread::sleep(STEP);
+        let recs = records(&poller.poll());
+        let again: Vec<&Rec> = recs.iter().filter(|r| r.cookie == cookie).collect();
+        assert!(
+            again.is_empty(),
+            "reported after its Closed record: {again:?}"
+        );
+    }
+    // The peer closes too: the minisocket moves to TIME_WAIT and leaves the dumps, silently.
+    drop(server);
+    std::thread::sleep(SETTLE);
+    for _ in 0..3 {
+        let recs = records(&poller.poll());
+        assert!(recs.iter().all(|r| r.cookie != cookie), "{recs:?}");
+        std::thread::sleep(STEP);
+    }
+    drop(listener);
 }
