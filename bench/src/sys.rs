@@ -118,3 +118,29 @@ pub fn kernel_release() -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// Resident-memory figures of the calling process from `/proc/self/status`, in KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rss {
+    /// `VmRSS`: resident now.
+    pub rss_kb: u64,
+    /// `VmHWM`: the peak resident size so far.
+    pub hwm_kb: u64,
+}
+
+impl Rss {
+    /// Reads `VmRSS` and `VmHWM`; zeros if `/proc` is unavailable.
+    pub fn now() -> Self {
+        let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        Self {
+            rss_kb: field("VmRSS:"),
+            hwm_kb: field("VmHWM:"),
+        }
+    }
+}

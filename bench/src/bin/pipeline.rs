@@ -65,7 +65,7 @@ fn run() -> Result<(), String> {
     let mut vanished: Vec<Vanished> = Vec::new();
     let families = config.families.clone();
     let mut first = PollBatch::default();
-    ingest.begin_poll();
+    ingest.begin_poll(0);
     for m in &msgs {
         ingest
             .on_reply(m, 0, &mut first)
@@ -86,7 +86,7 @@ fn run() -> Result<(), String> {
             }
         }
         let mut batch = PollBatch::default();
-        ingest.begin_poll();
+        ingest.begin_poll(0);
         for m in &msgs {
             ingest
                 .on_reply(m, 1_700_000_000_000_000_000, &mut batch)

@@ -36,8 +36,8 @@ pub use poll::batch::{
     FLAG_HAS_RECORD, FLAG_UNSEEN, RECORD_HEADER_LEN,
 };
 pub use poll::config::{
-    PollerConfig, DEFAULT_EXT, DEFAULT_MAX_PENDING_CLOSES, DEFAULT_POLL_INTERVAL,
-    DEFAULT_QUEUE_DEPTH, DEFAULT_STATES,
+    PollerConfig, DEFAULT_CLOSE_GRACE, DEFAULT_EXT, DEFAULT_MAX_PENDING_CLOSES,
+    DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_DEPTH, DEFAULT_STATES,
 };
 pub use poll::ingest::Ingest;
 pub use poll::poller::{unix_nanos, Poller};

@@ -7,6 +7,8 @@
 //! connections. When the order drifts (many misses) or many slots are dead, the vector is
 //! rebuilt in the last poll's order. Measured effect: `docs/BENCHMARKS.md`.
 
+use std::collections::VecDeque;
+
 use rustc_hash::FxHashMap;
 
 /// What we remember of one connection between polls: 32 bytes in the vector, plus about
@@ -58,21 +60,35 @@ pub struct Tracker {
     /// Observations of this poll that missed the cursor.
     misses: u32,
     dead: usize,
+    /// Start times (unix ns) of the most recent polls, newest last.
+    poll_times: VecDeque<i64>,
+    /// Minimum time a connection must have been missing before the sweep closes it.
+    close_grace_nanos: i64,
 }
 
 /// Rebuild when more than 1/`DRIFT_DIVISOR` of a poll's lookups missed the cursor.
 const DRIFT_DIVISOR: u32 = 8;
 /// Compact when more than 1/`DEAD_DIVISOR` of the slots are dead.
 const DEAD_DIVISOR: usize = 4;
+/// Poll start times remembered for the close grace; older polls count as long ago.
+const POLL_TIMES_KEPT: usize = 1024;
 
 impl Tracker {
-    /// An empty tracker.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty tracker whose sweep waits at least `close_grace_nanos` after a connection
+    /// was last seen before closing it.
+    pub fn new(close_grace_nanos: i64) -> Self {
+        Self {
+            close_grace_nanos,
+            ..Self::default()
+        }
     }
 
-    /// Starts a new poll generation.
-    pub fn begin_poll(&mut self) {
+    /// Starts a new poll generation at `now_nanos` (unix ns).
+    pub fn begin_poll(&mut self, now_nanos: i64) {
+        if self.poll_times.len() == POLL_TIMES_KEPT {
+            self.poll_times.pop_front();
+        }
+        self.poll_times.push_back(now_nanos);
         self.gen = self.gen.wrapping_add(1);
         self.cursor = 0;
         self.observed = 0;
@@ -136,15 +152,25 @@ impl Tracker {
 
     /// After a poll, finds connections of the completely dumped `families` that were not
     /// seen. A connection is declared gone only when missing from two consecutive complete
-    /// polls: the destroy event of a socket freed just before a dump may still be in
-    /// flight, and it carries the final counters we would otherwise lose.
+    /// polls *and* for at least the close grace: the destroy event of a socket freed just
+    /// before a dump may still be in flight (a kernel workqueue delivers it), and it
+    /// carries the final counters we would otherwise lose.
     pub fn sweep(&mut self, complete_families: &[u8], out: &mut Vec<Vanished>) {
         let gen = self.gen;
+        let now = self.poll_times.back().copied().unwrap_or(0);
         for s in &mut self.slots {
             if s.dead || s.seen_gen == gen || !complete_families.contains(&s.family) {
                 continue;
             }
-            if s.missing_once {
+            // Start of the first poll that missed it: the one after `seen_gen`.
+            let age = gen.wrapping_sub(s.seen_gen) as usize;
+            let missed_since = self
+                .poll_times
+                .len()
+                .checked_sub(age)
+                .and_then(|i| self.poll_times.get(i));
+            let grace_over = missed_since.is_none_or(|t| now - t >= self.close_grace_nanos);
+            if s.missing_once && grace_over {
                 out.push(Vanished {
                     cookie: s.cookie,
                     family: s.family,
@@ -208,24 +234,24 @@ mod tests {
 
     #[test]
     fn open_change_vanish() {
-        let mut t = Tracker::new();
+        let mut t = Tracker::new(0);
         let mut gone = Vec::new();
-        t.begin_poll();
+        t.begin_poll(0);
         assert_eq!(t.observe(1, 2, 10), Observation::Opened);
         assert_eq!(t.observe(2, 10, 20), Observation::Opened);
         t.sweep(&[2, 10], &mut gone);
-        t.begin_poll();
+        t.begin_poll(0);
         assert_eq!(t.observe(1, 2, 10), Observation::Unchanged);
         t.sweep(&[2, 10], &mut gone);
         assert!(gone.is_empty(), "one missed poll is not a close");
-        t.begin_poll();
+        t.begin_poll(0);
         assert_eq!(t.observe(1, 2, 11), Observation::Changed);
         t.sweep(&[2], &mut gone);
         assert!(
             gone.is_empty(),
             "AF_INET6 dump incomplete: its sockets are kept"
         );
-        t.begin_poll();
+        t.begin_poll(0);
         t.observe(1, 2, 11);
         t.sweep(&[2, 10], &mut gone);
         assert_eq!(
@@ -240,9 +266,9 @@ mod tests {
 
     #[test]
     fn any_order_gives_the_same_answers() {
-        let mut t = Tracker::new();
+        let mut t = Tracker::new(0);
         let mut gone = Vec::new();
-        t.begin_poll();
+        t.begin_poll(0);
         for c in 0..100u64 {
             assert_eq!(t.observe(c, 2, c), Observation::Opened);
         }
@@ -250,7 +276,7 @@ mod tests {
         // Reversed order, a few changed, one new in the middle, one removed by an event.
         assert!(t.remove(50));
         assert!(!t.remove(50));
-        t.begin_poll();
+        t.begin_poll(0);
         for c in (0..100u64).rev() {
             if c == 50 {
                 continue;
@@ -270,7 +296,7 @@ mod tests {
         assert!(gone.is_empty());
         assert_eq!(t.len(), 100);
         // After the rebuild the same reversed order hits the cursor every time.
-        t.begin_poll();
+        t.begin_poll(0);
         for c in (0..100u64).rev().filter(|c| *c != 50) {
             t.observe(c, 2, if c % 10 == 0 { c + 1 } else { c });
             if c == 70 {
@@ -283,11 +309,38 @@ mod tests {
     }
 
     #[test]
+    fn sweep_waits_for_the_close_grace() {
+        const MS: i64 = 1_000_000;
+        let mut t = Tracker::new(100 * MS);
+        let mut gone = Vec::new();
+        t.begin_poll(0);
+        t.observe(7, 2, 0);
+        t.sweep(&[2], &mut gone);
+        for now in [10, 20, 50, 105] {
+            t.begin_poll(now * MS);
+            t.sweep(&[2], &mut gone);
+            assert!(
+                gone.is_empty(),
+                "missing since 10 ms, now {now} ms: too early"
+            );
+        }
+        t.begin_poll(110 * MS);
+        t.sweep(&[2], &mut gone);
+        assert_eq!(
+            gone,
+            vec![Vanished {
+                cookie: 7,
+                family: 2
+            }]
+        );
+    }
+
+    #[test]
     fn churn_keeps_memory_bounded() {
-        let mut t = Tracker::new();
+        let mut t = Tracker::new(0);
         let mut gone = Vec::new();
         for round in 0..1000u64 {
-            t.begin_poll();
+            t.begin_poll(0);
             for c in round * 10..round * 10 + 100 {
                 t.observe(c, 2, 0);
             }

@@ -19,6 +19,10 @@ pub const DEFAULT_EXT: u8 = 0xFF;
 /// Batches queued for a consumer before the poller skips polls (it never drops a batch:
 /// a skipped poll folds its changes into the next one).
 pub const DEFAULT_QUEUE_DEPTH: usize = 8;
+/// How long a connection must be missing from complete dumps (and at least two polls)
+/// before the sweep closes it without a destroy event. Destroy events normally arrive
+/// within a few ms; waiting keeps their final counters.
+pub const DEFAULT_CLOSE_GRACE: Duration = Duration::from_millis(100);
 /// Close events kept while polls are skipped; beyond this they are dropped and counted.
 pub const DEFAULT_MAX_PENDING_CLOSES: usize = 100_000;
 
@@ -51,6 +55,8 @@ pub struct PollerConfig {
     pub max_pending_closes: usize,
     /// Layout of the last 4 bytes of a 280-byte `tcp_info`.
     pub accecn_layout: AccEcnLayout,
+    /// Minimum time missing before the sweep closes a connection.
+    pub close_grace: Duration,
 }
 
 impl Default for PollerConfig {
@@ -69,6 +75,7 @@ impl Default for PollerConfig {
             queue_depth: DEFAULT_QUEUE_DEPTH,
             max_pending_closes: DEFAULT_MAX_PENDING_CLOSES,
             accecn_layout: AccEcnLayout::running_kernel(),
+            close_grace: DEFAULT_CLOSE_GRACE,
         }
     }
 }

@@ -35,7 +35,7 @@ impl Ingest {
         let fingerprinter = Fingerprinter::new(&config.change_rule)
             .map_err(|f| Error::Config(format!("unknown tcp_info field in change rule: {f}")))?;
         Ok(Self {
-            tracker: Tracker::new(),
+            tracker: Tracker::new(i64::try_from(config.close_grace.as_nanos()).unwrap_or(i64::MAX)),
             filter: config.filter.clone(),
             fingerprinter,
             skip_untracked_timewait: config.destroy_events
@@ -43,9 +43,9 @@ impl Ingest {
         })
     }
 
-    /// Starts a poll generation.
-    pub fn begin_poll(&mut self) {
-        self.tracker.begin_poll();
+    /// Starts a poll generation at `now_nanos` (unix ns).
+    pub fn begin_poll(&mut self, now_nanos: i64) {
+        self.tracker.begin_poll(now_nanos);
     }
 
     /// Handles one dump reply: a new or changed connection is framed into `batch` with its

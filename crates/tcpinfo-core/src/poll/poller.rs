@@ -79,7 +79,7 @@ impl Poller {
         batch.seq = self.seq;
         batch.timestamp_nanos = unix_nanos();
         let line_nanos = batch.timestamp_nanos - batch.timestamp_nanos.rem_euclid(NANOS_PER_MILLI);
-        self.ingest.begin_poll();
+        self.ingest.begin_poll(batch.timestamp_nanos);
         let started = Instant::now();
         let mut complete = Vec::with_capacity(self.config.families.len());
         for family in self.config.families.clone() {
