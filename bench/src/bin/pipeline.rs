@@ -37,6 +37,12 @@ fn main() {
     }
 }
 
+#[expect(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "benchmark arithmetic on small counts"
+)]
 fn run() -> Result<(), String> {
     let mut flags = Flags::parse(std::env::args().skip(1))?;
     let sockets: usize = flags.take("sockets", 100_000)?;
@@ -44,7 +50,10 @@ fn run() -> Result<(), String> {
     let change: f64 = flags.take("change-fraction", 0.0)?;
     let dump: String = flags.take("dump", FIXTURE.to_owned())?;
     let raw = std::fs::read(&dump).map_err(|e| format!("{dump}: {e}"))?;
-    let raw = if dump.ends_with(".zst") {
+    let raw = if std::path::Path::new(&dump)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zst"))
+    {
         zstd::decode_all(&raw[..]).map_err(|e| e.to_string())?
     } else {
         raw
@@ -99,7 +108,9 @@ fn run() -> Result<(), String> {
     let cpu = CpuTime::this_thread().since(cpu0);
     let wall = wall0.elapsed();
     let per = (polls * msgs.len()) as f64;
-    println!(
+    let mut stdout = std::io::stdout();
+    writeln!(
+        stdout,
         "{{\"tool\":\"pipeline\",\"input\":{:?},\"distinct_real_messages\":{},\"sockets\":{},\"polls\":{},\"change_fraction\":{},\"user_ns_per_socket\":{:.1},\"sys_ns_per_socket\":{:.1},\"wall_ns_per_socket\":{:.1},\"records_per_poll\":{:.1},\"framed_bytes_per_record\":{:.1},\"first_poll_opened\":{}}}",
         dump,
         base.len(),
@@ -112,11 +123,15 @@ fn run() -> Result<(), String> {
         reported as f64 / polls as f64,
         if reported == 0 { 0.0 } else { encoded_bytes as f64 / reported as f64 },
         first.opened,
-    );
-    Ok(())
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// `n` messages cycling through `base`, each with its own cookie and source port.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "cookie halves and ports are masked to fit"
+)]
 fn replicate(base: &[Vec<u8>], n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| {
