@@ -96,39 +96,146 @@ impl DumpSocket {
             };
             stats.recv_calls += 1;
             stats.bytes += n as u64;
-            for msg in NlMsgIter::new(&self.buf[..n]) {
-                // A corrupt header ends this datagram only; the dump goes on with the next.
-                let Ok(msg) = msg else {
-                    stats.malformed += 1;
-                    break;
-                };
-                if msg.seq != seq {
-                    continue;
-                }
-                interrupted |= msg.flags & NLM_F_DUMP_INTR != 0;
-                match msg.msg_type {
-                    SOCK_DIAG_BY_FAMILY => {
-                        stats.messages += 1;
-                        on_msg(msg.payload);
-                    }
-                    NLMSG_DONE | NLMSG_ERROR => {
-                        let code = crate::parse::read_u32(msg.payload, 0)
-                            .map_or(0, |v| i32::from_ne_bytes(v.to_ne_bytes()));
-                        if code < 0 {
-                            return Err(Error::Kernel {
-                                op: "inet_diag dump",
-                                errno: -code,
-                            });
-                        }
-                        return Ok(if interrupted {
-                            DumpEnd::Interrupted
-                        } else {
-                            DumpEnd::Done
-                        });
-                    }
-                    _ => {}
-                }
+            if let Some(end) =
+                read_datagram(&self.buf[..n], seq, &mut interrupted, stats, &mut on_msg)?
+            {
+                return Ok(end);
             }
         }
+    }
+}
+
+/// Handles one datagram of the dump with sequence number `seq`: replies go to `on_msg`,
+/// other sequence numbers are skipped, `NLM_F_DUMP_INTR` is remembered in `interrupted`.
+/// Returns how the dump ended if this datagram ended it.
+///
+/// # Errors
+/// [`Error::Kernel`] for `NLMSG_ERROR` or a negative `NLMSG_DONE` status.
+pub fn read_datagram(
+    datagram: &[u8],
+    seq: u32,
+    interrupted: &mut bool,
+    stats: &mut DumpStats,
+    on_msg: &mut impl FnMut(&[u8]),
+) -> Result<Option<DumpEnd>> {
+    for msg in NlMsgIter::new(datagram) {
+        // A corrupt header ends this datagram only; the dump goes on with the next.
+        let Ok(msg) = msg else {
+            stats.malformed += 1;
+            break;
+        };
+        if msg.seq != seq {
+            continue;
+        }
+        *interrupted |= msg.flags & NLM_F_DUMP_INTR != 0;
+        match msg.msg_type {
+            SOCK_DIAG_BY_FAMILY => {
+                stats.messages += 1;
+                on_msg(msg.payload);
+            }
+            NLMSG_DONE | NLMSG_ERROR => {
+                let code = crate::parse::read_u32(msg.payload, 0)
+                    .map_or(0, |v| i32::from_ne_bytes(v.to_ne_bytes()));
+                if code < 0 {
+                    return Err(Error::Kernel {
+                        op: "inet_diag dump",
+                        errno: -code,
+                    });
+                }
+                return Ok(Some(if *interrupted {
+                    DumpEnd::Interrupted
+                } else {
+                    DumpEnd::Done
+                }));
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(ty: u16, flags: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let len = 16 + payload.len();
+        let mut m = Vec::new();
+        m.extend_from_slice(&u32::try_from(len).unwrap().to_ne_bytes());
+        m.extend_from_slice(&ty.to_ne_bytes());
+        m.extend_from_slice(&flags.to_ne_bytes());
+        m.extend_from_slice(&seq.to_ne_bytes());
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(payload);
+        while m.len() % 4 != 0 {
+            m.push(0);
+        }
+        m
+    }
+
+    fn run(datagrams: &[Vec<u8>], seq: u32) -> (Result<Option<DumpEnd>>, Vec<Vec<u8>>, DumpStats) {
+        let mut seen = Vec::new();
+        let mut stats = DumpStats::default();
+        let mut interrupted = false;
+        for d in datagrams {
+            let r = read_datagram(d, seq, &mut interrupted, &mut stats, &mut |p: &[u8]| {
+                seen.push(p.to_vec())
+            });
+            if !matches!(r, Ok(None)) {
+                return (r, seen, stats);
+            }
+        }
+        (Ok(None), seen, stats)
+    }
+
+    #[test]
+    fn done_ends_the_dump_and_stale_replies_are_skipped() {
+        let d1 = [msg(20, 2, 6, b"old!"), msg(20, 2, 7, b"aaaa")].concat();
+        let d2 = [msg(20, 2, 7, b"bbbb"), msg(3, 2, 7, &0i32.to_ne_bytes())].concat();
+        let (r, seen, stats) = run(&[d1, d2], 7);
+        assert_eq!(r.unwrap(), Some(DumpEnd::Done));
+        assert_eq!(seen, vec![b"aaaa".to_vec(), b"bbbb".to_vec()]);
+        assert_eq!(stats.messages, 2);
+    }
+
+    #[test]
+    fn dump_intr_marks_the_dump_interrupted() {
+        let d = [
+            msg(20, 2 | NLM_F_DUMP_INTR, 1, b"aaaa"),
+            msg(3, 2, 1, &0i32.to_ne_bytes()),
+        ]
+        .concat();
+        assert_eq!(run(&[d], 1).0.unwrap(), Some(DumpEnd::Interrupted));
+    }
+
+    #[test]
+    fn kernel_errors_are_errors() {
+        let err = msg(2, 0, 1, &(-libc::EINVAL).to_ne_bytes());
+        assert!(
+            matches!(run(&[err], 1).0, Err(Error::Kernel { errno, .. }) if errno == libc::EINVAL)
+        );
+        let done = [
+            msg(20, 2, 1, b"aaaa"),
+            msg(3, 2, 1, &(-libc::ENOBUFS).to_ne_bytes()),
+        ]
+        .concat();
+        let (r, seen, _) = run(&[done], 1);
+        assert!(matches!(r, Err(Error::Kernel { errno, .. }) if errno == libc::ENOBUFS));
+        assert_eq!(
+            seen.len(),
+            1,
+            "replies before the failure were still delivered"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_datagram_is_counted_and_the_dump_goes_on() {
+        let mut bad = msg(20, 2, 1, b"aaaa");
+        bad[0] = 0xFF; // nlmsg_len past the end
+        let good = [msg(20, 2, 1, b"bbbb"), msg(3, 2, 1, &0i32.to_ne_bytes())].concat();
+        let (r, seen, stats) = run(&[bad, good], 1);
+        assert_eq!(r.unwrap(), Some(DumpEnd::Done));
+        assert_eq!(seen, vec![b"bbbb".to_vec()]);
+        assert_eq!(stats.malformed, 1);
     }
 }
