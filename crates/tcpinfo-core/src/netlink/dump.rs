@@ -179,7 +179,7 @@ mod tests {
         let mut interrupted = false;
         for d in datagrams {
             let r = read_datagram(d, seq, &mut interrupted, &mut stats, &mut |p: &[u8]| {
-                seen.push(p.to_vec())
+                seen.push(p.to_vec());
             });
             if !matches!(r, Ok(None)) {
                 return (r, seen, stats);
