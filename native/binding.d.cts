@@ -9,7 +9,12 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** A poller running on its own OS thread. */
+/**
+ * A poller running on its own OS thread.
+ *
+ * Both methods take `&self`: `close()` may run while a `next()` is pending (an abort),
+ * so the thread handle sits behind its own lock instead of needing `&mut self`.
+ */
 export declare class NativePoller {
   /** Starts polling. Throws `ERR_CONFIG`, `ERR_SOCKET` or `ERR_NETNS`. */
   constructor(options?: NativePollerOptions | undefined | null)

@@ -84,9 +84,12 @@ impl From<PollBatch> for NativeBatch {
 }
 
 /// A poller running on its own OS thread.
+///
+/// Both methods take `&self`: `close()` may run while a `next()` is pending (an abort),
+/// so the thread handle sits behind its own lock instead of needing `&mut self`.
 #[napi]
 pub struct NativePoller {
-    thread: Option<PollerThread>,
+    thread: std::sync::Mutex<Option<PollerThread>>,
     rx: Arc<Mutex<BatchReceiver>>,
 }
 
@@ -98,7 +101,7 @@ impl NativePoller {
         let config = to_config(options.unwrap_or_default())?;
         let (thread, rx) = PollerThread::spawn(config).map_err(|e| to_napi(&e))?;
         Ok(Self {
-            thread: Some(thread),
+            thread: std::sync::Mutex::new(Some(thread)),
             rx: Arc::new(Mutex::new(rx)),
         })
     }
@@ -113,8 +116,14 @@ impl NativePoller {
 
     /// Stops the thread and closes the netlink sockets. Idempotent.
     #[napi]
-    pub fn close(&mut self) {
-        if let Some(mut t) = self.thread.take() {
+    pub fn close(&self) {
+        // A poisoned lock only means a panic elsewhere; the handle inside is still valid.
+        let taken = self
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(mut t) = taken {
             t.stop();
         }
     }
