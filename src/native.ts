@@ -27,6 +27,7 @@ export const NATIVE_STATS_FIELDS = [
   'droppedCloses',
   'skippedPolls',
   'tracked',
+  'trackerBytes',
 ] as const
 
 let binding: typeof Binding | undefined

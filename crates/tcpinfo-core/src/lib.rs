@@ -2,8 +2,8 @@
 //!
 //! The hot path of the `tcpinfo` package, with no Node dependency: one dedicated thread
 //! per poller dumps `AF_INET`/`AF_INET6` TCP sockets at a fixed interval
-//! ([`PollerThread`]), parses the replies without copying ([`parse`]), keeps a 16-byte
-//! fingerprint per connection to tell new, changed and closed ones apart ([`diff`]),
+//! ([`PollerThread`]), parses the replies without copying ([`parse`]), keeps a 24-byte slot
+//! (64-bit fingerprint) per connection to tell new, changed and closed ones apart ([`diff`]),
 //! listens to the kernel's destroy events for final counters, and encodes each reported
 //! connection once as an M-Lab `ArchivalRecord` JSON line ([`encode`]).
 //!

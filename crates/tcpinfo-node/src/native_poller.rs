@@ -60,6 +60,7 @@ impl From<PollBatch> for NativeBatch {
             f64::from(s.dropped_closes),
             f64::from(s.skipped_polls),
             f64::from(s.tracked),
+            s.tracker_bytes as f64,
         ];
         Self {
             seq: i64::try_from(b.seq).unwrap_or(i64::MAX),

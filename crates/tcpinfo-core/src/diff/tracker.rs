@@ -6,26 +6,57 @@
 //! (cookie → slot) resynchronises the cursor on a miss and finds new and closed
 //! connections. When the order drifts (many misses) or many slots are dead, the vector is
 //! rebuilt in the last poll's order. Measured effect: `docs/BENCHMARKS.md`.
+//!
+//! Memory per connection: a 24-byte [`Slot`] plus a 4-byte slot number in the index
+//! (a `hashbrown::HashTable<u32>` whose keys live in the slots), about 34 bytes at the
+//! index's usual load, under the 64-byte budget of issue #3 even with `Vec` growth slack.
 
 use std::collections::VecDeque;
+use std::hash::BuildHasher as _;
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
-/// What we remember of one connection between polls: 32 bytes in the vector, plus about
-/// 18 bytes in the index.
+use crate::parse::diag_msg::AF_INET6;
+
+/// What we remember of one connection between polls: 24 bytes.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     cookie: u64,
     fingerprint: u64,
     /// Poll generation in which the connection was last seen.
     seen_gen: u32,
-    /// Position in the last poll's observation order (for re-sorting).
-    pos: u32,
-    family: u8,
-    /// Missing from one complete poll; closed if missing from the next one too.
-    missing_once: bool,
-    /// Removed; the slot is reclaimed at the next compaction.
-    dead: bool,
+    /// `pos` (bits 0–28: position in the last poll's order, for re-sorting) and the
+    /// flags below.
+    meta: u32,
+}
+
+/// The connection is IPv6 (`AF_INET6`); otherwise IPv4.
+const META_V6: u32 = 1 << 29;
+/// Missing from one complete poll; closed if missing long enough.
+const META_MISSING: u32 = 1 << 30;
+/// Removed; the slot is reclaimed at the next compaction.
+const META_DEAD: u32 = 1 << 31;
+/// Bits of `meta` holding the position.
+const META_POS: u32 = META_V6 - 1;
+
+impl Slot {
+    fn dead(self) -> bool {
+        self.meta & META_DEAD != 0
+    }
+    fn missing(self) -> bool {
+        self.meta & META_MISSING != 0
+    }
+    fn pos(self) -> u32 {
+        self.meta & META_POS
+    }
+    fn family(self) -> u8 {
+        if self.meta & META_V6 != 0 {
+            AF_INET6
+        } else {
+            crate::parse::diag_msg::AF_INET
+        }
+    }
 }
 
 /// The result of observing one connection in a poll.
@@ -49,10 +80,11 @@ pub struct Vanished {
 }
 
 /// Tracks connections across polls.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Tracker {
     slots: Vec<Slot>,
-    index: FxHashMap<u64, u32>,
+    /// Slot numbers, hashed by their slot's cookie.
+    index: HashTable<u32>,
     gen: u32,
     cursor: usize,
     /// Observations of this poll (the next `pos`).
@@ -97,30 +129,31 @@ impl Tracker {
 
     /// Records that `cookie` was seen in the current poll with `fingerprint`.
     pub fn observe(&mut self, cookie: u64, family: u8, fingerprint: u64) -> Observation {
-        let pos = self.observed;
+        let pos = self.observed & META_POS;
         self.observed += 1;
         let hit = self
             .slots
             .get(self.cursor)
-            .is_some_and(|s| s.cookie == cookie && !s.dead);
+            .is_some_and(|s| s.cookie == cookie && !s.dead());
         let idx = if hit {
             self.cursor
         } else {
             self.misses += 1;
-            if let Some(&i) = self.index.get(&cookie) {
-                i as usize
+            if let Some(i) = self.find(cookie) {
+                i
             } else {
                 let i = self.slots.len();
+                let v6 = if family == AF_INET6 { META_V6 } else { 0 };
                 self.slots.push(Slot {
                     cookie,
                     fingerprint,
                     seen_gen: self.gen,
-                    pos,
-                    family,
-                    missing_once: false,
-                    dead: false,
+                    meta: pos | v6,
                 });
-                self.index.insert(cookie, slot_index(i));
+                let slots = &self.slots;
+                self.index.insert_unique(hash(cookie), slot_index(i), |&j| {
+                    hash(slots[j as usize].cookie)
+                });
                 self.cursor = i + 1;
                 return Observation::Opened;
             }
@@ -128,8 +161,7 @@ impl Tracker {
         self.cursor = idx + 1;
         let s = &mut self.slots[idx];
         s.seen_gen = self.gen;
-        s.pos = pos;
-        s.missing_once = false;
+        s.meta = (s.meta & META_V6) | pos;
         if s.fingerprint == fingerprint {
             Observation::Unchanged
         } else {
@@ -138,16 +170,31 @@ impl Tracker {
         }
     }
 
+    fn find(&self, cookie: u64) -> Option<usize> {
+        let slots = &self.slots;
+        self.index
+            .find(hash(cookie), |&j| slots[j as usize].cookie == cookie)
+            .map(|&j| j as usize)
+    }
+
+    /// Removes `cookie` from the index and marks its slot dead.
+    fn kill(&mut self, cookie: u64) -> bool {
+        let slots = &self.slots;
+        let Ok(entry) = self
+            .index
+            .find_entry(hash(cookie), |&j| slots[j as usize].cookie == cookie)
+        else {
+            return false;
+        };
+        let (j, _) = entry.remove();
+        self.slots[j as usize].meta |= META_DEAD;
+        self.dead += 1;
+        true
+    }
+
     /// Forgets `cookie` after its destroy event; returns whether it was tracked.
     pub fn remove(&mut self, cookie: u64) -> bool {
-        match self.index.remove(&cookie) {
-            Some(i) => {
-                self.slots[i as usize].dead = true;
-                self.dead += 1;
-                true
-            }
-            None => false,
-        }
+        self.kill(cookie)
     }
 
     /// After a poll, finds connections of the completely dumped `families` that were not
@@ -158,8 +205,9 @@ impl Tracker {
     pub fn sweep(&mut self, complete_families: &[u8], out: &mut Vec<Vanished>) {
         let gen = self.gen;
         let now = self.poll_times.back().copied().unwrap_or(0);
-        for s in &mut self.slots {
-            if s.dead || s.seen_gen == gen || !complete_families.contains(&s.family) {
+        for i in 0..self.slots.len() {
+            let s = self.slots[i];
+            if s.dead() || s.seen_gen == gen || !complete_families.contains(&s.family()) {
                 continue;
             }
             // Start of the first poll that missed it: the one after `seen_gen`.
@@ -168,18 +216,16 @@ impl Tracker {
                 .poll_times
                 .len()
                 .checked_sub(age)
-                .and_then(|i| self.poll_times.get(i));
+                .and_then(|k| self.poll_times.get(k));
             let grace_over = missed_since.is_none_or(|t| now - t >= self.close_grace_nanos);
-            if s.missing_once && grace_over {
+            if s.missing() && grace_over {
                 out.push(Vanished {
                     cookie: s.cookie,
-                    family: s.family,
+                    family: s.family(),
                 });
-                s.dead = true;
-                self.dead += 1;
-                self.index.remove(&s.cookie);
+                self.kill(s.cookie);
             } else {
-                s.missing_once = true;
+                self.slots[i].meta |= META_MISSING;
             }
         }
         let drifted = self.misses > self.observed / DRIFT_DIVISOR && self.observed > 0;
@@ -191,20 +237,32 @@ impl Tracker {
     /// Drops dead slots and re-sorts the live ones into the last poll's order.
     fn rebuild(&mut self) {
         let gen = self.gen;
-        self.slots.retain(|s| !s.dead);
+        self.slots.retain(|s| !s.dead());
         // Unseen slots (missing once) go last, after everything seen this poll.
         self.slots
-            .sort_unstable_by_key(|s| (s.seen_gen != gen, s.pos));
+            .sort_unstable_by_key(|s| (s.seen_gen != gen, s.pos()));
+        self.slots
+            .shrink_to(self.slots.len() + self.slots.len() / DEAD_DIVISOR);
         self.index.clear();
-        for (i, s) in self.slots.iter().enumerate() {
-            self.index.insert(s.cookie, slot_index(i));
+        let slots = &self.slots;
+        for (i, s) in slots.iter().enumerate() {
+            self.index
+                .insert_unique(hash(s.cookie), slot_index(i), |&j| {
+                    hash(slots[j as usize].cookie)
+                });
         }
         self.dead = 0;
     }
 
+    /// Heap bytes held: slot vector capacity plus the index's buckets and control bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+    }
+
     /// Whether `cookie` is tracked.
     pub fn contains(&self, cookie: u64) -> bool {
-        self.index.contains_key(&cookie)
+        self.find(cookie).is_some()
     }
 
     /// Number of tracked connections.
@@ -218,6 +276,19 @@ impl Tracker {
     }
 }
 
+impl std::fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracker")
+            .field("tracked", &self.index.len())
+            .field("slots", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn hash(cookie: u64) -> u64 {
+    FxBuildHasher.hash_one(cookie)
+}
+
 fn slot_index(i: usize) -> u32 {
     // More than 4 billion tracked sockets cannot exist (each needs a file or a kernel sock).
     u32::try_from(i).unwrap_or(u32::MAX)
@@ -228,8 +299,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slot_is_32_bytes() {
-        assert_eq!(std::mem::size_of::<Slot>(), 32);
+    fn slot_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 24);
     }
 
     #[test]
@@ -333,6 +404,24 @@ mod tests {
                 family: 2
             }]
         );
+    }
+
+    #[test]
+    fn per_connection_state_is_at_most_64_bytes() {
+        let mut t = Tracker::new(0);
+        let mut gone = Vec::new();
+        for n in [1_000u64, 10_000, 100_000, 131_073] {
+            let mut t2 = Tracker::new(0);
+            t2.begin_poll(0);
+            for c in 0..n {
+                t2.observe(c + 1, 2, c);
+            }
+            t2.sweep(&[2], &mut gone);
+            let per = t2.heap_bytes() as f64 / n as f64;
+            assert!(per <= 64.0, "{n} connections: {per:.1} bytes each");
+        }
+        t.begin_poll(0);
+        assert!(t.is_empty());
     }
 
     #[test]

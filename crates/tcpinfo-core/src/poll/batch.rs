@@ -67,6 +67,8 @@ pub struct PollStats {
     pub skipped_polls: u32,
     /// Connections tracked after this poll.
     pub tracked: u32,
+    /// Heap bytes of the connection tracker after this poll.
+    pub tracker_bytes: u64,
 }
 
 /// Everything one poll reports.

@@ -93,4 +93,9 @@ impl Ingest {
     pub fn tracked(&self) -> usize {
         self.tracker.len()
     }
+
+    /// Heap bytes of the tracker.
+    pub fn tracker_bytes(&self) -> usize {
+        self.tracker.heap_bytes()
+    }
 }

@@ -92,6 +92,7 @@ impl Poller {
         self.drain_events_into(&mut batch, line_nanos);
         self.sweep(&complete, &mut batch);
         batch.stats.tracked = u32::try_from(self.ingest.tracked()).unwrap_or(u32::MAX);
+        batch.stats.tracker_bytes = self.ingest.tracker_bytes() as u64;
         batch
     }
 
