@@ -87,6 +87,7 @@ async function main() {
   }
   let seen = 0
   let tracked = 0
+  let trackerBytes = 0
   let n = 0
   let cpu0
   let started
@@ -123,6 +124,7 @@ async function main() {
     sockets.push(batch.stats.messages)
     seen += batch.socketsSeen
     tracked = batch.stats.tracked
+    trackerBytes = batch.stats.trackerBytes ?? null
     t.records += records
     t.opened += opened
     t.changed += changed
@@ -189,6 +191,7 @@ async function main() {
     incomplete_polls: t.incomplete,
     warnings: t.warnings,
     tracked,
+    tracker_bytes: trackerBytes,
     rss_kb_start: rssStart,
     rss_kb_after_warmup: rssWarm,
     rss_kb: procStatusKb('VmRSS'),

@@ -17,13 +17,21 @@ use tcpinfo_bench::sys::{cvt, kernel_release, CpuTime};
 
 const USAGE: &str = "\
 usage: drain [--polls 100] [--interval-ms 10] [--states 0xF37] [--ext 0xFF]
-             [--families 4,6] [--buffer 65536]
+             [--families 4,6|unspec] [--buffer 65536]
 
 Dumps all TCP sockets with SOCK_DIAG_BY_FAMILY --polls times and prints one JSON object:
-wall time per poll (p50/p99), user/sys CPU, recvmsg calls and bytes per socket.";
+wall time per poll (p50/p99), user/sys CPU, recvmsg calls and bytes per socket.
+--families unspec sends one legacy TCPDIAG_GETSOCK request instead, which the kernel runs
+as an AF_UNSPEC dump: both families in one walk of the socket tables.";
 
 /// `SOCK_DIAG_BY_FAMILY` (`sock_diag.h`).
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// `TCPDIAG_GETSOCK` (`inet_diag.h`): the legacy request, dumped with `AF_UNSPEC`.
+const TCPDIAG_GETSOCK: u16 = 18;
+/// Pseudo-family of `--families unspec`: one legacy request for both families.
+const UNSPEC: u8 = 0;
+/// `struct nlmsghdr` (16 B) + `struct inet_diag_req` (60 B).
+const COMPAT_REQUEST_LEN: usize = NLMSG_HDR_LEN + 60;
 /// `NLM_F_REQUEST | NLM_F_DUMP` (netlink.h).
 const DUMP_FLAGS: u16 = 0x01 | 0x300;
 /// `NLM_F_DUMP_INTR`: the dump was interrupted by a table change and may be inconsistent.
@@ -94,6 +102,7 @@ fn parse_families(text: &str) -> Result<Vec<u8>, String> {
     text.split(',')
         .map(|f| match f.trim() {
             "4" | "inet" => Ok(family(libc::AF_INET)),
+            "unspec" | "0" => Ok(UNSPEC),
             "6" | "inet6" => Ok(family(libc::AF_INET6)),
             other => Err(format!(
                 "--families: unknown family {other:?} (use 4, 6 or 4,6)"
@@ -134,7 +143,11 @@ fn measure(cfg: &Config) -> io::Result<PollRun> {
         let mut poll = Counts::default();
         for &fam in &cfg.families {
             seq = seq.wrapping_add(1);
-            send_request(&sock, &request(fam, cfg.states, cfg.ext, seq))?;
+            if fam == UNSPEC {
+                send_request(&sock, &compat_request(cfg.states, cfg.ext, seq))?;
+            } else {
+                send_request(&sock, &request(fam, cfg.states, cfg.ext, seq))?;
+            }
             read_dump(&sock, &mut buf, &mut poll)?;
         }
         run.wall.push(started.elapsed());
@@ -168,6 +181,23 @@ fn request(family: u8, states: u32, ext: u8, seq: u32) -> [u8; REQUEST_LEN] {
     b[18] = ext; // idiag_ext
     b[20..24].copy_from_slice(&states.to_ne_bytes()); // idiag_states
                                                       // id (48 B) stays zero: no port filter, no cookie.
+    b
+}
+
+/// `nlmsghdr` + legacy `inet_diag_req` (`TCPDIAG_GETSOCK`): the kernel dumps it with
+/// `sdiag_family = AF_UNSPEC` (`inet_diag_dump_compat`), i.e. every family in one table walk.
+fn compat_request(states: u32, ext: u8, seq: u32) -> [u8; COMPAT_REQUEST_LEN] {
+    let mut b = [0u8; COMPAT_REQUEST_LEN];
+    let len = u32::try_from(COMPAT_REQUEST_LEN).unwrap_or_default();
+    b[0..4].copy_from_slice(&len.to_ne_bytes()); // nlmsg_len
+    b[4..6].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes()); // nlmsg_type
+    b[6..8].copy_from_slice(&DUMP_FLAGS.to_ne_bytes()); // nlmsg_flags
+    b[8..12].copy_from_slice(&seq.to_ne_bytes()); // nlmsg_seq
+                                                  // idiag_family (ignored by the kernel's compat dump), src_len, dst_len, idiag_ext.
+    b[16] = family(libc::AF_INET);
+    b[19] = ext;
+    // id (48 B) stays zero; then idiag_states and idiag_dbs.
+    b[16 + 52..16 + 56].copy_from_slice(&states.to_ne_bytes());
     b
 }
 

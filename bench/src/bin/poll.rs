@@ -347,6 +347,7 @@ fn measure(cfg: &Config) -> Result<String, String> {
     let mut dump_us: Vec<f64> = Vec::new();
     let mut seen: u64 = 0;
     let mut tracked = 0u32;
+    let mut tracker_bytes = 0u64;
     let started = Instant::now();
     let cpu_before = CpuTime::this_process().map_err(|e| e.to_string())?;
     let mut i = 0u32;
@@ -366,6 +367,7 @@ fn measure(cfg: &Config) -> Result<String, String> {
         dump_us.push(batch.stats.dump_nanos as f64 / 1e3);
         seen += u64::from(batch.sockets_seen);
         tracked = batch.stats.tracked;
+        tracker_bytes = batch.stats.tracker_bytes;
         account(&batch, &mut totals, &mut log)?;
         i += 1;
         if last {
@@ -437,6 +439,15 @@ fn measure(cfg: &Config) -> Result<String, String> {
         ("incomplete_polls", totals.incomplete_polls.to_string()),
         ("warnings", totals.warnings.to_string()),
         ("tracked", tracked.to_string()),
+        ("tracker_bytes", tracker_bytes.to_string()),
+        (
+            "tracker_bytes_per_tracked",
+            if tracked == 0 {
+                "null".to_owned()
+            } else {
+                format!("{:.1}", tracker_bytes as f64 / f64::from(tracked))
+            },
+        ),
         ("rss_kb_start", rss_start.rss_kb.to_string()),
         ("rss_kb_after_warmup", rss_warm.rss_kb.to_string()),
         ("rss_kb", rss_end.rss_kb.to_string()),
