@@ -82,7 +82,8 @@ impl Poller {
         self.ingest.begin_poll(batch.timestamp_nanos);
         let started = Instant::now();
         let mut complete = Vec::with_capacity(self.config.families.len());
-        for family in self.config.families.clone() {
+        for i in 0..self.config.families.len() {
+            let family = self.config.families[i];
             if self.dump_family(family, line_nanos, &mut batch) {
                 complete.push(family);
             }
@@ -125,11 +126,14 @@ impl Poller {
         batch.stats.bytes += stats.bytes;
         batch.stats.messages += stats.messages;
         batch.stats.malformed += stats.malformed;
+        // A reply that could not be parsed is a socket we did not see: this family's
+        // absences prove nothing this poll, so nothing of it is swept.
+        let parsed_all = first_error.is_none() && stats.malformed == 0;
         if let Some(e) = first_error {
             warn(batch, &e, family);
         }
         match result {
-            Ok(DumpEnd::Done) => stats.malformed == 0,
+            Ok(DumpEnd::Done) => parsed_all,
             Ok(DumpEnd::Interrupted) => {
                 warn(batch, &Error::DumpInterrupted { family }, family);
                 false
