@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 
 import test from 'ava'
 
-import { watch, type Connection } from '../src/index.js'
+import { snapshot, watch, type Connection } from '../src/index.js'
 import { closeGracefully, connect, isClientSide, send, sleep, startSink, until } from './helpers/tcp.js'
 
 const N = 200_000
@@ -124,4 +124,28 @@ test('unchanged idle connections are not reported again', async (t) => {
     if (!r.done) reported ??= r.value.connections.find(ours)
   }
   t.is(reported, undefined, 'an idle connection (only last_* times moving) is not a change')
+})
+
+test('IPv6 and IPv4 connections are both seen, in the default single dump and per family', async (t) => {
+  const v6 = await startSink('::1')
+  const v4 = await startSink('127.0.0.1')
+  t.teardown(() => {
+    v6.server.close()
+    v4.server.close()
+  })
+  const c6 = await connect(v6.port, '::1')
+  const c4 = await connect(v4.port, '127.0.0.1')
+  t.teardown(() => {
+    c6.destroy()
+    c4.destroy()
+  })
+  const both = await snapshot()
+  t.truthy(both.connections.find((c) => c.family === 10 && isClientSide(c6)(c)), 'IPv6 client side in the both-families dump')
+  t.truthy(both.connections.find((c) => c.family === 2 && isClientSide(c4)(c)), 'IPv4 client side in the both-families dump')
+  const only6 = await snapshot({ families: ['inet6'] })
+  t.true(only6.connections.every((c) => c.family === 10))
+  t.truthy(only6.connections.find(isClientSide(c6)))
+  const only4 = await snapshot({ families: ['inet'] })
+  t.true(only4.connections.every((c) => c.family === 2))
+  t.truthy(only4.connections.find(isClientSide(c4)))
 })

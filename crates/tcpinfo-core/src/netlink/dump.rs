@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use netlink_sys::{Socket, SocketAddr};
 
-use super::request::{build_dump_request, DumpSpec};
+use super::request::{build_dump_request, DumpSpec, TCPDIAG_GETSOCK};
 use super::{recv_datagram, set_recv_timeout, NETLINK_SOCK_DIAG};
 use crate::error::{Error, Result};
 use crate::parse::nlmsg::{
@@ -129,7 +129,7 @@ pub fn read_datagram(
         }
         *interrupted |= msg.flags & NLM_F_DUMP_INTR != 0;
         match msg.msg_type {
-            SOCK_DIAG_BY_FAMILY => {
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
                 stats.messages += 1;
                 on_msg(msg.payload);
             }

@@ -1,5 +1,11 @@
-//! Builds `SOCK_DIAG_BY_FAMILY` dump requests (`struct inet_diag_req_v2`, 56 bytes) with
-//! `netlink-packet-sock-diag`.
+//! Builds dump requests: `SOCK_DIAG_BY_FAMILY` (`struct inet_diag_req_v2`, 56 bytes) with
+//! `netlink-packet-sock-diag`, and the legacy `TCPDIAG_GETSOCK` (`struct inet_diag_req`,
+//! 60 bytes, `include/uapi/linux/inet_diag.h`) by hand, since that crate has no type for it.
+//!
+//! Why the legacy request: the kernel runs it as an `AF_UNSPEC` dump
+//! (`inet_diag_dump_compat`), which returns both families in **one** walk of the TCP socket
+//! tables. Two `SOCK_DIAG_BY_FAMILY` dumps walk the same tables twice (IPv4 and IPv6 share
+//! them), and the walk is the kernel's main cost (docs/BENCHMARKS.md).
 
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
@@ -9,11 +15,21 @@ use crate::parse::diag_msg::AF_INET;
 
 /// `IPPROTO_TCP`.
 const IPPROTO_TCP: u8 = 6;
+/// `TCPDIAG_GETSOCK`: legacy request type; replies carry the same type.
+pub const TCPDIAG_GETSOCK: u16 = 18;
+/// `AF_UNSPEC`: in a [`DumpSpec`], one legacy dump of every family.
+pub const AF_UNSPEC: u8 = 0;
+/// Length of the legacy `struct inet_diag_req`.
+const INET_DIAG_REQ_LEN: usize = 60;
+/// `nlmsghdr` length.
+const NLMSG_HDR_LEN: usize = 16;
+/// `NLM_F_REQUEST | NLM_F_DUMP`.
+const DUMP_FLAGS: u16 = 0x301;
 
 /// What to dump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DumpSpec {
-    /// `AF_INET` or `AF_INET6`.
+    /// `AF_INET`, `AF_INET6`, or [`AF_UNSPEC`] for both in one legacy dump.
     pub family: u8,
     /// `idiag_states` bitmask (`1 << state`).
     pub states: u32,
@@ -23,6 +39,9 @@ pub struct DumpSpec {
 
 /// Serializes the dump request for `spec` with sequence number `seq`.
 pub fn build_dump_request(spec: DumpSpec, seq: u32) -> Vec<u8> {
+    if spec.family == AF_UNSPEC {
+        return build_compat_dump_request(spec, seq);
+    }
     let mut hdr = NetlinkHeader::default();
     hdr.flags = NLM_F_REQUEST | NLM_F_DUMP;
     hdr.sequence_number = seq;
@@ -43,6 +62,22 @@ pub fn build_dump_request(spec: DumpSpec, seq: u32) -> Vec<u8> {
     let mut buf = vec![0; packet.buffer_len()];
     packet.serialize(&mut buf);
     buf
+}
+
+/// `nlmsghdr` + legacy `struct inet_diag_req`:
+/// `family u8 | src_len u8 | dst_len u8 | ext u8 | id (48) | states u32 | dbs u32`.
+/// The kernel ignores `family` on this path and dumps `AF_UNSPEC`.
+fn build_compat_dump_request(spec: DumpSpec, seq: u32) -> Vec<u8> {
+    let mut b = vec![0u8; NLMSG_HDR_LEN + INET_DIAG_REQ_LEN];
+    let len = u32::try_from(b.len()).unwrap_or(u32::MAX);
+    b[0..4].copy_from_slice(&len.to_ne_bytes());
+    b[4..6].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+    b[6..8].copy_from_slice(&DUMP_FLAGS.to_ne_bytes());
+    b[8..12].copy_from_slice(&seq.to_ne_bytes());
+    let req = NLMSG_HDR_LEN;
+    b[req + 3] = spec.ext; // idiag_ext
+    b[req + 52..req + 56].copy_from_slice(&spec.states.to_ne_bytes()); // idiag_states, after the 48-byte id
+    b
 }
 
 #[cfg(test)]
@@ -70,5 +105,33 @@ mod tests {
         assert_eq!(u32::from_ne_bytes(b[8..12].try_into().unwrap()), 7);
         assert_eq!(&b[16..20], &[10, 6, 0xFF, 0]);
         assert_eq!(u32::from_ne_bytes(b[20..24].try_into().unwrap()), 0xF37);
+    }
+
+    #[test]
+    fn unspec_builds_the_legacy_inet_diag_req() {
+        let b = build_dump_request(
+            DumpSpec {
+                family: AF_UNSPEC,
+                states: 0xF37,
+                ext: 0xFF,
+            },
+            9,
+        );
+        assert_eq!(b.len(), 16 + 60);
+        assert_eq!(u32::from_ne_bytes(b[0..4].try_into().unwrap()), 76);
+        assert_eq!(
+            u16::from_ne_bytes(b[4..6].try_into().unwrap()),
+            18,
+            "TCPDIAG_GETSOCK"
+        );
+        assert_eq!(u16::from_ne_bytes(b[6..8].try_into().unwrap()), 0x301);
+        assert_eq!(u32::from_ne_bytes(b[8..12].try_into().unwrap()), 9);
+        assert_eq!(b[19], 0xFF, "idiag_ext");
+        assert_eq!(
+            u32::from_ne_bytes(b[68..72].try_into().unwrap()),
+            0xF37,
+            "idiag_states"
+        );
+        assert_eq!(&b[72..76], &[0; 4], "idiag_dbs");
     }
 }

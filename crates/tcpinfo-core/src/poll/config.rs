@@ -57,6 +57,9 @@ pub struct PollerConfig {
     pub accecn_layout: AccEcnLayout,
     /// Minimum time missing before the sweep closes a connection.
     pub close_grace: Duration,
+    /// When both families are watched, dump them in one legacy `AF_UNSPEC` request (one
+    /// walk of the kernel's socket tables instead of two).
+    pub single_dump: bool,
 }
 
 impl Default for PollerConfig {
@@ -76,6 +79,7 @@ impl Default for PollerConfig {
             max_pending_closes: DEFAULT_MAX_PENDING_CLOSES,
             accecn_layout: AccEcnLayout::running_kernel(),
             close_grace: DEFAULT_CLOSE_GRACE,
+            single_dump: true,
         }
     }
 }

@@ -11,8 +11,9 @@ use crate::diff::tracker::Vanished;
 use crate::error::{Error, Result};
 use crate::netlink::destroy::{DestroySubscription, DrainStats};
 use crate::netlink::dump::{DumpEnd, DumpSocket, DumpStats};
-use crate::netlink::request::DumpSpec;
+use crate::netlink::request::{DumpSpec, AF_UNSPEC};
 use crate::parse::diag_msg::parse_diag;
+use crate::parse::diag_msg::{AF_INET, AF_INET6};
 
 /// `1 << TCP_ESTABLISHED`: unseen closes are reported only when connections are watched.
 const TCPF_ESTABLISHED: u32 = 1 << 1;
@@ -24,6 +25,8 @@ const NANOS_PER_MILLI: i64 = 1_000_000;
 /// A poller: sockets, tracker and encoder state, driven one poll at a time.
 pub struct Poller {
     config: PollerConfig,
+    /// The dumps of one poll: each family, or `AF_UNSPEC` for both in one walk.
+    dumps: Vec<u8>,
     dump: DumpSocket,
     events: Option<DestroySubscription>,
     ingest: Ingest,
@@ -54,7 +57,14 @@ impl Poller {
         } else {
             None
         };
+        let both = config.families.contains(&AF_INET) && config.families.contains(&AF_INET6);
+        let dumps = if config.single_dump && both {
+            vec![AF_UNSPEC]
+        } else {
+            config.families.clone()
+        };
         Ok(Self {
+            dumps,
             config,
             dump,
             events,
@@ -82,10 +92,14 @@ impl Poller {
         self.ingest.begin_poll(batch.timestamp_nanos);
         let started = Instant::now();
         let mut complete = Vec::with_capacity(self.config.families.len());
-        for i in 0..self.config.families.len() {
-            let family = self.config.families[i];
+        for i in 0..self.dumps.len() {
+            let family = self.dumps[i];
             if self.dump_family(family, line_nanos, &mut batch) {
-                complete.push(family);
+                if family == AF_UNSPEC {
+                    complete.extend_from_slice(&self.config.families);
+                } else {
+                    complete.push(family);
+                }
             }
         }
         batch.stats.dump_nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
