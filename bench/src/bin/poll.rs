@@ -36,11 +36,12 @@ use tcpinfo_core::{
 
 const USAGE: &str = "\
 usage: poll [--polls 100] [--interval-ms 10] [--states 0xF37] [--ext 0xFF] [--families 4,6]
-            [--warmup 1] [--destroy-events 1] [--closed-log PATH] [--announce]
+            [--single-dump 1] [--warmup 1] [--destroy-events 1] [--closed-log PATH] [--announce]
 
 Runs tcpinfo's Poller (the Rust core) --polls times after --warmup polls and prints one JSON
 object shaped like drain's, plus records, encoded bytes, destroy events, RSS, heap and
-tracked connections. --polls 0 polls until SIGINT/SIGTERM. --closed-log writes every closed
+tracked connections. --polls 0 polls until SIGINT/SIGTERM. --single-dump 0 dumps each family
+with its own request (default: both in one legacy AF_UNSPEC dump, as the core does). --closed-log writes every closed
 connection with its final bytes_acked/bytes_received (JSON lines).";
 
 /// `RECORD_KIND` values of the framed records.
@@ -169,6 +170,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
         ext: u8::try_from(parse_u32(&flags.take("ext", "0xFF".to_owned())?)?)
             .map_err(|e| format!("--ext: {e}"))?,
         destroy_events: flags.take::<u8>("destroy-events", 1)? != 0,
+        single_dump: flags.take::<u8>("single-dump", 1)? != 0,
         ..PollerConfig::default()
     };
     let cfg = Config {
@@ -489,6 +491,7 @@ fn measure(cfg: &Config) -> Result<String, String> {
         ("ext", format!("\"{:#x}\"", cfg.poller.ext)),
         ("families", format!("{:?}", cfg.poller.families)),
         ("destroy_events_on", cfg.poller.destroy_events.to_string()),
+        ("single_dump", cfg.poller.single_dump.to_string()),
     ];
     Ok(run.to_json(&kernel_release()))
 }
