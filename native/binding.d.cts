@@ -85,6 +85,8 @@ export interface NativePollerOptions {
   netns?: string
   /** Batches waiting for the consumer before polls are skipped. */
   queueDepth?: number
+  /** Bytes of queued records beyond which polls are skipped. */
+  maxQueuedBytes?: number
 }
 
 /** One snapshot of all current sockets (every record is `opened`). */

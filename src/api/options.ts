@@ -65,6 +65,8 @@ export interface WatchOptions extends PollOptions {
   destroyEvents?: boolean
   /** Polls that may wait for a slow consumer before polls are skipped (and folded into the next). Default 8. */
   queueDepth?: number
+  /** Bytes of queued records beyond which polls are skipped (one batch may exceed it). Default 64 MiB. */
+  maxQueuedBytes?: number
   /** Stops the watch when aborted. */
   signal?: AbortSignal
 }
@@ -92,6 +94,7 @@ export function toNativeOptions(o: WatchOptions): NativePollerOptions {
     destroyEvents: o.destroyEvents,
     netns: o.netns,
     queueDepth: o.queueDepth,
+    maxQueuedBytes: o.maxQueuedBytes,
   }
 }
 

@@ -37,7 +37,7 @@ pub use poll::batch::{
 };
 pub use poll::config::{
     PollerConfig, DEFAULT_CLOSE_GRACE, DEFAULT_EXT, DEFAULT_MAX_PENDING_CLOSES,
-    DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_DEPTH, DEFAULT_STATES,
+    DEFAULT_MAX_QUEUED_BYTES, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_DEPTH, DEFAULT_STATES,
 };
 pub use poll::ingest::Ingest;
 pub use poll::poller::{unix_nanos, Poller};

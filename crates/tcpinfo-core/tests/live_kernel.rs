@@ -551,3 +551,39 @@ fn half_closed_connection_is_not_reopened_by_its_timewait_socket() {
     }
     drop(listener);
 }
+
+/// A consumer that does not keep up makes the thread skip polls (counted, folded into the
+/// next poll), not queue batches without bound: the byte budget holds after one batch.
+#[test]
+fn a_slow_consumer_makes_the_thread_skip_polls_instead_of_queueing() {
+    let _conn = Conn::open(); // at least one socket, so the first batch has records
+    let (mut thread, mut rx) = PollerThread::spawn(PollerConfig {
+        interval: Duration::from_millis(2),
+        max_queued_bytes: 1,
+        ..config()
+    })
+    .expect("thread");
+    std::thread::sleep(Duration::from_millis(150));
+    let first = rx.blocking_recv().expect("first batch");
+    assert!(
+        !first.records.is_empty(),
+        "the first poll reports every socket as opened"
+    );
+    assert_eq!(
+        rx.queued_bytes(),
+        0,
+        "nothing else was queued while the first batch waited"
+    );
+    let second = rx.blocking_recv().expect("second batch");
+    assert_eq!(
+        second.seq,
+        first.seq + 1,
+        "skipped polls do not consume sequence numbers"
+    );
+    assert!(
+        second.stats.skipped_polls >= 10,
+        "about 75 ticks passed: {:?}",
+        second.stats
+    );
+    thread.stop();
+}

@@ -38,6 +38,8 @@ pub struct NativePollerOptions {
     pub netns: Option<String>,
     /// Batches waiting for the consumer before polls are skipped.
     pub queue_depth: Option<u32>,
+    /// Bytes of queued records beyond which polls are skipped.
+    pub max_queued_bytes: Option<f64>,
 }
 
 /// Builds a validated core configuration.
@@ -80,6 +82,18 @@ pub fn to_config(o: NativePollerOptions) -> napi::Result<PollerConfig> {
     c.netns = o.netns.map(PathBuf::from);
     if let Some(d) = o.queue_depth {
         c.queue_depth = usize::try_from(d).unwrap_or(usize::MAX);
+    }
+    if let Some(b) = o.max_queued_bytes {
+        if !(b.is_finite() && b >= 1.0) {
+            return Err(config("maxQueuedBytes must be a positive number"));
+        }
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked finite and positive; saturates"
+        )]
+        let bytes = b as usize;
+        c.max_queued_bytes = bytes;
     }
     c.validate().map_err(|e| crate::native_error::to_napi(&e))?;
     Ok(c)

@@ -19,6 +19,10 @@ pub const DEFAULT_EXT: u8 = 0xFF;
 /// Batches queued for a consumer before the poller skips polls (it never drops a batch:
 /// a skipped poll folds its changes into the next one).
 pub const DEFAULT_QUEUE_DEPTH: usize = 8;
+/// Bytes of records that may wait for a consumer before the poller skips polls. One
+/// batch may exceed it (a first poll of 100k sockets frames ~125 MiB); the next poll
+/// then waits until the consumer has taken it.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
 /// How long a connection must be missing from complete dumps (and at least two polls)
 /// before the sweep closes it without a destroy event. Destroy events normally arrive
 /// within a few ms; waiting keeps their final counters.
@@ -51,6 +55,8 @@ pub struct PollerConfig {
     pub event_rcvbuf_bytes: usize,
     /// Batches that may wait for the consumer.
     pub queue_depth: usize,
+    /// Bytes of queued records beyond which polls are skipped.
+    pub max_queued_bytes: usize,
     /// Close events kept while polls are skipped.
     pub max_pending_closes: usize,
     /// Layout of the last 4 bytes of a 280-byte `tcp_info`.
@@ -76,6 +82,7 @@ impl Default for PollerConfig {
             recv_buffer_bytes: DEFAULT_RECV_BUFFER_BYTES,
             event_rcvbuf_bytes: DEFAULT_EVENT_RCVBUF_BYTES,
             queue_depth: DEFAULT_QUEUE_DEPTH,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             max_pending_closes: DEFAULT_MAX_PENDING_CLOSES,
             accecn_layout: AccEcnLayout::running_kernel(),
             close_grace: DEFAULT_CLOSE_GRACE,

@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -21,7 +21,41 @@ use super::poller::Poller;
 use crate::error::{Error, Result};
 
 /// Receives the batches of a [`PollerThread`]. `None` from `recv` means the thread ended.
-pub type BatchReceiver = mpsc::Receiver<PollBatch>;
+///
+/// The queue is bounded twice: by batch count (`queue_depth`) and by the bytes of the
+/// queued batches' records (`max_queued_bytes`); while either is full the thread skips
+/// polls (their changes fold into the next one) instead of growing memory.
+pub struct BatchReceiver {
+    rx: mpsc::Receiver<PollBatch>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+impl BatchReceiver {
+    /// Waits for the next batch.
+    pub async fn recv(&mut self) -> Option<PollBatch> {
+        let b = self.rx.recv().await;
+        self.taken(b)
+    }
+
+    /// Waits for the next batch, blocking the thread (not for async contexts).
+    pub fn blocking_recv(&mut self) -> Option<PollBatch> {
+        let b = self.rx.blocking_recv();
+        self.taken(b)
+    }
+
+    /// Bytes of records queued and not yet received.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Acquire)
+    }
+
+    fn taken(&self, b: Option<PollBatch>) -> Option<PollBatch> {
+        if let Some(b) = &b {
+            self.queued_bytes
+                .fetch_sub(b.records.len(), Ordering::AcqRel);
+        }
+        b
+    }
+}
 
 /// Handle of a running poller thread. Dropping it stops the thread and closes its sockets.
 pub struct PollerThread {
@@ -37,6 +71,12 @@ impl PollerThread {
     pub fn spawn(config: PollerConfig) -> Result<(Self, BatchReceiver)> {
         config.validate()?;
         let (tx, rx) = mpsc::channel(config.queue_depth);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let queue = Queue {
+            tx,
+            bytes: Arc::clone(&queued_bytes),
+            max_bytes: config.max_queued_bytes,
+        };
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<()>>(1);
         let stop = Arc::new(AtomicBool::new(false));
         let stop_thread = Arc::clone(&stop);
@@ -49,7 +89,7 @@ impl PollerThread {
                     Ok(p) => {
                         // The receiver waits for this message; if it is gone, so is the caller.
                         if ready_tx.send(Ok(())).is_ok() {
-                            run(p, &tx, &stop_thread);
+                            run(p, &queue, &stop_thread);
                         }
                     }
                     Err(e) => {
@@ -64,7 +104,7 @@ impl PollerThread {
             stop,
             handle: Some(handle),
         };
-        ready.map(|()| (thread, rx))
+        ready.map(|()| (thread, BatchReceiver { rx, queued_bytes }))
     }
 
     /// Stops the thread and waits for it (at most one poll). Idempotent.
@@ -84,16 +124,40 @@ impl Drop for PollerThread {
     }
 }
 
-fn run(mut poller: Poller, tx: &mpsc::Sender<PollBatch>, stop: &AtomicBool) {
+/// The sending side: the channel plus the byte count shared with [`BatchReceiver`].
+struct Queue {
+    tx: mpsc::Sender<PollBatch>,
+    bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
+}
+
+impl Queue {
+    fn full(&self) -> bool {
+        self.tx.capacity() == 0 || self.bytes.load(Ordering::Acquire) >= self.max_bytes
+    }
+
+    /// Queues `b`; false when the receiver is gone.
+    fn send(&self, b: PollBatch) -> bool {
+        let len = b.records.len();
+        self.bytes.fetch_add(len, Ordering::AcqRel);
+        if self.tx.try_send(b).is_err() {
+            self.bytes.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+}
+
+fn run(mut poller: Poller, queue: &Queue, stop: &AtomicBool) {
     let interval = poller.config().interval;
     let mut next = Instant::now();
     while !stop.load(Ordering::Acquire) {
-        if tx.is_closed() {
+        if queue.tx.is_closed() {
             return;
         }
-        if tx.capacity() == 0 {
+        if queue.full() {
             poller.drain_events_only();
-        } else if tx.try_send(poller.poll()).is_err() {
+        } else if !queue.send(poller.poll()) {
             return;
         }
         next += interval;
