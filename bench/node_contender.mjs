@@ -90,6 +90,7 @@ async function main() {
   let trackerBytes = 0
   let n = 0
   let cpu0
+  let faults0 = 0
   let started
   let first = null
   let rssWarm = 0
@@ -115,6 +116,7 @@ async function main() {
         rssWarm = procStatusKb('VmRSS')
         if (opts.announce) process.stdout.write('ready\n')
         cpu0 = process.cpuUsage()
+        faults0 = process.resourceUsage().minorPageFault
         started = process.hrtime.bigint()
       }
       if (opts.polls === 0 && n === opts.warmup) break
@@ -142,6 +144,7 @@ async function main() {
     if (n >= opts.warmup + opts.polls) break
   }
   const cpu = process.cpuUsage(cpu0)
+  const faults = process.resourceUsage().minorPageFault - faults0
   const elapsedS = Number(process.hrtime.bigint() - started) / 1e9
   w.close()
 
@@ -190,6 +193,8 @@ async function main() {
     malformed: t.malformed,
     incomplete_polls: t.incomplete,
     warnings: t.warnings,
+    minor_faults: faults,
+    minor_faults_per_poll: polls ? f3(faults / polls) : null,
     tracked,
     tracker_bytes: trackerBytes,
     rss_kb_start: rssStart,
