@@ -24,45 +24,60 @@ export interface PollWarning {
   message: string
 }
 
-/** One connection reported by a poll. */
+/** One connection reported by a poll. Fields are read from the batch buffer on access. */
 export class Connection {
-  /** Why it is reported. */
-  readonly kind: ChangeKind
-  /** Kernel socket cookie. */
-  readonly cookie: bigint
-  /** M-Lab UUID: `<prefix>_<cookie as %016X>`. */
-  readonly uuid: string
-  /** Address family: 2 or 10. */
-  readonly family: number
-  /** TCP state (0 if unknown: a close found by the sweep). */
-  readonly state: number
-  /** Closed, and reported by the kernel's destroy event with the final counters. */
-  readonly fromDestroyEvent: boolean
-  /** Closed before any poll saw it (it lived less than one interval). */
-  readonly unseen: boolean
-  /** The netlink payload (`inet_diag_msg` + attributes), or `null` for a close found by the sweep. */
-  readonly raw: Buffer | null
-  /** The `ArchivalRecord` JSON line including `\n`, or `null` like {@link raw}. */
-  readonly archivalLine: Buffer | null
   readonly #batch: Batch
   readonly #index: number
+  /** Offset of this record's 24-byte header in the batch buffer. */
+  readonly #off: number
 
   /** @internal */
-  constructor(batch: Batch, index: number, header: DataView, raw: Buffer | null, line: Buffer | null, prefix: string) {
+  constructor(batch: Batch, index: number, off: number) {
     this.#batch = batch
     this.#index = index
-    this.kind = KINDS[header.getUint8(0)] ?? 'changed'
-    const flags = header.getUint8(1)
-    this.family = header.getUint8(2)
-    this.state = header.getUint8(3)
-    this.cookie = header.getBigUint64(16, true)
-    this.uuid = `${prefix}_${this.cookie.toString(16).toUpperCase().padStart(16, '0')}`
-    this.fromDestroyEvent = (flags & FLAG_FROM_DESTROY_EVENT) !== 0
-    this.unseen = (flags & FLAG_UNSEEN) !== 0
-    this.raw = flags & FLAG_HAS_RECORD ? raw : null
-    this.archivalLine = flags & FLAG_HAS_RECORD ? line : null
+    this.#off = off
   }
 
+  /** Why it is reported. */
+  get kind(): ChangeKind {
+    return KINDS[this.#batch.records[this.#off] ?? 1] ?? 'changed'
+  }
+  /** Address family: 2 or 10. */
+  get family(): number {
+    return this.#batch.records[this.#off + 2] ?? 0
+  }
+  /** TCP state (0 if unknown: a close found by the sweep). */
+  get state(): number {
+    return this.#batch.records[this.#off + 3] ?? 0
+  }
+  /** Kernel socket cookie. */
+  get cookie(): bigint {
+    return this.#batch.records.readBigUInt64LE(this.#off + 16)
+  }
+  /** M-Lab UUID: `<prefix>_<cookie as %016X>`. */
+  get uuid(): string {
+    return `${this.#batch.uuidPrefix}_${this.cookie.toString(16).toUpperCase().padStart(16, '0')}`
+  }
+  /** Closed, and reported by the kernel's destroy event with the final counters. */
+  get fromDestroyEvent(): boolean {
+    return (this.#flags & FLAG_FROM_DESTROY_EVENT) !== 0
+  }
+  /** Closed before any poll saw it (it lived less than one interval). */
+  get unseen(): boolean {
+    return (this.#flags & FLAG_UNSEEN) !== 0
+  }
+  /** The netlink payload (`inet_diag_msg` + attributes), or `null` for a close found by the sweep. */
+  get raw(): Buffer | null {
+    if (!(this.#flags & FLAG_HAS_RECORD)) return null
+    const start = this.#off + RECORD_HEADER_LEN
+    return this.#batch.records.subarray(start, start + this.#rawLen)
+  }
+  /** The `ArchivalRecord` JSON line including `\n`, or `null` like {@link raw}. */
+  get archivalLine(): Buffer | null {
+    if (!(this.#flags & FLAG_HAS_RECORD)) return null
+    const start = this.#off + RECORD_HEADER_LEN + this.#rawLen
+    return this.#batch.records.subarray(start, start + this.#batch.records.readUInt32LE(this.#off + 8))
+  }
   /** Everything decoded (lazy; the first access decodes the whole batch in one native call). */
   get decoded(): DecodedConnection | undefined {
     return this.#batch.decodeAll()[this.#index] ?? undefined
@@ -77,7 +92,20 @@ export class Connection {
   }
   /** The `ArchivalRecord` JSON text without the trailing newline. */
   get archivalRecord(): string | null {
-    return this.archivalLine ? this.archivalLine.toString('utf8', 0, this.archivalLine.length - 1) : null
+    const line = this.archivalLine
+    return line ? line.toString('utf8', 0, line.length - 1) : null
+  }
+
+  get #flags(): number {
+    return this.#batch.records[this.#off + 1] ?? 0
+  }
+  get #rawLen(): number {
+    return this.#batch.records.readUInt32LE(this.#off + 4)
+  }
+
+  /** Plain-object view for `console.log` and `JSON.stringify`. */
+  toJSON(): Record<string, unknown> {
+    return { kind: this.kind, uuid: this.uuid, cookie: this.cookie.toString(), family: this.family, state: this.state }
   }
 }
 
@@ -99,6 +127,8 @@ export class Batch {
   readonly connections: readonly Connection[]
   /** The framed records as received from the native side. */
   readonly records: Buffer
+  /** @internal UUID prefix of this watch. */
+  readonly uuidPrefix: string
   #decoded: (DecodedConnection | null)[] | undefined
 
   /** @internal */
@@ -111,7 +141,8 @@ export class Batch {
     this.warnings = b.warnings
     this.stats = Object.fromEntries(NATIVE_STATS_FIELDS.map((k, i) => [k, b.stats[i] ?? 0])) as PollStats
     this.records = b.records
-    this.connections = frame(this, b.records, uuidPrefix)
+    this.uuidPrefix = uuidPrefix
+    this.connections = frame(this, b.records)
   }
 
   /** Connections seen for the first time. */
@@ -139,18 +170,14 @@ export class Batch {
   }
 }
 
-function frame(batch: Batch, buf: Buffer, prefix: string): Connection[] {
+function frame(batch: Batch, buf: Buffer): Connection[] {
   const out: Connection[] = []
   let off = 0
   while (off + RECORD_HEADER_LEN <= buf.length) {
-    const header = new DataView(buf.buffer, buf.byteOffset + off, RECORD_HEADER_LEN)
-    const rawLen = header.getUint32(4, true)
-    const lineLen = header.getUint32(8, true)
-    const body = off + RECORD_HEADER_LEN
-    const raw = buf.subarray(body, body + rawLen)
-    const line = buf.subarray(body + rawLen, body + rawLen + lineLen)
-    out.push(new Connection(batch, out.length, header, raw, line, prefix))
-    off = body + rawLen + lineLen
+    const next = off + RECORD_HEADER_LEN + buf.readUInt32LE(off + 4) + buf.readUInt32LE(off + 8)
+    if (next > buf.length) break
+    out.push(new Connection(batch, out.length, off))
+    off = next
   }
   return out
 }
