@@ -4,7 +4,8 @@
 # without any Rust toolchain, then run `npx tcpinfo snapshot` and a script that reads two
 # polls from watch(). Then the fallback: the main package alone (no prebuilt binary for
 # this platform) still imports, and polling fails with ERR_NATIVE_MISSING naming the
-# platform and the way to build from source.
+# platform and the way to build from source; then `npm rebuild tcpinfo` builds it from the
+# Rust sources in the package and polling works.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/tcpinfo-install-test.XXXXXX)
@@ -53,8 +54,8 @@ cat > "$bare/probe.mjs" <<'JS'
 import { snapshot, TCP_STATES } from 'tcpinfo'
 if (TCP_STATES.listen !== 10) throw new Error('pure-JS exports broken')
 try {
-  await snapshot()
-  console.log('unexpected success')
+  const batch = await snapshot()
+  console.log(`ok ${batch.socketsSeen} sockets`) // only once the addon exists
 } catch (e) {
   console.log(`${e.code} ${e.message}`)
 }
@@ -63,6 +64,19 @@ probe=$(cd "$bare" && PATH=$nopath node probe.mjs)
 say "without a prebuilt binary: $probe"
 check grep -q '^ERR_NATIVE_MISSING .*linux-x64-gnu.*tcpinfo-linux-x64-gnu' <<<"$probe"
 check grep -q 'npm rebuild tcpinfo' <<<"$probe"
+
+# 3. The same project builds the addon from the shipped Rust sources when asked, if cargo
+#    is on PATH (the path of a platform without a prebuilt package). The shared target
+#    directory keeps it to the two tcpinfo crates.
+if command -v cargo >/dev/null; then
+  (cd "$bare" && CARGO_TARGET_DIR="$root/target" npm rebuild tcpinfo >"$work/rebuild.log" 2>&1) || { tail -20 "$work/rebuild.log"; fail "npm rebuild tcpinfo"; }
+  check test -f "$bare/node_modules/tcpinfo/native/tcpinfo.linux-x64-gnu.node"
+  built=$(cd "$bare" && PATH=$nopath node probe.mjs)
+  say "after building from source: $built"
+  check grep -q '^ok [0-9]* sockets' <<<"$built"
+else
+  say "cargo not on PATH: skipping the source build"
+fi
 
 say "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
