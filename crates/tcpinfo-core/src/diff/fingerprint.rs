@@ -131,9 +131,13 @@ fn fold_lanes(lanes: &mut [u64; 4], bytes: &[u8], mask: impl Fn(usize) -> u64) {
     }
     let tail = words.remainder();
     if !tail.is_empty() {
-        let mut b = [0u8; 8];
-        b[..tail.len()].copy_from_slice(tail);
-        lanes[3] = fold(lanes[3], u64::from_ne_bytes(b) & mask(i + rest.len() / 8));
+        // Assembled byte by byte: a variable-length copy here compiled to a `memcpy` call
+        // per attribute (~6% of a poll's user time in a profile).
+        let w = tail
+            .iter()
+            .enumerate()
+            .fold(0u64, |w, (k, b)| w | u64::from(*b) << (8 * k));
+        lanes[3] = fold(lanes[3], w & mask(i + rest.len() / 8));
     }
 }
 
