@@ -95,6 +95,30 @@ pub fn wants_help(args: &[String]) -> bool {
     args.iter().any(|a| a == "-h" || a == "--help")
 }
 
+/// The `main` of a report binary: prints `usage` for `-h`/`--help`, else runs `run` with
+/// the arguments; an error becomes one line `NAME: error` on stderr and exit code 1.
+pub fn main_with(
+    name: &str,
+    usage: &str,
+    run: impl FnOnce(Vec<String>) -> Result<(), String>,
+) -> std::process::ExitCode {
+    use std::io::Write as _;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = if wants_help(&args) {
+        writeln!(std::io::stdout(), "{usage}").map_err(|e| e.to_string())
+    } else {
+        run(args)
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // Ignored: if stderr is gone there is nowhere left to report to.
+            let _ignored = writeln!(std::io::stderr(), "{name}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Parses an unsigned integer written in decimal or with a `0x` prefix (for bit masks).
 ///
 /// # Errors

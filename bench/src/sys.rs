@@ -38,6 +38,35 @@ pub fn raise_nofile() -> io::Result<u64> {
     Ok(lim.rlim_cur)
 }
 
+/// Set by SIGINT/SIGTERM once [`install_stop_handler`] ran.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Makes SIGINT and SIGTERM set a flag (see [`stop_requested`]) instead of killing the
+/// process, so the caller can stop cleanly and still write its report.
+///
+/// # Errors
+/// `sigaction` fails.
+pub fn install_stop_handler() -> io::Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: sigaction is plain old data; the handler only stores to an atomic.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_stop_signal as *const () as libc::sighandler_t;
+            cvt(libc::sigaction(sig, &raw const sa, std::ptr::null_mut()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether SIGINT or SIGTERM arrived since [`install_stop_handler`].
+pub fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// User and system CPU time of a process, as reported by `getrusage`/`wait4`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CpuTime {

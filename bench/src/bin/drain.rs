@@ -66,20 +66,7 @@ struct Counts {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if cli::wants_help(&args) {
-        writeln!(io::stdout(), "{USAGE}").map_err(|e| e.to_string())
-    } else {
-        run(args)
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // Ignored: if stderr is gone there is nowhere left to report to.
-            let _ignored = writeln!(io::stderr(), "drain: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main_with("drain", USAGE, run)
 }
 
 fn run(args: Vec<String>) -> Result<(), String> {

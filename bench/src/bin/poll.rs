@@ -22,12 +22,12 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tcpinfo_bench::cli::{self, parse_u32, Flags};
 use tcpinfo_bench::report::{percentile, PollRun};
-use tcpinfo_bench::sys::{cvt, kernel_release, CpuTime, Rss};
+use tcpinfo_bench::sys::{self, kernel_release, CpuTime, Rss};
 use tcpinfo_core::parse::tcp_info::AccEcnLayout;
 use tcpinfo_core::{
     decode_connection, PollBatch, Poller, PollerConfig, Value, FLAG_FROM_DESTROY_EVENT,
@@ -99,12 +99,6 @@ fn grow(size: usize) {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
 /// Settings from the command line.
 struct Config {
     polls: u32,
@@ -143,20 +137,7 @@ impl Totals {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if cli::wants_help(&args) {
-        writeln!(io::stdout(), "{USAGE}").map_err(|e| e.to_string())
-    } else {
-        run(args)
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // Ignored: if stderr is gone there is nowhere left to report to.
-            let _ignored = writeln!(io::stderr(), "poll: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main_with("poll", USAGE, run)
 }
 
 fn run(args: Vec<String>) -> Result<(), String> {
@@ -182,7 +163,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
         announce,
     };
     flags.finish()?;
-    install_stop_handler().map_err(|e| e.to_string())?;
+    sys::install_stop_handler().map_err(|e| e.to_string())?;
     let report = measure(&cfg)?;
     writeln!(io::stdout(), "{report}").map_err(|e| e.to_string())
 }
@@ -197,18 +178,6 @@ fn parse_families(text: &str) -> Result<Vec<u8>, String> {
             )),
         })
         .collect()
-}
-
-fn install_stop_handler() -> io::Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: sigaction is plain old data; the handler only stores to an atomic.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_stop_signal as *const () as libc::sighandler_t;
-            cvt(libc::sigaction(sig, &raw const sa, std::ptr::null_mut()))?;
-        }
-    }
-    Ok(())
 }
 
 /// Consumes one batch: totals, and the closed records into the closed log.
@@ -375,7 +344,7 @@ fn measure(cfg: &Config) -> Result<String, String> {
         if cfg.polls != 0 && i >= cfg.polls {
             break;
         }
-        if cfg.polls == 0 && STOP.load(Ordering::Relaxed) {
+        if cfg.polls == 0 && sys::stop_requested() {
             last = true; // one more poll drains the destroy events of the final moments
         }
         std::thread::sleep(cfg.interval);

@@ -25,20 +25,7 @@ Runs `ss ARGS > /dev/null` --polls times and prints one JSON object shaped like 
 wall time per run (p50/p99) and the child's user/sys CPU per socket.";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if cli::wants_help(&args) {
-        writeln!(io::stdout(), "{USAGE}").map_err(|e| e.to_string())
-    } else {
-        run(args)
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // Ignored: if stderr is gone there is nowhere left to report to.
-            let _ignored = writeln!(io::stderr(), "ss_contender: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main_with("ss_contender", USAGE, run)
 }
 
 fn run(args: Vec<String>) -> Result<(), String> {

@@ -10,11 +10,10 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{FarmConfig, WorkerConfig};
-use crate::sys::{cvt, kernel_release, raise_nofile};
+use crate::sys::{self, cvt, kernel_release, raise_nofile};
 
 /// How long stopped workers get to write their logs and exit before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(15);
@@ -22,12 +21,6 @@ const STOP_GRACE: Duration = Duration::from_secs(15);
 const POLL_SLICE_MS: i32 = 100;
 /// Extra lifetime workers get beyond setup + run, as a safety net if this process hangs.
 const WORKER_LIFETIME_SLACK: Duration = Duration::from_mins(1);
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
 
 /// One started worker and what it has said so far.
 struct Worker {
@@ -87,7 +80,7 @@ impl Summary {
 pub fn run(cfg: &FarmConfig, out: &mut impl Write) -> io::Result<Summary> {
     let procs = cfg.worker_count().map_err(io::Error::other)?;
     raise_nofile()?;
-    install_stop_handler()?;
+    sys::install_stop_handler()?;
     if let Some(path) = &cfg.ready_file {
         // A stale file from an earlier run must not read as this run being ready.
         match fs::remove_file(path) {
@@ -102,7 +95,7 @@ pub fn run(cfg: &FarmConfig, out: &mut impl Write) -> io::Result<Summary> {
     let mut ready_at: Option<Instant> = None;
 
     summary.stop_reason = loop {
-        if STOP.load(Ordering::Relaxed) {
+        if sys::stop_requested() {
             break "signal";
         }
         match ready_at {
@@ -160,18 +153,6 @@ pub fn run(cfg: &FarmConfig, out: &mut impl Write) -> io::Result<Summary> {
     )?;
     out.flush()?;
     Ok(summary)
-}
-
-fn install_stop_handler() -> io::Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: sigaction is plain old data; the handler only stores to an atomic.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_stop_signal as *const () as libc::sighandler_t;
-            cvt(libc::sigaction(sig, &raw const sa, std::ptr::null_mut()))?;
-        }
-    }
-    Ok(())
 }
 
 fn spawn_workers(cfg: &FarmConfig, procs: u32) -> io::Result<Vec<Worker>> {
