@@ -44,7 +44,7 @@ export interface NativeBatch {
   warnings: Array<NativeWarning>
   /** Counters, in the order of `NATIVE_STATS_FIELDS` in `src/native.ts`. */
   stats: Array<number>
-  /** Framed records. */
+  /** Framed records. Its memory returns to the poller's pool when V8 collects it. */
   records: Buffer
 }
 

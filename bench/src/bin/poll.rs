@@ -3,7 +3,8 @@
 //! Same loop and flags as `drain` (`--polls`, `--interval-ms`, `--states`, `--ext`,
 //! `--families`): per poll one [`Poller::poll`] — dump, parse, filter, fingerprint, diff,
 //! encode the changed records, drain the destroy events, sweep — on the calling thread, then a
-//! pass over the framed records as a consumer would make (kind counts, JSON line bytes).
+//! pass over the framed records as a consumer would make (kind counts, JSON line bytes), and
+//! the records buffer goes back to the poller's pool, as the napi binding does.
 //! `--warmup` polls come first and are reported apart: the first poll reports every socket as
 //! opened and encodes all of them, which is not the steady state the per-socket figures are for.
 //!
@@ -292,6 +293,8 @@ fn measure(cfg: &Config) -> Result<String, String> {
     let rss_start = Rss::now();
     let heap_start = HEAP_LIVE.load(Ordering::Relaxed);
     let mut poller = Poller::new(cfg.poller.clone()).map_err(|e| e.to_string())?;
+    // A consumer done with a batch gives its buffer back, as the napi binding does.
+    let pool = poller.records_pool();
 
     // Warm-up: the first poll opens (and encodes) every socket.
     let mut warm = Totals::default();
@@ -315,6 +318,7 @@ fn measure(cfg: &Config) -> Result<String, String> {
             first_records = u64::from(batch.opened + batch.changed + batch.closed);
         }
         account(&batch, &mut warm, log.as_mut())?;
+        pool.recycle(batch.records);
     }
     let rss_warm = Rss::now();
     let heap_warm = HEAP_LIVE.load(Ordering::Relaxed);
@@ -357,6 +361,7 @@ fn measure(cfg: &Config) -> Result<String, String> {
         tracked = batch.stats.tracked;
         tracker_bytes = batch.stats.tracker_bytes;
         account(&batch, &mut totals, log.as_mut())?;
+        pool.recycle(batch.records);
         i += 1;
         if last {
             break;

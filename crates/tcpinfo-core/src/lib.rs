@@ -41,5 +41,6 @@ pub use poll::config::{
 };
 pub use poll::ingest::Ingest;
 pub use poll::poller::{unix_nanos, Poller};
+pub use poll::records_pool::RecordsPool;
 pub use poll::thread::{snapshot, BatchReceiver, PollerThread};
 pub use uuid::{default_uuid_prefix, read_uuid_prefix, uuid_for_cookie};

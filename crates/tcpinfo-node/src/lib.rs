@@ -9,6 +9,7 @@ mod native_decode;
 mod native_error;
 mod native_options;
 mod native_poller;
+mod native_records;
 
 /// Makes a Rust panic say what it is before napi turns it into a JS error.
 #[napi_derive::module_init]

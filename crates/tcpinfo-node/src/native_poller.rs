@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{BigInt, Buffer};
+use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
-use tcpinfo_core::{BatchReceiver, PollBatch, PollerThread};
+use tcpinfo_core::{BatchReceiver, PollBatch, PollerThread, RecordsPool};
 use tokio::sync::Mutex;
 
 use crate::native_error::to_napi;
 use crate::native_options::{to_config, NativePollerOptions};
+use crate::native_records::PooledRecords;
 
 /// A soft error of one poll.
 #[napi(object)]
@@ -20,7 +21,7 @@ pub struct NativeWarning {
 }
 
 /// One poll: metadata plus all records framed in one `Buffer` (see batch-format.md).
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct NativeBatch {
     /// Poll sequence number.
     pub seq: i64,
@@ -40,12 +41,14 @@ pub struct NativeBatch {
     pub warnings: Vec<NativeWarning>,
     /// Counters, in the order of `NATIVE_STATS_FIELDS` in `src/native.ts`.
     pub stats: Vec<f64>,
-    /// Framed records.
-    pub records: Buffer,
+    /// Framed records. Its memory returns to the poller's pool when V8 collects it.
+    #[napi(ts_type = "Buffer")]
+    pub records: PooledRecords,
 }
 
-impl From<PollBatch> for NativeBatch {
-    fn from(b: PollBatch) -> Self {
+impl NativeBatch {
+    /// Converts a batch; `pool` gets the records buffer back once JS is done with it.
+    fn new(b: PollBatch, pool: Option<Arc<RecordsPool>>) -> Self {
         let s = b.stats;
         #[expect(clippy::cast_precision_loss, reason = "counters stay far below 2^53")]
         let stats = vec![
@@ -79,7 +82,7 @@ impl From<PollBatch> for NativeBatch {
                 })
                 .collect(),
             stats,
-            records: b.records.into(),
+            records: PooledRecords::new(b.records, pool),
         }
     }
 }
@@ -112,7 +115,8 @@ impl NativePoller {
     pub async fn next(&self) -> napi::Result<Option<NativeBatch>> {
         let rx = Arc::clone(&self.rx);
         let mut rx = rx.lock().await;
-        Ok(rx.recv().await.map(NativeBatch::from))
+        let pool = Arc::clone(rx.records_pool());
+        Ok(rx.recv().await.map(|b| NativeBatch::new(b, Some(pool))))
     }
 
     /// Stops the thread and closes the netlink sockets. Idempotent.
@@ -140,5 +144,7 @@ pub async fn native_snapshot(options: Option<NativePollerOptions>) -> napi::Resu
         .map_err(|e| {
             napi::Error::from_reason(format!("[ERR_INTERNAL] snapshot task failed: {e}"))
         })?;
-    batch.map(NativeBatch::from).map_err(|e| to_napi(&e))
+    batch
+        .map(|b| NativeBatch::new(b, None))
+        .map_err(|e| to_napi(&e))
 }

@@ -5,4 +5,5 @@ pub mod batch;
 pub mod config;
 pub mod ingest;
 pub mod poller;
+pub mod records_pool;
 pub mod thread;

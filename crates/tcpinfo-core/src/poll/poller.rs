@@ -2,11 +2,13 @@
 //! destroy events and sweep the connections that vanished.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::batch::{PollBatch, RecordKind, Warning, FLAG_FROM_DESTROY_EVENT, FLAG_UNSEEN};
 use super::config::PollerConfig;
 use super::ingest::Ingest;
+use super::records_pool::RecordsPool;
 use crate::diff::tracker::Vanished;
 use crate::error::{Error, Result};
 use crate::netlink::destroy::{DestroySubscription, DrainStats};
@@ -36,6 +38,11 @@ pub struct Poller {
     recently_vanished: VecDeque<u64>,
     recently_vanished_set: HashSet<u64>,
     vanished: Vec<Vanished>,
+    /// Where each poll's records buffer comes from, and consumers may return it.
+    records_pool: Arc<RecordsPool>,
+    /// Capacity to ask for: the last batch's size plus a margin, so a steady batch is
+    /// written without growing its buffer.
+    records_hint: usize,
 }
 
 impl Poller {
@@ -63,8 +70,16 @@ impl Poller {
         } else {
             config.families.clone()
         };
+        // Enough buffers for a full queue plus the one being filled and one in the consumer's
+        // hands, within the queue's byte budget.
+        let records_pool = Arc::new(RecordsPool::new(
+            config.queue_depth + 2,
+            config.max_queued_bytes,
+        ));
         Ok(Self {
             dumps,
+            records_pool,
+            records_hint: 0,
             config,
             dump,
             events,
@@ -82,9 +97,19 @@ impl Poller {
         &self.config
     }
 
+    /// The pool this poller takes its records buffers from. Consumers done with a batch
+    /// may give its `records` back with [`RecordsPool::recycle`]; that keeps the steady
+    /// state free of allocation and page faults.
+    pub fn records_pool(&self) -> Arc<RecordsPool> {
+        Arc::clone(&self.records_pool)
+    }
+
     /// Runs one poll and returns what changed since the previous one.
     pub fn poll(&mut self) -> PollBatch {
         let mut batch = std::mem::take(&mut self.pending);
+        if batch.records.is_empty() {
+            batch.records = self.records_pool.take(self.records_hint);
+        }
         self.seq += 1;
         batch.seq = self.seq;
         batch.timestamp_nanos = unix_nanos();
@@ -108,6 +133,7 @@ impl Poller {
         self.sweep(&complete, &mut batch);
         batch.stats.tracked = u32::try_from(self.ingest.tracked()).unwrap_or(u32::MAX);
         batch.stats.tracker_bytes = self.ingest.tracker_bytes() as u64;
+        self.records_hint = batch.records.len() + batch.records.len() / 8;
         batch
     }
 

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use super::batch::PollBatch;
 use super::config::PollerConfig;
 use super::poller::Poller;
+use super::records_pool::RecordsPool;
 use crate::error::{Error, Result};
 
 /// Receives the batches of a [`PollerThread`]. `None` from `recv` means the thread ended.
@@ -28,6 +29,7 @@ use crate::error::{Error, Result};
 pub struct BatchReceiver {
     rx: mpsc::Receiver<PollBatch>,
     queued_bytes: Arc<AtomicUsize>,
+    records_pool: Arc<RecordsPool>,
 }
 
 impl BatchReceiver {
@@ -41,6 +43,12 @@ impl BatchReceiver {
     pub fn blocking_recv(&mut self) -> Option<PollBatch> {
         let b = self.rx.blocking_recv();
         self.taken(b)
+    }
+
+    /// Where a consumer done with a batch gives its `records` back for reuse
+    /// ([`Poller::records_pool`]).
+    pub fn records_pool(&self) -> &Arc<RecordsPool> {
+        &self.records_pool
     }
 
     /// Bytes of records queued and not yet received.
@@ -77,7 +85,7 @@ impl PollerThread {
             bytes: Arc::clone(&queued_bytes),
             max_bytes: config.max_queued_bytes,
         };
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<()>>(1);
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<Arc<RecordsPool>>>(1);
         let stop = Arc::new(AtomicBool::new(false));
         let stop_thread = Arc::clone(&stop);
         let handle = std::thread::Builder::new()
@@ -88,7 +96,7 @@ impl PollerThread {
                 match poller {
                     Ok(p) => {
                         // The receiver waits for this message; if it is gone, so is the caller.
-                        if ready_tx.send(Ok(())).is_ok() {
+                        if ready_tx.send(Ok(p.records_pool())).is_ok() {
                             run(p, &queue, &stop_thread);
                         }
                     }
@@ -104,7 +112,14 @@ impl PollerThread {
             stop,
             handle: Some(handle),
         };
-        ready.map(|()| (thread, BatchReceiver { rx, queued_bytes }))
+        ready.map(|records_pool| {
+            let rx = BatchReceiver {
+                rx,
+                queued_bytes,
+                records_pool,
+            };
+            (thread, rx)
+        })
     }
 
     /// Stops the thread and waits for it (at most one poll). Idempotent.

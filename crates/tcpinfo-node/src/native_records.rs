@@ -1,0 +1,101 @@
+//! A batch's framed records crossing to JS as one external `Buffer`, without a copy, whose
+//! memory goes back to the poller's [`RecordsPool`] when V8 collects the `Buffer`.
+//!
+//! napi-rs's own `Buffer` (from a `Vec<u8>`) frees the memory in its finalizer; here the
+//! finalizer recycles it instead. At 10k changed sockets per poll that is 13 MiB per poll
+//! that is neither reallocated nor faulted in again (docs/BENCHMARKS.md, `watch()`
+//! overhead). This is the one place of the binding that calls raw napi.
+
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{ToNapiValue, TypeName, ValueType};
+use napi::sys;
+use tcpinfo_core::RecordsPool;
+
+/// A records buffer on its way to JS; owns the bytes until V8 releases the `Buffer`.
+pub struct PooledRecords {
+    bytes: Vec<u8>,
+    pool: Option<Arc<RecordsPool>>,
+}
+
+impl PooledRecords {
+    /// Records that return to `pool` once JS is done with them (`None`: just freed).
+    pub fn new(bytes: Vec<u8>, pool: Option<Arc<RecordsPool>>) -> Self {
+        Self { bytes, pool }
+    }
+}
+
+impl Drop for PooledRecords {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.recycle(std::mem::take(&mut self.bytes));
+        }
+    }
+}
+
+impl TypeName for PooledRecords {
+    fn type_name() -> &'static str {
+        "Buffer"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+/// Called by Node on the JS thread once the `Buffer` is unreachable.
+unsafe extern "C" fn release(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+    // SAFETY: `hint` is the `Box<PooledRecords>` leaked in `to_napi_value`, released
+    // exactly once, here; dropping it recycles the bytes.
+    drop(unsafe { Box::from_raw(hint.cast::<PooledRecords>()) });
+}
+
+impl ToNapiValue for PooledRecords {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let mut out = ptr::null_mut();
+        let len = val.bytes.len();
+        if len == 0 {
+            // V8 wants a null data pointer for empty buffers; the Vec goes back to the pool.
+            // SAFETY: plain napi call with a valid env and out-pointer.
+            let status = unsafe { sys::napi_create_buffer(env, 0, ptr::null_mut(), &raw mut out) };
+            return check(status, out);
+        }
+        // The heap block of the Vec does not move when the Vec itself moves into the box.
+        let data = val.bytes.as_ptr().cast_mut().cast::<c_void>();
+        let hint = Box::into_raw(Box::new(val));
+        // SAFETY: `data` stays valid and unaliased until `release` runs with `hint`.
+        let status = unsafe {
+            sys::napi_create_external_buffer(
+                env,
+                len,
+                data,
+                Some(release),
+                hint.cast(),
+                &raw mut out,
+            )
+        };
+        if status == sys::Status::napi_ok {
+            return Ok(out);
+        }
+        // Runtimes without external buffers (Electron's sandbox): copy, then recycle ours.
+        // SAFETY: `hint` was not taken by napi (the call failed), so it is still ours.
+        let val = unsafe { Box::from_raw(hint) };
+        // SAFETY: copies `len` readable bytes into a new JS-owned buffer.
+        let status =
+            unsafe { sys::napi_create_buffer_copy(env, len, data, ptr::null_mut(), &raw mut out) };
+        drop(val);
+        check(status, out)
+    }
+}
+
+fn check(status: sys::napi_status, out: sys::napi_value) -> napi::Result<sys::napi_value> {
+    if status == sys::Status::napi_ok {
+        Ok(out)
+    } else {
+        Err(napi::Error::from_reason(format!(
+            "[ERR_INTERNAL] could not create the records Buffer (napi status {status})"
+        )))
+    }
+}
