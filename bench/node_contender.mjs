@@ -6,8 +6,8 @@
 //                                      [--dist PATH/index.js] [--announce]
 //
 // Iterates `watch({ intervalMs })` from the built package (`dist/`, `npm run build` first) and
-// consumes every batch the way a minimal consumer does: walks `batch.connections` (framed
-// eagerly by `Batch`) and sums the ArchivalRecord line bytes; nothing is decoded. After
+// consumes every batch the way a minimal consumer does: walks `batch.connections`, counts
+// their kinds and takes each one's ArchivalRecord line (a Buffer); nothing is decoded. After
 // --warmup batches (the first opens and encodes every socket) it measures --polls batches:
 // `process.cpuUsage()` over them (the whole process: the native poller thread, the JS thread,
 // V8 and libuv), RSS and VmHWM. Prints one JSON line shaped like drain's
@@ -111,7 +111,7 @@ async function main() {
     }
     n++
     if (n <= opts.warmup) {
-      if (n === 1) first = { wallMs: Number(process.hrtime.bigint() - t00) / 1e6, records, framedBytes: batch.records.length }
+      if (n === 1) first = { wallMs: Number(process.hrtime.bigint() - t00) / 1e6, records, framedBytes: batch.byteLength }
       if (n === opts.warmup) {
         rssWarm = procStatusKb('VmRSS')
         if (opts.announce) process.stdout.write('ready\n')
@@ -132,7 +132,7 @@ async function main() {
     t.changed += changed
     t.closed += closed
     t.lineBytes += lineBytes
-    t.framedBytes += batch.records.length
+    t.framedBytes += batch.byteLength
     t.recvCalls += batch.stats.recvCalls
     t.bytes += batch.stats.bytes
     t.destroyEvents += batch.stats.destroyEvents

@@ -24,7 +24,7 @@ export declare class NativePoller {
   close(): void
 }
 
-/** One poll: metadata plus all records framed in one `Buffer` (see batch-format.md). */
+/** One poll: metadata plus the records in three `Buffer`s (see batch-format.md). */
 export interface NativeBatch {
   /** Poll sequence number. */
   seq: number
@@ -44,15 +44,22 @@ export interface NativeBatch {
   warnings: Array<NativeWarning>
   /** Counters, in the order of `NATIVE_STATS_FIELDS` in `src/native.ts`. */
   stats: Array<number>
-  /** Framed records. Its memory returns to the poller's pool when V8 collects it. */
-  records: Buffer
+  /**
+   * One 32-byte entry per record. Each region's memory returns to the poller's pool
+   * when V8 collects its `Buffer`.
+   */
+  index: Buffer
+  /** Netlink payloads, back to back. */
+  payloads: Buffer
+  /** `ArchivalRecord` lines, back to back (the batch's JSONL). */
+  lines: Buffer
 }
 
 /**
- * Decodes the payload of every framed record in `records` (a batch's `records`
- * buffer). Records without payload, and malformed ones, decode to `null`.
+ * Decodes the payload of every record of a batch (its `index` and `payloads`
+ * regions). Records without payload, and malformed ones, decode to `null`.
  */
-export declare function nativeDecodeRecords(records: Uint8Array): Array<JsValue | undefined | null>
+export declare function nativeDecodeRecords(index: Uint8Array, payloads: Uint8Array): Array<JsValue | undefined | null>
 
 /** The running kernel's release string. */
 export declare function nativeKernelRelease(): string

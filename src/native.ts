@@ -14,7 +14,7 @@ export type NativePollerOptions = Binding.NativePollerOptions
 export type NativeWarning = Binding.NativeWarning
 export type NativePoller = Binding.NativePoller
 
-/** Order of the counters in `NativeBatch.stats` (mirrors `From<PollBatch>` in the binding). */
+/** Order of the counters in `NativeBatch.stats` (mirrors `NativeBatch::new` in the binding). */
 export const NATIVE_STATS_FIELDS = [
   'dumpNanos',
   'recvCalls',
@@ -28,6 +28,7 @@ export const NATIVE_STATS_FIELDS = [
   'skippedPolls',
   'tracked',
   'trackerBytes',
+  'reusedBuffers',
 ] as const
 
 let binding: typeof Binding | undefined

@@ -1,12 +1,18 @@
 /**
- * One poll as seen from JS: a view over the single `Buffer` the native poller hands over.
- * Records are framed (docs/internals/poll/batch-format.md); typed objects are decoded
- * lazily, with one native call for the whole batch, only if a consumer asks.
+ * One poll as seen from JS: views over the three `Buffer`s the native poller hands over
+ * (an index of 32-byte entries, the netlink payloads, the ArchivalRecord lines; see
+ * docs/internals/poll/batch-format.md). Nothing is copied: `Connection` objects are made
+ * on first access to `connections`, and typed fields are decoded lazily, with one native
+ * call for the whole batch, only if a consumer asks.
  */
+import type { Buffer } from 'node:buffer'
+
 import { callNative, native, NATIVE_STATS_FIELDS, type NativeBatch } from '../native.js'
+import { regionOf, view as regionView, type Region } from './region-buffer.js'
 import type { DecodedConnection, SocketId, TcpInfo } from './types.js'
 
-const RECORD_HEADER_LEN = 24
+/** Bytes of one index entry: kind, flags, family, state, payload off/len, line off/len, reserved, cookie. */
+const INDEX_ENTRY_LEN = 32
 const FLAG_HAS_RECORD = 1
 const FLAG_FROM_DESTROY_EVENT = 2
 const FLAG_UNSEEN = 4
@@ -24,20 +30,20 @@ export interface PollWarning {
   message: string
 }
 
-/** One connection reported by a poll. Fields are read from the batch buffer on access. */
+/** One connection reported by a poll. Fields are read from the batch's buffers on access. */
 export class Connection {
   readonly #batch: Batch
   readonly #index: number
-  /** Offset of this record's 24-byte header in the batch buffer. */
+  /** Offset of this record's entry in the index. */
   readonly #off: number
-  /** Little-endian reads of the header; plain fields, not private getters (V8 runs those in its runtime). */
+  /** Little-endian reads of the index; plain fields, not private getters (V8 runs those in its runtime). */
   readonly #view: DataView
 
   /** @internal */
-  constructor(batch: Batch, index: number, off: number, view: DataView) {
+  constructor(batch: Batch, index: number, view: DataView) {
     this.#batch = batch
     this.#index = index
-    this.#off = off
+    this.#off = index * INDEX_ENTRY_LEN
     this.#view = view
   }
 
@@ -55,7 +61,7 @@ export class Connection {
   }
   /** Kernel socket cookie. */
   get cookie(): bigint {
-    return this.#view.getBigUint64(this.#off + 16, true)
+    return this.#view.getBigUint64(this.#off + 24, true)
   }
   /** M-Lab UUID: `<prefix>_<cookie as %016X>`. */
   get uuid(): string {
@@ -74,14 +80,14 @@ export class Connection {
     const view = this.#view
     const off = this.#off
     if (!(view.getUint8(off + 1) & FLAG_HAS_RECORD)) return null
-    return slice(view, off + RECORD_HEADER_LEN, view.getUint32(off + 4, true))
+    return regionView(this.#batch.payloadRegion, view.getUint32(off + 4, true), view.getUint32(off + 8, true))
   }
   /** The `ArchivalRecord` JSON line including `\n`, or `null` like {@link raw}. */
   get archivalLine(): Buffer | null {
     const view = this.#view
     const off = this.#off
     if (!(view.getUint8(off + 1) & FLAG_HAS_RECORD)) return null
-    return slice(view, off + RECORD_HEADER_LEN + view.getUint32(off + 4, true), view.getUint32(off + 8, true))
+    return regionView(this.#batch.lineRegion, view.getUint32(off + 12, true), view.getUint32(off + 16, true))
   }
   /** Everything decoded (lazy; the first access decodes the whole batch in one native call). */
   get decoded(): DecodedConnection | undefined {
@@ -107,14 +113,6 @@ export class Connection {
   }
 }
 
-/**
- * A `Buffer` over `len` bytes at `start` of the view's memory, without a copy.
- * `Buffer.from(arrayBuffer, offset, length)` costs a third of `buffer.subarray()` in Node 20.
- */
-function slice(view: DataView, start: number, len: number): Buffer {
-  return Buffer.from(view.buffer, view.byteOffset + start, len)
-}
-
 /** Everything one poll reported. */
 export class Batch {
   /** Poll sequence number, from 1. */
@@ -129,10 +127,20 @@ export class Batch {
   readonly complete: boolean
   readonly warnings: readonly PollWarning[]
   readonly stats: PollStats
-  /** The framed records as received from the native side (docs/internals/poll/batch-format.md). */
-  readonly records: Buffer
   /** Number of reported connections (opened + changed + closed). */
   readonly size: number
+  /** Bytes of the batch's buffers (index, payloads and lines), as counted against `maxQueuedBytes`. */
+  readonly byteLength: number
+  /** @internal The index region: one 32-byte entry per connection. */
+  readonly index: Buffer
+  /** @internal The netlink payloads, back to back. */
+  readonly payloads: Buffer
+  /** @internal The ArchivalRecord lines, back to back. */
+  readonly lines: Buffer
+  /** @internal */
+  readonly payloadRegion: Region
+  /** @internal */
+  readonly lineRegion: Region
   /** @internal UUID prefix of this watch. */
   readonly uuidPrefix: string
   #connections: readonly Connection[] | undefined
@@ -147,14 +155,19 @@ export class Batch {
     this.complete = b.complete
     this.warnings = b.warnings
     this.stats = Object.fromEntries(NATIVE_STATS_FIELDS.map((k, i) => [k, b.stats[i] ?? 0])) as PollStats
-    this.records = b.records
-    this.size = b.opened + b.changed + b.closed
+    this.index = b.index
+    this.payloads = b.payloads
+    this.lines = b.lines
+    this.payloadRegion = regionOf(b.payloads)
+    this.lineRegion = regionOf(b.lines)
+    this.size = Math.floor(b.index.length / INDEX_ENTRY_LEN)
+    this.byteLength = b.index.length + b.payloads.length + b.lines.length
     this.uuidPrefix = uuidPrefix
   }
 
-  /** All reported connections, in report order; framed on first access (no copy). */
+  /** All reported connections, in report order; made on first access (no copy). */
   get connections(): readonly Connection[] {
-    this.#connections ??= frame(this, this.records, this.size)
+    this.#connections ??= frame(this)
     return this.#connections
   }
 
@@ -171,30 +184,25 @@ export class Batch {
     return this.connections.filter((c) => c.kind === 'closed')
   }
 
-  /** All `ArchivalRecord` lines of this batch as one JSONL buffer (a copy). */
+  /**
+   * All `ArchivalRecord` lines of this batch, in report order, as one JSONL buffer: no copy,
+   * the native side writes them back to back.
+   */
   archivalLines(): Buffer {
-    return Buffer.concat(this.connections.flatMap((c) => c.archivalLine ?? []))
+    return this.lines
   }
 
   /** @internal Decodes every record once, in one native call. */
   decodeAll(): (DecodedConnection | null)[] {
-    this.#decoded ??= callNative(() => native().nativeDecodeRecords(this.records)) as (DecodedConnection | null)[]
+    this.#decoded ??= callNative(() => native().nativeDecodeRecords(this.index, this.payloads)) as (DecodedConnection | null)[]
     return this.#decoded
   }
 }
 
-function frame(batch: Batch, buf: Buffer, expected: number): Connection[] {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  const out: Connection[] = new Array<Connection>(expected)
-  let n = 0
-  let off = 0
-  while (off + RECORD_HEADER_LEN <= buf.length) {
-    const next = off + RECORD_HEADER_LEN + view.getUint32(off + 4, true) + view.getUint32(off + 8, true)
-    if (next > buf.length) break
-    out[n] = new Connection(batch, n, off, view)
-    n++
-    off = next
-  }
-  out.length = n
+function frame(batch: Batch): Connection[] {
+  const { index } = batch
+  const view = new DataView(index.buffer, index.byteOffset, index.byteLength)
+  const out = new Array<Connection>(batch.size)
+  for (let i = 0; i < out.length; i++) out[i] = new Connection(batch, i, view)
   return out
 }

@@ -103,7 +103,7 @@ fn run() -> Result<(), String> {
         }
         ingest.sweep(&families, &mut vanished);
         reported += u64::from(batch.opened + batch.changed + batch.closed);
-        encoded_bytes += batch.records.len() as u64;
+        encoded_bytes += batch.records.len_bytes() as u64;
     }
     let cpu = CpuTime::this_thread().since(cpu0);
     let wall = wall0.elapsed();

@@ -190,7 +190,7 @@ fn account(
     totals.opened += u64::from(batch.opened);
     totals.changed += u64::from(batch.changed);
     totals.closed += u64::from(batch.closed);
-    totals.framed_bytes += batch.records.len() as u64;
+    totals.framed_bytes += batch.records.len_bytes() as u64;
     totals.destroy_events += u64::from(batch.stats.destroy_events);
     totals.destroy_overruns += u64::from(batch.stats.destroy_overruns);
     totals.late_destroy_events += u64::from(batch.stats.late_destroy_events);
@@ -302,6 +302,7 @@ fn measure(cfg: &Config) -> Result<String, String> {
     let mut first_cpu = CpuTime::default();
     let mut first_heap_peak = 0;
     let mut first_records = 0;
+    let mut first_bytes = 0;
     for i in 0..cfg.warmup {
         if i > 0 {
             std::thread::sleep(cfg.interval);
@@ -316,9 +317,10 @@ fn measure(cfg: &Config) -> Result<String, String> {
                 .since(cpu0);
             first_heap_peak = HEAP_PEAK.load(Ordering::Relaxed);
             first_records = u64::from(batch.opened + batch.changed + batch.closed);
+            first_bytes = batch.records.len_bytes();
         }
         account(&batch, &mut warm, log.as_mut())?;
-        pool.recycle(batch.records);
+        pool.recycle_records(batch.records);
     }
     let rss_warm = Rss::now();
     let heap_warm = HEAP_LIVE.load(Ordering::Relaxed);
@@ -361,7 +363,7 @@ fn measure(cfg: &Config) -> Result<String, String> {
         tracked = batch.stats.tracked;
         tracker_bytes = batch.stats.tracker_bytes;
         account(&batch, &mut totals, log.as_mut())?;
-        pool.recycle(batch.records);
+        pool.recycle_records(batch.records);
         i += 1;
         if last {
             break;
@@ -483,6 +485,7 @@ fn measure(cfg: &Config) -> Result<String, String> {
             (first_cpu.user + first_cpu.sys).as_nanos().to_string(),
         ),
         ("first_poll_records", first_records.to_string()),
+        ("first_poll_bytes", first_bytes.to_string()),
         ("warmup_framed_bytes", warm.framed_bytes.to_string()),
         ("states", format!("\"{:#x}\"", cfg.poller.states)),
         ("ext", format!("\"{:#x}\"", cfg.poller.ext)),

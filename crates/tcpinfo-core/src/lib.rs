@@ -32,8 +32,8 @@ pub use host::{boot_time, hostname, kernel_release};
 pub use netlink::dump::{DumpEnd, DumpSocket, DumpStats};
 pub use netlink::request::DumpSpec;
 pub use poll::batch::{
-    PollBatch, PollStats, RecordIter, RecordKind, RecordView, Warning, FLAG_FROM_DESTROY_EVENT,
-    FLAG_HAS_RECORD, FLAG_UNSEEN, RECORD_HEADER_LEN,
+    PollBatch, PollStats, RecordIter, RecordKind, RecordView, Records, Warning,
+    FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX_ENTRY_LEN,
 };
 pub use poll::config::{
     PollerConfig, DEFAULT_CLOSE_GRACE, DEFAULT_EXT, DEFAULT_MAX_PENDING_CLOSES,

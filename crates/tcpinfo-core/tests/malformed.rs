@@ -19,7 +19,7 @@ use tcpinfo_core::parse::nlmsg::{NlMsgIter, NLMSG_HDR_LEN};
 use tcpinfo_core::parse::tcp_info::AccEcnLayout;
 use tcpinfo_core::{
     decode_connection, write_record_line, ChangeRule, Fingerprinter, RecordIter, GO_ZERO_TIME,
-    RECORD_HEADER_LEN,
+    INDEX_ENTRY_LEN,
 };
 
 /// Pseudo-random buffers fed to the parsers.
@@ -261,8 +261,11 @@ fn random_buffers_never_panic() {
             }
         }
         oks += drain_iter(&buf, &fp).0;
-        for item in RecordIter::new(&buf) {
-            assert!(item.payload.len() + item.line.len() <= buf.len());
+        // Random bytes as every region of a batch: no panic, nothing out of bounds.
+        let (third, two_thirds) = (buf.len() / 3, 2 * buf.len() / 3);
+        let (index, payloads, lines) = (&buf[..third], &buf[third..two_thirds], &buf[two_thirds..]);
+        for item in RecordIter::new(index, payloads, lines) {
+            assert!(item.payload.len() <= payloads.len() && item.line.len() <= lines.len());
         }
     }
     assert!(
@@ -388,8 +391,8 @@ fn nlmsg_len_past_the_end() {
 }
 
 #[test]
-fn record_iter_on_truncated_batches() {
-    // A well-formed framed batch of two records, then every truncation of it.
+fn record_iter_on_truncated_and_mismatched_regions() {
+    // Two records in well-formed regions, then every truncation of each region.
     let stream = testdata();
     let payload = NlMsgIter::new(&stream)
         .next()
@@ -399,29 +402,45 @@ fn record_iter_on_truncated_batches() {
     let (msg, attrs) = parse_diag(payload).expect("parse");
     let mut line = Vec::new();
     write_record_line(&mut line, GO_ZERO_TIME, &msg, &attrs);
-    let mut batch = Vec::new();
+    let len32 = |n: usize| u32::try_from(n).expect("fits").to_le_bytes();
+    let (mut index, mut payloads, mut lines) = (Vec::new(), Vec::new(), Vec::new());
     for kind in [0u8, 2] {
-        batch.extend_from_slice(&[kind, 1, msg.family(), msg.state()]);
-        batch.extend_from_slice(&u32::try_from(payload.len()).expect("fits").to_le_bytes());
-        batch.extend_from_slice(&u32::try_from(line.len()).expect("fits").to_le_bytes());
-        batch.extend_from_slice(&[0; 4]);
-        batch.extend_from_slice(&msg.cookie().to_le_bytes());
-        batch.extend_from_slice(payload);
-        batch.extend_from_slice(&line);
+        index.extend_from_slice(&[kind, 1, msg.family(), msg.state()]);
+        index.extend_from_slice(&len32(payloads.len()));
+        index.extend_from_slice(&len32(payload.len()));
+        index.extend_from_slice(&len32(lines.len()));
+        index.extend_from_slice(&len32(line.len()));
+        index.extend_from_slice(&[0; 4]);
+        index.extend_from_slice(&msg.cookie().to_le_bytes());
+        payloads.extend_from_slice(payload);
+        lines.extend_from_slice(&line);
     }
-    let one = RECORD_HEADER_LEN + payload.len() + line.len();
-    let all: Vec<_> = RecordIter::new(&batch).collect();
+    let all: Vec<_> = RecordIter::new(&index, &payloads, &lines).collect();
     assert_eq!(all.len(), 2);
     assert_eq!(
-        (all[0].payload, all[0].line, all[0].cookie),
-        (payload, &line[..], msg.cookie())
+        (all[1].kind, all[1].payload, all[1].line, all[1].cookie),
+        (2, payload, &line[..], msg.cookie())
     );
-    for cut in 0..batch.len() {
-        let n = RecordIter::new(&batch[..cut]).count();
-        assert_eq!(n, cut / one, "cut {cut}: complete records only");
+    for cut in 0..index.len() {
+        let n = RecordIter::new(&index[..cut], &payloads, &lines).count();
+        assert_eq!(
+            n,
+            cut / INDEX_ENTRY_LEN,
+            "index cut {cut}: complete entries only"
+        );
     }
-    // Absurd lengths stop the iteration instead of reading out of bounds.
-    let mut bad = batch.clone();
+    // Regions shorter than the index says: the record is still there, its bytes read as
+    // empty instead of out of bounds.
+    for cut in [0, 1, payload.len(), payloads.len() - 1] {
+        let recs: Vec<_> = RecordIter::new(&index, &payloads[..cut], &lines).collect();
+        assert_eq!(recs.len(), 2);
+        assert!(recs[1].payload.is_empty(), "payload cut {cut}");
+        assert_eq!(recs[1].line, &line[..]);
+    }
+    // Absurd offsets and lengths never read out of bounds.
+    let mut bad = index.clone();
     bad[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
-    assert_eq!(RecordIter::new(&bad).count(), 0);
+    bad[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+    let recs: Vec<_> = RecordIter::new(&bad, &payloads, &lines).collect();
+    assert!(recs[0].payload.is_empty() && recs[0].line.is_empty());
 }

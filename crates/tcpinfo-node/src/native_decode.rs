@@ -1,16 +1,16 @@
-//! Lazy decoding: framed records to plain JS objects, one call per batch.
+//! Lazy decoding: a batch's records to plain JS objects, one call per batch.
 
 use napi::bindgen_prelude::{BigInt, Buffer, Env, Object, ToNapiValue};
 use napi::sys;
 use napi_derive::napi;
 use tcpinfo_core::{decode_connection, parse::tcp_info::AccEcnLayout, RecordIter, Value};
 
-/// Decodes the payload of every framed record in `records` (a batch's `records`
-/// buffer). Records without payload, and malformed ones, decode to `null`.
+/// Decodes the payload of every record of a batch (its `index` and `payloads`
+/// regions). Records without payload, and malformed ones, decode to `null`.
 #[napi]
-pub fn native_decode_records(records: &[u8]) -> Vec<Option<JsValue>> {
+pub fn native_decode_records(index: &[u8], payloads: &[u8]) -> Vec<Option<JsValue>> {
     let layout = AccEcnLayout::running_kernel();
-    RecordIter::new(records)
+    RecordIter::new(index, payloads, &[])
         .map(|r| {
             (!r.payload.is_empty())
                 .then(|| decode_connection(r.payload, layout).ok())

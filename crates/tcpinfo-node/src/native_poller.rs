@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 
 use crate::native_error::to_napi;
 use crate::native_options::{to_config, NativePollerOptions};
-use crate::native_records::PooledRecords;
+use crate::native_records::PooledBuffer;
 
 /// A soft error of one poll.
 #[napi(object)]
@@ -20,7 +20,7 @@ pub struct NativeWarning {
     pub message: String,
 }
 
-/// One poll: metadata plus all records framed in one `Buffer` (see batch-format.md).
+/// One poll: metadata plus the records in three `Buffer`s (see batch-format.md).
 #[napi(object, object_from_js = false)]
 pub struct NativeBatch {
     /// Poll sequence number.
@@ -41,9 +41,16 @@ pub struct NativeBatch {
     pub warnings: Vec<NativeWarning>,
     /// Counters, in the order of `NATIVE_STATS_FIELDS` in `src/native.ts`.
     pub stats: Vec<f64>,
-    /// Framed records. Its memory returns to the poller's pool when V8 collects it.
+    /// One 32-byte entry per record. Each region's memory returns to the poller's pool
+    /// when V8 collects its `Buffer`.
     #[napi(ts_type = "Buffer")]
-    pub records: PooledRecords,
+    pub index: PooledBuffer,
+    /// Netlink payloads, back to back.
+    #[napi(ts_type = "Buffer")]
+    pub payloads: PooledBuffer,
+    /// `ArchivalRecord` lines, back to back (the batch's JSONL).
+    #[napi(ts_type = "Buffer")]
+    pub lines: PooledBuffer,
 }
 
 impl NativeBatch {
@@ -64,6 +71,7 @@ impl NativeBatch {
             f64::from(s.skipped_polls),
             f64::from(s.tracked),
             s.tracker_bytes as f64,
+            f64::from(s.reused_buffers),
         ];
         Self {
             seq: i64::try_from(b.seq).unwrap_or(i64::MAX),
@@ -82,7 +90,9 @@ impl NativeBatch {
                 })
                 .collect(),
             stats,
-            records: PooledRecords::new(b.records, pool),
+            index: PooledBuffer::new(b.records.index, pool.clone()),
+            payloads: PooledBuffer::new(b.records.payloads, pool.clone()),
+            lines: PooledBuffer::new(b.records.lines, pool),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! A batch's framed records crossing to JS as one external `Buffer`, without a copy, whose
-//! memory goes back to the poller's [`RecordsPool`] when V8 collects the `Buffer`.
+//! A region of a batch's records crossing to JS as an external `Buffer`, without a copy,
+//! whose memory goes back to the poller's [`RecordsPool`] when V8 collects the `Buffer`.
 //!
 //! napi-rs's own `Buffer` (from a `Vec<u8>`) frees the memory in its finalizer; here the
 //! finalizer recycles it instead. At 10k changed sockets per poll that is 13 MiB per poll
@@ -14,20 +14,20 @@ use napi::bindgen_prelude::{ToNapiValue, TypeName, ValueType};
 use napi::sys;
 use tcpinfo_core::RecordsPool;
 
-/// A records buffer on its way to JS; owns the bytes until V8 releases the `Buffer`.
-pub struct PooledRecords {
+/// A records region on its way to JS; owns the bytes until V8 releases the `Buffer`.
+pub struct PooledBuffer {
     bytes: Vec<u8>,
     pool: Option<Arc<RecordsPool>>,
 }
 
-impl PooledRecords {
-    /// Records that return to `pool` once JS is done with them (`None`: just freed).
+impl PooledBuffer {
+    /// Bytes that return to `pool` once JS is done with them (`None`: just freed).
     pub fn new(bytes: Vec<u8>, pool: Option<Arc<RecordsPool>>) -> Self {
         Self { bytes, pool }
     }
 }
 
-impl Drop for PooledRecords {
+impl Drop for PooledBuffer {
     fn drop(&mut self) {
         if let Some(pool) = self.pool.take() {
             pool.recycle(std::mem::take(&mut self.bytes));
@@ -35,7 +35,7 @@ impl Drop for PooledRecords {
     }
 }
 
-impl TypeName for PooledRecords {
+impl TypeName for PooledBuffer {
     fn type_name() -> &'static str {
         "Buffer"
     }
@@ -47,12 +47,12 @@ impl TypeName for PooledRecords {
 
 /// Called by Node on the JS thread once the `Buffer` is unreachable.
 unsafe extern "C" fn release(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
-    // SAFETY: `hint` is the `Box<PooledRecords>` leaked in `to_napi_value`, released
+    // SAFETY: `hint` is the `Box<PooledBuffer>` leaked in `to_napi_value`, released
     // exactly once, here; dropping it recycles the bytes.
-    drop(unsafe { Box::from_raw(hint.cast::<PooledRecords>()) });
+    drop(unsafe { Box::from_raw(hint.cast::<PooledBuffer>()) });
 }
 
-impl ToNapiValue for PooledRecords {
+impl ToNapiValue for PooledBuffer {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
         let mut out = ptr::null_mut();
         let len = val.bytes.len();

@@ -48,7 +48,7 @@ impl Ingest {
         self.tracker.begin_poll(now_nanos);
     }
 
-    /// Handles one dump reply: a new or changed connection is framed into `batch` with its
+    /// Handles one dump reply: a new or changed connection is added to `batch` with its
     /// `ArchivalRecord` line stamped `line_nanos`.
     ///
     /// # Errors

@@ -33,16 +33,16 @@ pub struct Poller {
     events: Option<DestroySubscription>,
     ingest: Ingest,
     seq: u64,
-    /// Close records gathered while polls were skipped (framed like a batch).
+    /// Close records gathered while polls were skipped (a batch of their own).
     pending: PollBatch,
     recently_vanished: VecDeque<u64>,
     recently_vanished_set: HashSet<u64>,
     vanished: Vec<Vanished>,
     /// Where each poll's records buffer comes from, and consumers may return it.
     records_pool: Arc<RecordsPool>,
-    /// Capacity to ask for: the last batch's size plus a margin, so a steady batch is
-    /// written without growing its buffer.
-    records_hint: usize,
+    /// Capacities to ask for, `[index, payloads, lines]`: about the last batch's sizes, so
+    /// a steady batch is written without growing its buffers.
+    records_hint: [usize; 3],
 }
 
 impl Poller {
@@ -70,16 +70,18 @@ impl Poller {
         } else {
             config.families.clone()
         };
-        // Enough buffers for a full queue plus the one being filled and one in the consumer's
-        // hands, within the queue's byte budget.
+        // Buffers of three regions for a full queue plus the batch being filled and one in
+        // the consumer's hands. Bytes: V8 frees a batch's buffers only at its next scavenge,
+        // about ten 10k-socket batches later, and returns them all at once; the pool keeps
+        // twice the queue's budget so that such a wave is reused rather than freed.
         let records_pool = Arc::new(RecordsPool::new(
-            config.queue_depth + 2,
-            config.max_queued_bytes,
+            3 * (config.queue_depth + 2),
+            config.max_queued_bytes.saturating_mul(2),
         ));
         Ok(Self {
             dumps,
             records_pool,
-            records_hint: 0,
+            records_hint: [0; 3],
             config,
             dump,
             events,
@@ -98,8 +100,8 @@ impl Poller {
     }
 
     /// The pool this poller takes its records buffers from. Consumers done with a batch
-    /// may give its `records` back with [`RecordsPool::recycle`]; that keeps the steady
-    /// state free of allocation and page faults.
+    /// may give its `records` back with [`RecordsPool::recycle_records`]; that keeps the
+    /// steady state free of allocation and page faults.
     pub fn records_pool(&self) -> Arc<RecordsPool> {
         Arc::clone(&self.records_pool)
     }
@@ -108,7 +110,9 @@ impl Poller {
     pub fn poll(&mut self) -> PollBatch {
         let mut batch = std::mem::take(&mut self.pending);
         if batch.records.is_empty() {
-            batch.records = self.records_pool.take(self.records_hint);
+            let (records, reused) = self.records_pool.take_records(self.records_hint);
+            batch.records = records;
+            batch.stats.reused_buffers = reused;
         }
         self.seq += 1;
         batch.seq = self.seq;
@@ -133,8 +137,20 @@ impl Poller {
         self.sweep(&complete, &mut batch);
         batch.stats.tracked = u32::try_from(self.ingest.tracked()).unwrap_or(u32::MAX);
         batch.stats.tracker_bytes = self.ingest.tracker_bytes() as u64;
-        self.records_hint = batch.records.len() + batch.records.len() / 8;
+        self.update_records_hint(&batch);
         batch
+    }
+
+    /// Next poll's capacities: this batch's sizes, or the previous hint decayed by 1/8 if
+    /// that is more. Every buffer of this batch holds at least that much (it held this
+    /// batch, or was taken for the previous hint), so a buffer given back always fits
+    /// the next poll; the decay lets a burst's big buffers go.
+    fn update_records_hint(&mut self, batch: &PollBatch) {
+        let r = &batch.records;
+        let sizes = [r.index.len(), r.payloads.len(), r.lines.len()];
+        for (hint, n) in self.records_hint.iter_mut().zip(sizes) {
+            *hint = n.max(*hint - *hint / 8);
+        }
     }
 
     /// Drains destroy events without polling, while the consumer is behind, so the

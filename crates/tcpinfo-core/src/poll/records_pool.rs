@@ -1,20 +1,23 @@
 //! Records buffers handed back by consumers and reused by later polls.
 //!
-//! Why: a batch of 10k changed sockets frames ~13 MiB. Allocating that anew each poll
+//! Why: a batch of 10k changed sockets fills ~13 MiB. Allocating that anew each poll
 //! (and growing it by doubling) costs a chain of `realloc` copies plus one page fault per
 //! fresh 4 KiB page, on the poller thread, every poll; when the consumer is JS, the
-//! buffer is freed later by V8 on another thread, so the allocator rarely hands the
+//! buffers are freed later by V8 on another thread, so the allocator rarely hands the
 //! same pages back. A consumer that returns its buffers here (the napi binding does it
-//! from the `Buffer` finalizer) makes the steady state fault-free.
+//! from each `Buffer`'s finalizer) makes the steady state free of allocation and faults.
 //!
+//! A batch's three regions (index, payloads, lines) differ in size by 40×, and JS returns
+//! them one by one, so the pool holds single buffers and hands out the best fit.
 //! Bounded: at most `max_buffers` buffers and `max_bytes` of capacity are kept; anything
-//! beyond is freed. A consumer that never returns buffers costs nothing but the pool's
-//! empty `Vec`.
+//! beyond is freed. A consumer that never returns buffers costs nothing.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// A bounded stack of empty, reusable records buffers. Shared (`Arc`) between the poller
-/// and its consumer; every method takes `&self` and is thread-safe.
+use super::batch::Records;
+
+/// A bounded set of empty, reusable buffers. Shared (`Arc`) between the poller and its
+/// consumer; every method takes `&self` and is thread-safe.
 #[derive(Debug)]
 pub struct RecordsPool {
     free: Mutex<Vec<Vec<u8>>>,
@@ -32,15 +35,41 @@ impl RecordsPool {
         }
     }
 
-    /// An empty buffer with room for `capacity` bytes: the most recently returned one when
-    /// it is big enough (its pages are still mapped and likely cached), else a new one.
+    /// An empty buffer with room for `capacity` bytes: the smallest pooled one that is big
+    /// enough (its pages are mapped already), else a new one with 1/8 more room, so that
+    /// batches a little bigger than the last one still fit.
     pub fn take(&self, capacity: usize) -> Vec<u8> {
-        let reused = self.lock().pop();
-        match reused {
-            Some(buf) if buf.capacity() >= capacity => buf,
-            // Too small: growing it would copy nothing useful; a fresh allocation is as cheap.
-            _ => Vec::with_capacity(capacity),
+        self.take_counted(capacity).0
+    }
+
+    /// [`Self::take`], and whether the buffer came from the pool.
+    fn take_counted(&self, capacity: usize) -> (Vec<u8>, bool) {
+        let mut free = self.lock();
+        let best = free
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= capacity)
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i);
+        match best {
+            Some(i) => (free.swap_remove(i), true),
+            None => (Vec::with_capacity(capacity + capacity / 8), false),
         }
+    }
+
+    /// Empty regions for a batch, with room for `[index, payloads, lines]` bytes, and how
+    /// many of the three came from the pool.
+    pub fn take_records(&self, capacities: [usize; 3]) -> (Records, u32) {
+        let [(index, a), (payloads, b), (lines, c)] = capacities.map(|n| self.take_counted(n));
+        let reused = u32::from(a) + u32::from(b) + u32::from(c);
+        (
+            Records {
+                index,
+                payloads,
+                lines,
+            },
+            reused,
+        )
     }
 
     /// Gives a buffer back for reuse; it is freed instead when the pool is full.
@@ -54,6 +83,13 @@ impl RecordsPool {
         if free.len() < self.max_buffers && held + buf.capacity() <= self.max_bytes {
             free.push(buf);
         }
+    }
+
+    /// Gives a batch's three regions back.
+    pub fn recycle_records(&self, records: Records) {
+        self.recycle(records.index);
+        self.recycle(records.payloads);
+        self.recycle(records.lines);
     }
 
     /// Buffers held now.
@@ -71,8 +107,8 @@ impl RecordsPool {
         self.lock().iter().map(Vec::capacity).sum()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
-        // The stack is valid even if a holder panicked: every operation is one push or pop.
+    fn lock(&self) -> MutexGuard<'_, Vec<Vec<u8>>> {
+        // The list is valid even if a holder panicked: every operation is one push or remove.
         self.free.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -95,12 +131,42 @@ mod tests {
     }
 
     #[test]
-    fn too_small_buffer_is_replaced() {
-        let pool = RecordsPool::new(4, 1 << 20);
-        pool.recycle(Vec::with_capacity(100));
-        let b = pool.take(10_000);
-        assert!(b.capacity() >= 10_000);
-        assert!(pool.is_empty(), "the small buffer was dropped, not kept");
+    fn hands_out_the_best_fit() {
+        let pool = RecordsPool::new(8, 1 << 20);
+        for cap in [50_000, 1_000, 10_000] {
+            pool.recycle(Vec::with_capacity(cap));
+        }
+        assert!((10_000..50_000).contains(&pool.take(5_000).capacity()));
+        assert!((1_000..10_000).contains(&pool.take(10).capacity()));
+        let fresh = pool.take(60_000);
+        assert!(fresh.capacity() >= 60_000);
+        assert_eq!(
+            pool.len(),
+            1,
+            "the 50k buffer is still there: too small for 60k"
+        );
+    }
+
+    #[test]
+    fn batch_regions_round_trip() {
+        let pool = RecordsPool::new(8, 1 << 20);
+        let hint = [64, 5000, 8000];
+        let (r, reused) = pool.take_records(hint);
+        assert_eq!(reused, 0);
+        let ptrs = (r.index.as_ptr(), r.payloads.as_ptr(), r.lines.as_ptr());
+        pool.recycle_records(r);
+        assert_eq!(pool.len(), 3);
+        let (again, reused) = pool.take_records(hint);
+        assert_eq!(reused, 3);
+        assert_eq!(
+            (
+                again.index.as_ptr(),
+                again.payloads.as_ptr(),
+                again.lines.as_ptr()
+            ),
+            ptrs,
+            "each region gets its own buffer back"
+        );
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl BatchReceiver {
     fn taken(&self, b: Option<PollBatch>) -> Option<PollBatch> {
         if let Some(b) = &b {
             self.queued_bytes
-                .fetch_sub(b.records.len(), Ordering::AcqRel);
+                .fetch_sub(b.records.len_bytes(), Ordering::AcqRel);
         }
         b
     }
@@ -153,7 +153,7 @@ impl Queue {
 
     /// Queues `b`; false when the receiver is gone.
     fn send(&self, b: PollBatch) -> bool {
-        let len = b.records.len();
+        let len = b.records.len_bytes();
         self.bytes.fetch_add(len, Ordering::AcqRel);
         if self.tx.try_send(b).is_err() {
             self.bytes.fetch_sub(len, Ordering::AcqRel);
