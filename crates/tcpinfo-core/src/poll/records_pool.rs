@@ -92,6 +92,12 @@ impl RecordsPool {
         self.recycle(records.lines);
     }
 
+    /// Frees the pooled buffers bigger than `max_capacity`: what a burst (a first poll of
+    /// every socket, a wave of changes) left behind once batches are small again.
+    pub fn trim(&self, max_capacity: usize) {
+        self.lock().retain(|b| b.capacity() <= max_capacity);
+    }
+
     /// Buffers held now.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -167,6 +173,17 @@ mod tests {
             ptrs,
             "each region gets its own buffer back"
         );
+    }
+
+    #[test]
+    fn trim_frees_the_big_ones() {
+        let pool = RecordsPool::new(8, 1 << 30);
+        for cap in [100, 10_000, 1_000_000] {
+            pool.recycle(Vec::with_capacity(cap));
+        }
+        pool.trim(50_000);
+        assert_eq!(pool.len(), 2);
+        assert!(pool.held_bytes() < 50_000);
     }
 
     #[test]
