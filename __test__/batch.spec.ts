@@ -26,7 +26,8 @@ test('connections are Buffer views of the batch; the lines are its JSONL, back t
     const line = lines[i]
     const raw = c.raw
     if (!line || !raw) return t.fail(`connection ${i} has no record`)
-    t.true(Buffer.isBuffer(line) && line instanceof Buffer && Buffer.isBuffer(raw))
+    t.true(Buffer.isBuffer(line) && Buffer.isBuffer(raw))
+    t.is(Object.getPrototypeOf(line), Buffer.prototype, 'an ordinary Buffer: strict deep equality holds')
     t.is(line.at(-1), 0x0a)
     const rec = JSON.parse(line.toString('utf8')) as { RawIDM: string }
     t.deepEqual(Buffer.from(rec.RawIDM, 'base64'), raw.subarray(0, 72), 'RawIDM is the payload\'s inet_diag_msg')

@@ -1,13 +1,23 @@
 /**
  * Zero-copy `Buffer` views over a batch's regions (index, payloads, lines).
  *
- * Why the `ArrayBuffer` is cached: reading `.buffer` of a Buffer made by
- * `napi_create_external_buffer` goes through V8's runtime and doubles the cost of every
- * view (~95 ns instead of ~45 ns in Node 20); `buf.subarray()` is slower still (~140 ns,
- * species lookup). At 10k records per poll that is most of the JS cost of `watch()`.
- * The result is an ordinary Buffer (same prototype), so strict deep equality holds.
+ * At 10k records per poll these views are most of the JS cost of `watch()`, so they are
+ * made the cheapest way that still yields ordinary Buffers (same prototype, so strict deep
+ * equality holds): Node's own Buffer class, `Buffer[Symbol.species]` (`FastBuffer`),
+ * constructed directly over the region's `ArrayBuffer`, looked up once. In Node 20 that is
+ * ~30 ns, against ~45 ns for `Buffer.from(arrayBuffer, offset, length)` (which first asks
+ * C++ whether its argument is an ArrayBuffer), ~95 ns when `.buffer` of the external Buffer
+ * is read each time, and ~140 ns for `buf.subarray()`.
  */
 import { Buffer } from 'node:buffer'
+
+type BufferConstructor = new (memory: ArrayBuffer, offset: number, length: number) => Buffer
+
+/** `FastBuffer`, if this runtime exposes it as the species of Buffer; else `Buffer.from`. */
+const FastBuffer: BufferConstructor | undefined = (() => {
+  const species = (Buffer as unknown as Record<symbol, unknown>)[Symbol.species]
+  return typeof species === 'function' && species.prototype === Buffer.prototype ? (species as BufferConstructor) : undefined
+})()
 
 /** A region of a batch, its memory looked up once. */
 export interface Region {
@@ -26,5 +36,5 @@ export function view(region: Region, start: number, len: number): Buffer {
     // Only a corrupt index could ask for this; say so rather than show another record's bytes.
     throw new RangeError(`record bytes ${start}+${len} outside a ${region.length}-byte region`)
   }
-  return Buffer.from(region.memory, region.offset + start, len)
+  return FastBuffer ? new FastBuffer(region.memory, region.offset + start, len) : Buffer.from(region.memory, region.offset + start, len)
 }

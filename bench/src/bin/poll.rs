@@ -31,19 +31,21 @@ use tcpinfo_bench::report::{percentile, PollRun};
 use tcpinfo_bench::sys::{self, kernel_release, CpuTime, Rss};
 use tcpinfo_core::parse::tcp_info::AccEcnLayout;
 use tcpinfo_core::{
-    decode_connection, PollBatch, Poller, PollerConfig, Value, FLAG_FROM_DESTROY_EVENT,
+    decode_connection, Filter, PollBatch, Poller, PollerConfig, Value, FLAG_FROM_DESTROY_EVENT,
     FLAG_HAS_RECORD, FLAG_UNSEEN,
 };
 
 const USAGE: &str = "\
 usage: poll [--polls 100] [--interval-ms 10] [--states 0xF37] [--ext 0xFF] [--families 4,6]
             [--single-dump 1] [--warmup 1] [--destroy-events 1] [--closed-log PATH] [--announce]
+            [--exclude-local 0] [--kernel-filter 1]
 
 Runs tcpinfo's Poller (the Rust core) --polls times after --warmup polls and prints one JSON
 object shaped like drain's, plus records, encoded bytes, destroy events, RSS, heap and
 tracked connections. --polls 0 polls until SIGINT/SIGTERM. --single-dump 0 dumps each family
 with its own request (default: both in one legacy AF_UNSPEC dump, as the core does). --closed-log writes every closed
-connection with its final bytes_acked/bytes_received (JSON lines).";
+connection with its final bytes_acked/bytes_received (JSON lines). --exclude-local 1 applies
+M-Lab's local exclusion; --kernel-filter 0 keeps it out of the kernel (user space only).";
 
 /// `RECORD_KIND` values of the framed records.
 const KIND_CLOSED: u8 = 2;
@@ -153,6 +155,11 @@ fn run(args: Vec<String>) -> Result<(), String> {
             .map_err(|e| format!("--ext: {e}"))?,
         destroy_events: flags.take::<u8>("destroy-events", 1)? != 0,
         single_dump: flags.take::<u8>("single-dump", 1)? != 0,
+        filter: Filter {
+            exclude_local: flags.take::<u8>("exclude-local", 0)? != 0,
+            ..Filter::default()
+        },
+        kernel_filter: flags.take::<u8>("kernel-filter", 1)? != 0,
         ..PollerConfig::default()
     };
     let cfg = Config {

@@ -36,6 +36,16 @@ impl Cidr {
         Ok(Self { addr, prefix })
     }
 
+    /// The network address (IPv4 for a v4 or v4-mapped network).
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The prefix length in bits.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     /// Whether `ip` lies in this network.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical(ip)) {

@@ -29,7 +29,8 @@ pub use encode::rfc3339::{write_rfc3339, GO_ZERO_TIME};
 pub use error::{Error, Result};
 pub use filter::{is_local, Cidr, Filter};
 pub use host::{boot_time, hostname, kernel_release};
-pub use netlink::dump::{DumpEnd, DumpSocket, DumpStats};
+pub use netlink::bytecode::exclusion_program;
+pub use netlink::dump::{DumpEnd, DumpSocket, DumpStats, DEFAULT_RECV_BUFFER_BYTES};
 pub use netlink::request::DumpSpec;
 pub use poll::batch::{
     PollBatch, PollStats, RecordIter, RecordKind, RecordView, Records, Warning,

@@ -26,7 +26,8 @@ use serde_json::Value as Json;
 use tcpinfo_core::parse::diag_msg::{parse_diag, INET_DIAG_MSG_LEN};
 use tcpinfo_core::parse::tcp_info::AccEcnLayout;
 use tcpinfo_core::{
-    decode_connection, PollBatch, Poller, PollerConfig, PollerThread, RecordKind, Value,
+    decode_connection, exclusion_program, Cidr, DumpEnd, DumpSocket, DumpSpec, DumpStats, Filter,
+    PollBatch, Poller, PollerConfig, PollerThread, RecordKind, Value, DEFAULT_RECV_BUFFER_BYTES,
     FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN,
 };
 
@@ -623,4 +624,108 @@ fn records_buffers_given_back_are_reused_by_later_polls() {
         drop(pool.take(0));
     }
     assert_eq!(poller.poll().stats.reused_buffers, 0);
+}
+
+/// Local ports of the sockets one dump returns, filtered in the kernel by `bytecode`.
+fn dumped_ports(bytecode: &[u8], family: u8) -> Vec<u16> {
+    let mut sock = DumpSocket::open(DEFAULT_RECV_BUFFER_BYTES).expect("socket");
+    let spec = DumpSpec {
+        family,
+        states: 0xFFF,
+        ext: 0,
+    };
+    let mut ports = Vec::new();
+    let mut stats = DumpStats::default();
+    let end = sock
+        .dump(spec, bytecode, &mut stats, |payload| {
+            ports.push(parse_diag(payload).expect("parse").0.sport());
+        })
+        .expect("the kernel accepts the program");
+    assert_eq!(end, DumpEnd::Done);
+    ports
+}
+
+/// The filter program runs in the kernel: excluded sockets are not in the dump at all
+/// (not just dropped by the user-space filter), and the rest are.
+#[test]
+fn excluded_sockets_are_filtered_out_by_the_kernel() {
+    let conn = Conn::open();
+    let (server, client) = (conn.server_port(), conn.client_port());
+    let ports = |f: &Filter| dumped_ports(&exclusion_program(f).expect("a program"), 0);
+
+    let unfiltered = dumped_ports(&[], 0);
+    assert!(unfiltered.contains(&server) && unfiltered.contains(&client));
+
+    let by_port = ports(&Filter {
+        exclude_src_ports: vec![server, 1, 2],
+        ..Filter::default()
+    });
+    assert!(
+        !by_port.contains(&server),
+        "listener and accepted socket excluded by port"
+    );
+    assert!(by_port.contains(&client), "the client side is not");
+
+    let by_dst = ports(&Filter {
+        exclude_dst: vec![Cidr::parse("127.0.0.0/8").expect("cidr")],
+        ..Filter::default()
+    });
+    assert!(!by_dst.contains(&client), "peer 127.0.0.1 excluded");
+    assert!(
+        by_dst.contains(&server),
+        "the listener (peer 0.0.0.0) stays"
+    );
+
+    let local = ports(&Filter {
+        exclude_local: true,
+        ..Filter::default()
+    });
+    assert!(
+        !local.contains(&server) && !local.contains(&client),
+        "loopback connections and listeners are local"
+    );
+    // AF_INET6 dumps carry v4-mapped sockets; the AF_INET conditions match them too.
+    let local_only = Filter {
+        exclude_local: true,
+        ..Filter::default()
+    };
+    let v6 = dumped_ports(&exclusion_program(&local_only).expect("a program"), 10);
+    assert!(v6.iter().all(|p| *p != server && *p != client));
+}
+
+/// A poller with every exclusion pushed down dumps without a warning, and reports the same
+/// sockets as one that filters in user space only.
+#[test]
+fn kernel_filtered_poller_reports_what_user_space_filtering_reports() {
+    let conn = Conn::open();
+    let filter = Filter {
+        exclude_src_ports: vec![conn.server_port()],
+        exclude_dst: vec![Cidr::parse("192.0.2.0/24").expect("cidr")],
+        ..Filter::default()
+    };
+    let cfg = |kernel_filter| PollerConfig {
+        filter: filter.clone(),
+        kernel_filter,
+        ..config()
+    };
+    let mut pushed = Poller::new(cfg(true)).expect("poller");
+    let mut user = Poller::new(cfg(false)).expect("poller");
+    let a = pushed.poll();
+    let b = user.poll();
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+    let mine = |batch: &PollBatch| {
+        let mut v: Vec<(u16, u16)> = records(batch)
+            .into_iter()
+            .filter_map(|r| r.ports)
+            .filter(|p| [conn.client_port(), conn.server_port()].contains(&p.0))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(
+        mine(&a),
+        vec![conn.client_ports()],
+        "only the client side is reported"
+    );
+    assert_eq!(mine(&a), mine(&b));
 }

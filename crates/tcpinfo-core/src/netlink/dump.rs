@@ -66,7 +66,9 @@ impl DumpSocket {
         })
     }
 
-    /// Runs one dump of `spec`, calling `on_msg` with the payload of every reply.
+    /// Runs one dump of `spec`, filtered in the kernel by `bytecode` (an
+    /// `INET_DIAG_REQ_BYTECODE` program; empty for none), calling `on_msg` with the payload
+    /// of every reply.
     ///
     /// Replies of earlier, abandoned dumps (other sequence numbers) are skipped.
     ///
@@ -77,12 +79,13 @@ impl DumpSocket {
     pub fn dump(
         &mut self,
         spec: DumpSpec,
+        bytecode: &[u8],
         stats: &mut DumpStats,
         mut on_msg: impl FnMut(&[u8]),
     ) -> Result<DumpEnd> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
-        let req = build_dump_request(spec, seq);
+        let req = build_dump_request(spec, bytecode, seq);
         self.sock
             .send(&req, 0)
             .map_err(|e| Error::socket("send dump request", e))?;

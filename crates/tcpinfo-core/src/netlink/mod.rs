@@ -4,6 +4,7 @@
 //! `netlink-packet-sock-diag`; only the receive path is ours, because it must hand out
 //! borrowed messages from one reused buffer (see [`dump`]).
 
+pub mod bytecode;
 pub mod destroy;
 pub mod dump;
 pub mod request;

@@ -11,6 +11,7 @@ use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NLM_F_DUMP, NLM_F_REQUE
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::SockDiagMessage;
 
+use super::bytecode::INET_DIAG_REQ_BYTECODE;
 use crate::parse::diag_msg::AF_INET;
 
 /// `IPPROTO_TCP`.
@@ -37,11 +38,33 @@ pub struct DumpSpec {
     pub ext: u8,
 }
 
-/// Serializes the dump request for `spec` with sequence number `seq`.
-pub fn build_dump_request(spec: DumpSpec, seq: u32) -> Vec<u8> {
-    if spec.family == AF_UNSPEC {
-        return build_compat_dump_request(spec, seq);
+/// Serializes the dump request for `spec` with sequence number `seq`, with the filter
+/// program `bytecode` (an `INET_DIAG_REQ_BYTECODE` attribute) unless it is empty.
+pub fn build_dump_request(spec: DumpSpec, bytecode: &[u8], seq: u32) -> Vec<u8> {
+    let mut buf = if spec.family == AF_UNSPEC {
+        build_compat_dump_request(spec, seq)
+    } else {
+        build_v2_dump_request(spec, seq)
+    };
+    if !bytecode.is_empty() {
+        append_bytecode(&mut buf, bytecode);
     }
+    buf
+}
+
+/// Appends `rtattr { len, INET_DIAG_REQ_BYTECODE }` + the program (a multiple of 4 bytes,
+/// so no padding) and fixes `nlmsg_len`. Both request structs take it the same way.
+fn append_bytecode(buf: &mut Vec<u8>, bytecode: &[u8]) {
+    let attr_len = u16::try_from(4 + bytecode.len()).unwrap_or(u16::MAX);
+    buf.extend_from_slice(&attr_len.to_ne_bytes());
+    buf.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+    buf.extend_from_slice(bytecode);
+    let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    buf[0..4].copy_from_slice(&len.to_ne_bytes());
+}
+
+/// `SOCK_DIAG_BY_FAMILY` with `struct inet_diag_req_v2`, built by `netlink-packet-sock-diag`.
+fn build_v2_dump_request(spec: DumpSpec, seq: u32) -> Vec<u8> {
     let mut hdr = NetlinkHeader::default();
     hdr.flags = NLM_F_REQUEST | NLM_F_DUMP;
     hdr.sequence_number = seq;
@@ -92,6 +115,7 @@ mod tests {
                 states: 0xF37,
                 ext: 0xFF,
             },
+            &[],
             7,
         );
         assert_eq!(b.len(), 16 + 56);
@@ -115,6 +139,7 @@ mod tests {
                 states: 0xF37,
                 ext: 0xFF,
             },
+            &[],
             9,
         );
         assert_eq!(b.len(), 16 + 60);
@@ -133,5 +158,40 @@ mod tests {
             "idiag_states"
         );
         assert_eq!(&b[72..76], &[0; 4], "idiag_dbs");
+    }
+
+    #[test]
+    fn bytecode_is_appended_as_an_rtattr_and_counted_in_nlmsg_len() {
+        let prog = [1u8, 4, 8, 0, 0, 4, 4, 0];
+        for (family, body) in [(AF_UNSPEC, 60), (10, 56)] {
+            let spec = DumpSpec {
+                family,
+                states: 0xF37,
+                ext: 0xFF,
+            };
+            let b = build_dump_request(spec, &prog, 3);
+            let at = 16 + body;
+            assert_eq!(b.len(), at + 4 + prog.len());
+            assert_eq!(
+                u32::from_ne_bytes(b[0..4].try_into().unwrap()) as usize,
+                b.len()
+            );
+            assert_eq!(
+                u16::from_ne_bytes(b[at..at + 2].try_into().unwrap()),
+                12,
+                "rta_len"
+            );
+            assert_eq!(
+                u16::from_ne_bytes(b[at + 2..at + 4].try_into().unwrap()),
+                1,
+                "INET_DIAG_REQ_BYTECODE"
+            );
+            assert_eq!(&b[at + 4..], &prog);
+            assert_eq!(
+                &b[4..at],
+                &build_dump_request(spec, &[], 3)[4..],
+                "the request itself is unchanged"
+            );
+        }
     }
 }

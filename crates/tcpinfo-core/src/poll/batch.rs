@@ -57,7 +57,7 @@ pub struct PollStats {
     pub recv_calls: u32,
     /// Bytes received by the dumps.
     pub bytes: u64,
-    /// Netlink messages in the dumps (before filtering).
+    /// Netlink messages in the dumps: after the kernel-side filter, before the user-space one.
     pub messages: u32,
     /// Messages or datagrams that were malformed and skipped.
     pub malformed: u32,

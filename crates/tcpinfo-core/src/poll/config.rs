@@ -66,6 +66,9 @@ pub struct PollerConfig {
     /// When both families are watched, dump them in one legacy `AF_UNSPEC` request (one
     /// walk of the kernel's socket tables instead of two).
     pub single_dump: bool,
+    /// Push the filter's exclusions into the kernel as an `INET_DIAG_REQ_BYTECODE` program,
+    /// so excluded sockets are not even filled in. The filter still runs in user space.
+    pub kernel_filter: bool,
 }
 
 impl Default for PollerConfig {
@@ -87,6 +90,7 @@ impl Default for PollerConfig {
             accecn_layout: AccEcnLayout::running_kernel(),
             close_grace: DEFAULT_CLOSE_GRACE,
             single_dump: true,
+            kernel_filter: true,
         }
     }
 }

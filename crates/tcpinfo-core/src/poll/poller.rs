@@ -11,6 +11,7 @@ use super::ingest::Ingest;
 use super::records_pool::RecordsPool;
 use crate::diff::tracker::Vanished;
 use crate::error::{Error, Result};
+use crate::netlink::bytecode::exclusion_program;
 use crate::netlink::destroy::{DestroySubscription, DrainStats};
 use crate::netlink::dump::{DumpEnd, DumpSocket, DumpStats};
 use crate::netlink::request::{DumpSpec, AF_UNSPEC};
@@ -32,6 +33,8 @@ pub struct Poller {
     /// The dumps of one poll: each family, or `AF_UNSPEC` for both in one walk.
     dumps: Vec<u8>,
     dump: DumpSocket,
+    /// The filter as a kernel bytecode program; empty when nothing is pushed down.
+    bytecode: Vec<u8>,
     events: Option<DestroySubscription>,
     ingest: Ingest,
     seq: u64,
@@ -80,8 +83,14 @@ impl Poller {
             3 * (config.queue_depth + 2),
             config.max_queued_bytes.saturating_mul(2),
         ));
+        let bytecode = if config.kernel_filter {
+            exclusion_program(&config.filter).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             dumps,
+            bytecode,
             records_pool,
             records_hint: [0; 3],
             config,
@@ -114,7 +123,7 @@ impl Poller {
         if batch.records.is_empty() {
             // Pooled buffers far bigger than any region needs now go back to the allocator
             // (else they would keep circulating): after a first poll of 100k sockets
-            // (~125 MiB) they are freed within ~15 polls.
+            // (~125 MiB) they are freed within ~10 polls.
             let biggest = self.records_hint.iter().copied().max().unwrap_or(0);
             self.records_pool
                 .trim(biggest.saturating_mul(4).max(MIN_POOLED_CAPACITY));
@@ -149,15 +158,16 @@ impl Poller {
         batch
     }
 
-    /// Next poll's capacities: this batch's sizes, or the previous hint decayed by 1/8 if
-    /// that is more. Every buffer of this batch holds at least that much (it held this
-    /// batch, or was taken for the previous hint), so a buffer given back always fits
-    /// the next poll; the decay lets a burst's big buffers go.
+    /// Next poll's capacities: this batch's sizes, or half the previous hint if that is
+    /// more. Every buffer of this batch holds at least that much (it held this batch, or
+    /// was taken for the previous hint), so a buffer given back always fits the next
+    /// poll; halving lets a burst's big buffers go within a few polls (the pool frees
+    /// what exceeds 4× the biggest hint).
     fn update_records_hint(&mut self, batch: &PollBatch) {
         let r = &batch.records;
         let sizes = [r.index.len(), r.payloads.len(), r.lines.len()];
         for (hint, n) in self.records_hint.iter_mut().zip(sizes) {
-            *hint = n.max(*hint - *hint / 8);
+            *hint = n.max(*hint / 2);
         }
     }
 
@@ -179,13 +189,26 @@ impl Poller {
         };
         let mut stats = DumpStats::default();
         let mut first_error: Option<Error> = None;
-        let Self { dump, ingest, .. } = self;
-        let result = dump.dump(spec, &mut stats, |payload| {
-            if let Err(e) = ingest.on_reply(payload, line_nanos, batch) {
-                batch.stats.malformed += 1;
-                first_error.get_or_insert(e);
-            }
-        });
+        let mut result =
+            self.dump_with_filter(spec, line_nanos, batch, &mut stats, &mut first_error);
+        if matches!(
+            result,
+            Err(Error::Kernel {
+                errno: libc::EINVAL,
+                ..
+            })
+        ) && !self.bytecode.is_empty()
+            && stats.messages == 0
+        {
+            // The kernel audits the program before dumping anything: a kernel that rejects
+            // it gets user-space filtering only, from now on, and this dump is redone.
+            self.bytecode.clear();
+            batch.warnings.push(Warning {
+                code: "ERR_KERNEL",
+                message: "the kernel rejected the socket filter program (EINVAL); filtering in user space only".into(),
+            });
+            result = self.dump_with_filter(spec, line_nanos, batch, &mut stats, &mut first_error);
+        }
         batch.stats.recv_calls += stats.recv_calls;
         batch.stats.bytes += stats.bytes;
         batch.stats.messages += stats.messages;
@@ -207,6 +230,29 @@ impl Poller {
                 false
             }
         }
+    }
+
+    /// One dump with the kernel-side filter, every reply ingested into `batch`.
+    fn dump_with_filter(
+        &mut self,
+        spec: DumpSpec,
+        line_nanos: i64,
+        batch: &mut PollBatch,
+        stats: &mut DumpStats,
+        first_error: &mut Option<Error>,
+    ) -> Result<DumpEnd> {
+        let Self {
+            dump,
+            ingest,
+            bytecode,
+            ..
+        } = self;
+        dump.dump(spec, bytecode, stats, |payload| {
+            if let Err(e) = ingest.on_reply(payload, line_nanos, batch) {
+                batch.stats.malformed += 1;
+                first_error.get_or_insert(e);
+            }
+        })
     }
 
     fn drain_events_into(&mut self, batch: &mut PollBatch, line_nanos: i64) {
@@ -291,4 +337,27 @@ pub fn unix_nanos() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kernel that rejects the filter program (here: an op code no kernel knows) costs
+    /// one warning, not the poll: the dump is redone without it, and later polls stay
+    /// without it.
+    #[test]
+    fn a_rejected_filter_program_falls_back_to_user_space() {
+        let _listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut poller = Poller::new(PollerConfig::default()).expect("poller");
+        poller.bytecode = vec![99, 4, 8, 0];
+        let batch = poller.poll();
+        assert!(batch.complete, "{:?}", batch.warnings);
+        assert_eq!(batch.warnings.len(), 1, "{:?}", batch.warnings);
+        assert!(batch.warnings[0].message.contains("filter program"));
+        assert!(batch.opened > 0, "the redone dump reported the sockets");
+        assert!(poller.bytecode.is_empty());
+        let next = poller.poll();
+        assert!(next.warnings.is_empty() && next.complete);
+    }
 }
