@@ -3,7 +3,7 @@
 //
 // usage: node bench/node_contender.mjs [--polls 100] [--interval-ms 10] [--warmup 1]
 //                                      [--states 0xF37] [--ext 0xFF] [--families 4,6]
-//                                      [--dist PATH/index.js] [--announce]
+//                                      [--dist PATH/index.js] [--announce] [--report-all]
 //
 // Iterates `watch({ intervalMs })` from the built package (`dist/`, `npm run build` first) and
 // consumes every batch the way a minimal consumer does: walks `batch.connections`, counts
@@ -30,6 +30,7 @@ function parseArgs(argv) {
     families: '4,6',
     dist: resolve(here, '..', 'dist', 'index.js'),
     announce: false,
+    'report-all': false,
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
@@ -37,8 +38,8 @@ function parseArgs(argv) {
       process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(3, 6).map((l) => l.slice(3)).join('\n') + '\n')
       process.exit(0)
     }
-    if (arg === '--announce') {
-      opts.announce = true
+    if (arg === '--announce' || arg === '--report-all') {
+      opts[arg.slice(2)] = true
       continue
     }
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg)
@@ -78,6 +79,8 @@ async function main() {
     states: Number(opts.states),
     ext: Number(opts.ext),
     families,
+    // --report-all: every tcp_info field counts, so every socket is reported every poll.
+    ...(opts['report-all'] ? { change: { ignoreTcpInfoFields: [] } } : {}),
   })
   const wall = []
   const sockets = []

@@ -25,6 +25,9 @@ const HELP = `usage: node bench/run.mjs [--quick] [options]
   --sizes LIST         sockets in the dump (the farm holds N/2 connections, both ends)
                        [full: 1000,10000,100000]
   --changes LIST       change fraction p per 10 ms interval [full: 0,0.01,0.1,1]
+  --report-all LIST    sizes at which to add the uncontended "every socket every poll" row:
+                       an idle farm, and both tcpinfo contenders told that every tcp_info field
+                       counts (the last_* elapsed times change every poll) [full: 10000]
   --churn LIST         churn rates R (connections/s) for the churn check [full: 100,1000]; 0 = skip
   --churn-seconds S    length of each churn run [full: 20, quick: 5]
   --churn-connections C  connections held during the churn check [1000]
@@ -49,12 +52,12 @@ const HELP = `usage: node bench/run.mjs [--quick] [options]
 
 function parseArgs(argv) {
   const o = {
-    quick: false, sizes: null, changes: null, churn: null, churnSeconds: null, churnConnections: 1000,
+    quick: false, sizes: null, changes: null, reportAll: null, churn: null, churnSeconds: null, churnConnections: 1000,
     rounds: null, polls: null, ssPolls: null, intervalMs: 10, render: null, tools: 'drain,drain2,rust,node,ss', netem: null,
     netns: true, build: true, out: RESULTS, farmInterval: 'auto',
   }
   const names = {
-    '--sizes': 'sizes', '--changes': 'changes', '--churn': 'churn', '--churn-seconds': 'churnSeconds',
+    '--sizes': 'sizes', '--changes': 'changes', '--report-all': 'reportAll', '--churn': 'churn', '--churn-seconds': 'churnSeconds',
     '--churn-connections': 'churnConnections', '--rounds': 'rounds', '--polls': 'polls', '--ss-polls': 'ssPolls',
     '--interval-ms': 'intervalMs', '--tools': 'tools', '--netem': 'netem', '--out': 'out', '--farm-interval': 'farmInterval',
     '--render': 'render',
@@ -84,6 +87,7 @@ function parseArgs(argv) {
   }
   o.sizes = o.sizes ? list(o.sizes) : o.quick ? [1000, 10000] : [1000, 10000, 100000]
   o.changes = o.changes ? list(o.changes) : o.quick ? [0, 0.01] : [0, 0.01, 0.1, 1]
+  o.reportAll = o.reportAll !== null ? list(o.reportAll).filter((n) => n > 0) : o.quick ? [] : [10000]
   o.churn = o.churn ? list(o.churn).filter((r) => r > 0) : o.quick ? [100] : [100, 1000]
   o.churnSeconds = num(o.churnSeconds ?? (o.quick ? 5 : 20), '--churn-seconds')
   o.churnConnections = num(o.churnConnections, '--churn-connections')
@@ -141,12 +145,12 @@ const CONTENDERS = [
   {
     name: 'rust',
     label: '(c) tcpinfo Rust poll',
-    argv: (o, n) => [join(BIN, 'poll'), '--polls', pollsFor(o, n), '--warmup', warmupFor(o, n), '--interval-ms', o.intervalMs],
+    argv: (o, n, all) => [join(BIN, 'poll'), '--polls', pollsFor(o, n), '--warmup', warmupFor(o, n), '--interval-ms', o.intervalMs, ...(all ? ['--report-all', 1] : [])],
   },
   {
     name: 'node',
     label: '(d) tcpinfo watch()',
-    argv: (o, n) => [process.execPath, join(ROOT, 'bench', 'node_contender.mjs'), '--polls', pollsFor(o, n), '--warmup', warmupFor(o, n), '--interval-ms', o.intervalMs],
+    argv: (o, n, all) => [process.execPath, join(ROOT, 'bench', 'node_contender.mjs'), '--polls', pollsFor(o, n), '--warmup', warmupFor(o, n), '--interval-ms', o.intervalMs, ...(all ? ['--report-all'] : [])],
     available: () => (existsSync(join(ROOT, 'dist', 'index.js')) && nativeAddon() ? null : 'dist/ or the native addon is missing: run npm install (or npm run build)'),
   },
   // { name: 'daemon', label: '(e) collector daemon', argv: (o, n) => [...] },
@@ -362,10 +366,11 @@ process.on('SIGTERM', () => { cleanup(); process.exit(143) })
 // ---------------------------------------------------------------------------------------------
 // The sweep
 
-async function measureSize(o, n, p, tools, farmIntervalMs) {
+async function measureSize(o, n, p, tools, farmIntervalMs, reportAll = false) {
   const connections = Math.max(1, Math.round(n / 2))
   const ns = createNamespace(o)
-  const entry = { sockets: n, connections, change_fraction: p, farm_interval_ms: farmIntervalMs, netem: o.netem, rounds: [], median: {} }
+  // reportAll: an idle farm, and every socket reported every poll by the change rule.
+  const entry = { sockets: n, connections, change_fraction: reportAll ? 1 : p, report_all: reportAll, farm_interval_ms: farmIntervalMs, netem: o.netem, rounds: [], median: {} }
   let farm
   entry.foreign_tcp_sockets = globalTcpAlloc()
   if (entry.foreign_tcp_sockets > Math.max(1000, n / 10)) {
@@ -373,14 +378,15 @@ async function measureSize(o, n, p, tools, farmIntervalMs) {
   }
   try {
     // Upper bound on the run: the farm stops by itself even if this script dies.
-    farm = await startFarm(ns, ['--connections', connections, '--change-fraction', p, '--interval-ms', farmIntervalMs, '--duration-s', 3600], 600)
+    farm = await startFarm(ns, ['--connections', connections, '--change-fraction', reportAll ? 0 : p, '--interval-ms', farmIntervalMs, '--duration-s', 3600], 600)
     entry.farm_ready_ms = farm.readyMs
     entry.timewait_before = ns ? Number(/timewait (\d+)/.exec(sh('ip', ['netns', 'exec', ns, 'ss', '-s']))?.[1] ?? NaN) : null
     for (let r = 0; r < o.rounds; r++) {
       const order = tools.map((_, i) => tools[(i + r) % tools.length])
       for (const c of order) {
-        log(`N=${n} p=${p} round ${r + 1}/${o.rounds}: ${c.name}`)
-        const report = await runContender(ns, c.argv(o, n), 15 * 60 * 1000)
+        log(`N=${n} p=${reportAll ? 'all (report-all)' : p} round ${r + 1}/${o.rounds}: ${c.name}`)
+        if (reportAll && !['rust', 'node'].includes(c.name)) continue // only tcpinfo has a change rule
+        const report = await runContender(ns, c.argv(o, n, reportAll), 15 * 60 * 1000)
         entry.rounds.push({ round: r, tool: c.name, report })
       }
     }
@@ -388,7 +394,10 @@ async function measureSize(o, n, p, tools, farmIntervalMs) {
     if (farm) entry.farm_done = await stopFarm(farm)
     deleteNamespace(ns)
   }
-  for (const c of tools) entry.median[c.name] = medianReport(entry.rounds.filter((x) => x.tool === c.name).map((x) => x.report))
+  for (const c of tools) {
+    const reports = entry.rounds.filter((x) => x.tool === c.name).map((x) => x.report)
+    if (reports.length) entry.median[c.name] = medianReport(reports)
+  }
   return entry
 }
 
@@ -499,6 +508,9 @@ const fmt = (v, d = 0) => (v === null || v === undefined || Number.isNaN(v) ? '�
 const ratio = (a, b) => (a && b ? a / b : null)
 const kilo = (n) => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n))
 const pct = (p) => `${Number((p * 100).toFixed(2))}%`
+/** The p column: "all†" for the uncontended every-socket-every-poll row (--report-all). */
+const pOf = (e) => (e.report_all ? 'all†' : pct(e.change_fraction))
+const REPORT_ALL_NOTE = '† every socket reported every poll with an idle farm: both tcpinfo contenders count every tcp_info field as a change (the last_* elapsed times change every poll), so the encode and JS path run at p = 100% without the farm loading the machine.'
 
 function render(meta, sizes, churn, targets) {
   const out = []
@@ -508,7 +520,7 @@ function render(meta, sizes, churn, targets) {
     `${meta.netem ? `, netem on lo: ${meta.netem}` : ''}; commit ${meta.git_head}${meta.git_dirty ? ' (dirty)' : ''}; ${meta.mode} run, ${meta.rounds} round(s), medians.`)
   if (meta.native_addon_stale) out.push('', `**Warning:** the native addon is older than the core sources: (d) measured an old build (run \`npm run build:native\`).`)
   const polluted = sizes.filter((e) => e.foreign_tcp_sockets > Math.max(1000, e.sockets / 10))
-  if (polluted.length) out.push('', `**Warning:** foreign TCP sockets existed during ${polluted.map((e) => `N=${kilo(e.sockets)} p=${pct(e.change_fraction)} (${e.foreign_tcp_sockets})`).join(', ')}: every dump walks them too.`)
+  if (polluted.length) out.push('', `**Warning:** foreign TCP sockets existed during ${polluted.map((e) => `N=${kilo(e.sockets)} p=${pOf(e)} (${e.foreign_tcp_sockets})`).join(', ')}: every dump walks them too.`)
   out.push('', '### Per poll (N = sockets in the dump; p = fraction changed per poll period; CPU per socket per poll; ratios of total CPU, ÷ drain against (a))', '')
   out.push('| N | p | contender | polls | wall p50 ms | wall p99 ms | user ns | sys ns | CPU ns | ÷ drain | ÷ ss | recvmsg | bytes | records/poll | RSS MB (peak) | other load |')
   out.push('|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|')
@@ -519,12 +531,13 @@ function render(meta, sizes, churn, targets) {
       const m = e.median[c.name]
       if (!m) continue
       const rss = m.rss_kb !== undefined ? `${fmt(m.rss_kb / 1024, 1)} (${fmt(m.rss_hwm_kb / 1024, 1)})` : '–'
-      out.push(`| ${kilo(e.sockets)} | ${pct(e.change_fraction)} | ${c.label} | ${m.polls} | ${fmt(m.wall_us_p50 / 1e3, 2)} | ${fmt(m.wall_us_p99 / 1e3, 2)} | ` +
+      out.push(`| ${kilo(e.sockets)} | ${pOf(e)} | ${c.label} | ${m.polls} | ${fmt(m.wall_us_p50 / 1e3, 2)} | ${fmt(m.wall_us_p99 / 1e3, 2)} | ` +
         `${fmt(m.user_ns_per_socket)} | ${fmt(m.sys_ns_per_socket)} | ${fmt(m.cpu_ns_per_socket)} | ${c.name === 'drain' ? '1' : fmt(ratio(m.cpu_ns_per_socket, drain), 2)} | ` +
         `${c.name === 'ss' ? '1' : fmt(ratio(m.cpu_ns_per_socket, ss), 2)} | ${fmt(m.recvmsg_per_socket, 4)} | ${fmt(m.bytes_per_socket)} | ` +
         `${m.records_per_poll === undefined ? '–' : fmt(m.records_per_poll, 1)} | ${rss} | ${fmt(m.other_cpu_pct)}% |`)
     }
   }
+  if (sizes.some((e) => e.report_all)) out.push('', REPORT_ALL_NOTE)
   const volume = sizes.filter((e) => e.median.rust)
   if (volume.length) {
     out.push('', '### Output volume (Rust poll; per connection-second = per socket per second of polling)', '')
@@ -533,7 +546,7 @@ function render(meta, sizes, churn, targets) {
     for (const e of volume) {
       const m = e.median.rust
       const rec = m.records_total || 0
-      out.push(`| ${kilo(e.sockets)} | ${pct(e.change_fraction)} | ${e.change_fraction ? `${e.farm_interval_ms} ms` : '–'} | ${fmt(m.changed_total / m.polls, 1)} (${fmt((100 * m.changed_total) / m.polls / e.sockets, 2)}%) | ${fmt(m.records_per_conn_s, 3)} | ${fmt(m.line_bytes_per_conn_s, 1)} | ` +
+      out.push(`| ${kilo(e.sockets)} | ${pOf(e)} | ${e.change_fraction && !e.report_all ? `${e.farm_interval_ms} ms` : '–'} | ${fmt(m.changed_total / m.polls, 1)} (${fmt((100 * m.changed_total) / m.polls / e.sockets, 2)}%) | ${fmt(m.records_per_conn_s, 3)} | ${fmt(m.line_bytes_per_conn_s, 1)} | ` +
         `${rec ? fmt(m.line_bytes_total / rec) : '–'} | ${rec ? fmt(m.framed_bytes_total / rec) : '–'} | ${fmt(m.first_poll_wall_us / 1e3, 1)} ms, ${fmt((m.first_poll_bytes ?? m.warmup_framed_bytes) / 2 ** 20, 1)} MiB |`)
     }
   }
@@ -554,23 +567,26 @@ function render(meta, sizes, churn, targets) {
 }
 
 /** (a ÷ b) of total CPU per socket, round by round: the spread behind a median ratio. */
-function roundRatios(entry, a, b) {
+/** The spread of a ÷ b over the rounds, plus `shift` (−1 for an overhead), as " (rounds x–y)". */
+function roundRatios(entry, a, b, shift = 0) {
   const cpu = (tool, r) => entry.rounds.find((x) => x.tool === tool && x.round === r)?.report
   const out = []
   for (let r = 0; ; r++) {
     const x = cpu(a, r)
     const y = cpu(b, r)
     if (!x || !y) break
-    out.push((x.user_ns_per_socket + x.sys_ns_per_socket) / (y.user_ns_per_socket + y.sys_ns_per_socket))
+    out.push((x.user_ns_per_socket + x.sys_ns_per_socket) / (y.user_ns_per_socket + y.sys_ns_per_socket) + shift)
   }
-  return out.length > 1 ? ` (rounds ${Math.min(...out).toFixed(2)}–${Math.max(...out).toFixed(2)})` : ''
+  if (out.length < 2) return ''
+  const f = (v) => (shift ? `${(v * 100).toFixed(0)}%` : v.toFixed(2))
+  return ` (rounds ${f(Math.min(...out))}–${f(Math.max(...out))})`
 }
 
 function evaluateTargets(sizes, churn) {
   const t = []
   const verdict = (ok, note = '') => (ok === null ? 'not measured' : ok ? `met${note}` : `**missed**${note}`)
   const largest = Math.max(...sizes.map((e) => e.sockets))
-  const at = (n, p) => sizes.find((e) => e.sockets === n && e.change_fraction === p)
+  const at = (n, p) => sizes.find((e) => e.sockets === n && e.change_fraction === p && !e.report_all)
   const big1 = at(largest, 0.01) ?? sizes.filter((e) => e.sockets === largest).at(-1)
   const note = largest < 100000 ? ` (at ${kilo(largest)}; the target is at 100k)` : ''
   if (big1?.median.rust && big1.median.drain) {
@@ -587,7 +603,7 @@ function evaluateTargets(sizes, churn) {
     const all = sizes.filter((e) => e.median.rust && e.median.ss).map((e) => e.median.rust.cpu_ns_per_socket / e.median.ss.cpu_ns_per_socket)
     t.push({ target: 'CPU ≤ 0.5× ss -tinmeo', measured: `${r.toFixed(3)}× at N=${kilo(big1.sockets)}, p=${pct(big1.change_fraction)} (all runs: ${Math.min(...all).toFixed(2)}–${Math.max(...all).toFixed(2)}×)`, verdict: verdict(Math.max(...all) <= 0.5), value: r })
   }
-  const bigAny = sizes.filter((e) => e.sockets === largest && e.median.rust)
+  const bigAny = sizes.filter((e) => e.sockets === largest && e.median.rust && !e.report_all)
   if (bigAny.length) {
     const hwm = Math.max(...bigAny.map((e) => e.median.rust.rss_hwm_kb)) / 1024
     // Steady state and per-connection memory are taken at the lowest change rate: at p = 100%
@@ -610,10 +626,10 @@ function evaluateTargets(sizes, churn) {
   if (ten.length) {
     const o = ten.map((e) => e.median.node.cpu_ns_per_socket / e.median.rust.cpu_ns_per_socket - 1)
     const worst = Math.max(...o)
-    const missedAt = ten.filter((_, i) => o[i] >= 0.1).map((e) => pct(e.change_fraction))
-    const metAt = ten.filter((_, i) => o[i] < 0.1).map((e) => pct(e.change_fraction))
+    const missedAt = ten.filter((_, i) => o[i] >= 0.1).map(pOf)
+    const metAt = ten.filter((_, i) => o[i] < 0.1).map(pOf)
     const v = missedAt.length === 0 || metAt.length === 0 ? verdict(worst < 0.1) : `met at p = ${metAt.join(', ')}; **missed** at p = ${missedAt.join(', ')}`
-    t.push({ target: 'watch() overhead in Node over the Rust core < 10% at 10k sockets (issue #2)', measured: `${ten.map((e, i) => `p=${pct(e.change_fraction)}: ${(o[i] * 100).toFixed(1)}%`).join(', ')} (total CPU per socket, (d) ÷ (c) − 1)`, verdict: v, value: worst })
+    t.push({ target: 'watch() overhead in Node over the Rust core < 10% at 10k sockets (issue #2)', measured: `${ten.map((e, i) => `p=${pOf(e)}: ${(o[i] * 100).toFixed(1)}%${roundRatios(e, 'node', 'rust', -1)}`).join(', ')} (total CPU per socket, (d) ÷ (c) − 1)`, verdict: v, value: worst })
   }
   return t
 }
@@ -658,6 +674,7 @@ async function main() {
       if (p > 0) farmInterval = o.farmInterval === 'auto' ? await pollPeriodMs(o, n, sizes) : o.farmInterval
       sizes.push(await measureSize(o, n, p, tools, farmInterval))
     }
+    if (o.reportAll.includes(n)) sizes.push(await measureSize(o, n, 1, tools, o.intervalMs, true))
   }
   const churn = []
   for (const rate of o.churn) {

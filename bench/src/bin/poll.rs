@@ -31,21 +31,23 @@ use tcpinfo_bench::report::{percentile, PollRun};
 use tcpinfo_bench::sys::{self, kernel_release, CpuTime, Rss};
 use tcpinfo_core::parse::tcp_info::AccEcnLayout;
 use tcpinfo_core::{
-    decode_connection, Filter, PollBatch, Poller, PollerConfig, Value, FLAG_FROM_DESTROY_EVENT,
-    FLAG_HAS_RECORD, FLAG_UNSEEN,
+    decode_connection, ChangeRule, Filter, PollBatch, Poller, PollerConfig, Value,
+    FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN,
 };
 
 const USAGE: &str = "\
 usage: poll [--polls 100] [--interval-ms 10] [--states 0xF37] [--ext 0xFF] [--families 4,6]
             [--single-dump 1] [--warmup 1] [--destroy-events 1] [--closed-log PATH] [--announce]
-            [--exclude-local 0] [--kernel-filter 1]
+            [--exclude-local 0] [--kernel-filter 1] [--report-all 0]
 
 Runs tcpinfo's Poller (the Rust core) --polls times after --warmup polls and prints one JSON
 object shaped like drain's, plus records, encoded bytes, destroy events, RSS, heap and
 tracked connections. --polls 0 polls until SIGINT/SIGTERM. --single-dump 0 dumps each family
 with its own request (default: both in one legacy AF_UNSPEC dump, as the core does). --closed-log writes every closed
 connection with its final bytes_acked/bytes_received (JSON lines). --exclude-local 1 applies
-M-Lab's local exclusion; --kernel-filter 0 keeps it out of the kernel (user space only).";
+M-Lab's local exclusion; --kernel-filter 0 keeps it out of the kernel (user space only).
+--report-all 1 counts every tcp_info field as a change (the last_* elapsed times change every
+poll), so every socket is reported every poll.";
 
 /// `RECORD_KIND` values of the framed records.
 const KIND_CLOSED: u8 = 2;
@@ -160,6 +162,14 @@ fn run(args: Vec<String>) -> Result<(), String> {
             ..Filter::default()
         },
         kernel_filter: flags.take::<u8>("kernel-filter", 1)? != 0,
+        change_rule: if flags.take::<u8>("report-all", 0)? != 0 {
+            ChangeRule {
+                ignore_tcp_info_fields: Vec::new(),
+                ..ChangeRule::default()
+            }
+        } else {
+            ChangeRule::default()
+        },
         ..PollerConfig::default()
     };
     let cfg = Config {
