@@ -107,17 +107,18 @@ fn build_compat_dump_request(spec: DumpSpec, seq: u32) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// M-Lab's states and attributes for `family`.
+    fn spec(family: u8) -> DumpSpec {
+        DumpSpec {
+            family,
+            states: 0xF37,
+            ext: 0xFF,
+        }
+    }
+
     #[test]
     fn request_layout_is_inet_diag_req_v2() {
-        let b = build_dump_request(
-            DumpSpec {
-                family: 10,
-                states: 0xF37,
-                ext: 0xFF,
-            },
-            &[],
-            7,
-        );
+        let b = build_dump_request(spec(10), &[], 7);
         assert_eq!(b.len(), 16 + 56);
         assert_eq!(u32::from_ne_bytes(b[0..4].try_into().unwrap()), 72);
         assert_eq!(
@@ -133,15 +134,7 @@ mod tests {
 
     #[test]
     fn unspec_builds_the_legacy_inet_diag_req() {
-        let b = build_dump_request(
-            DumpSpec {
-                family: AF_UNSPEC,
-                states: 0xF37,
-                ext: 0xFF,
-            },
-            &[],
-            9,
-        );
+        let b = build_dump_request(spec(AF_UNSPEC), &[], 9);
         assert_eq!(b.len(), 16 + 60);
         assert_eq!(u32::from_ne_bytes(b[0..4].try_into().unwrap()), 76);
         assert_eq!(
@@ -164,12 +157,7 @@ mod tests {
     fn bytecode_is_appended_as_an_rtattr_and_counted_in_nlmsg_len() {
         let prog = [1u8, 4, 8, 0, 0, 4, 4, 0];
         for (family, body) in [(AF_UNSPEC, 60), (10, 56)] {
-            let spec = DumpSpec {
-                family,
-                states: 0xF37,
-                ext: 0xFF,
-            };
-            let b = build_dump_request(spec, &prog, 3);
+            let b = build_dump_request(spec(family), &prog, 3);
             let at = 16 + body;
             assert_eq!(b.len(), at + 4 + prog.len());
             assert_eq!(
@@ -189,7 +177,7 @@ mod tests {
             assert_eq!(&b[at + 4..], &prog);
             assert_eq!(
                 &b[4..at],
-                &build_dump_request(spec, &[], 3)[4..],
+                &build_dump_request(spec(family), &[], 3)[4..],
                 "the request itself is unchanged"
             );
         }

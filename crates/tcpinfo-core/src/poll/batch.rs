@@ -92,11 +92,6 @@ pub struct Records {
 }
 
 impl Records {
-    /// Number of records.
-    pub fn count(&self) -> usize {
-        self.index.len() / INDEX_ENTRY_LEN
-    }
-
     /// Whether there is no record.
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
