@@ -840,3 +840,4 @@ module.exports.nativeDecodeRecords = nativeBinding.nativeDecodeRecords
 module.exports.nativeKernelRelease = nativeBinding.nativeKernelRelease
 module.exports.nativeSnapshot = nativeBinding.nativeSnapshot
 module.exports.nativeUuidPrefix = nativeBinding.nativeUuidPrefix
+module.exports.nativeVocabulary = nativeBinding.nativeVocabulary

@@ -42,8 +42,8 @@ export interface NativeBatch {
   complete: boolean
   /** Soft errors. */
   warnings: Array<NativeWarning>
-  /** Counters, in the order of `NATIVE_STATS_FIELDS` in `src/native.ts`. */
-  stats: Array<number>
+  /** Counters. */
+  stats: NativePollStats
   /**
    * One 32-byte entry per record. Each region's memory returns to the poller's pool
    * when V8 collects its `Buffer`.
@@ -59,7 +59,7 @@ export interface NativeBatch {
  * Decodes the payload of every record of a batch (its `index` and `payloads`
  * regions). Records without payload, and malformed ones, decode to `null`.
  */
-export declare function nativeDecodeRecords(index: Uint8Array, payloads: Uint8Array): Array<JsValue | undefined | null>
+export declare function nativeDecodeRecords(index: Uint8Array, payloads: Uint8Array): Array<Record<string, unknown> | null>
 
 /** The running kernel's release string. */
 export declare function nativeKernelRelease(): string
@@ -88,6 +88,8 @@ export interface NativePollerOptions {
   stateOnly?: boolean
   /** Subscribe to destroy events (default true). */
   destroyEvents?: boolean
+  /** Report sockets closed without ever having a peer (default false). */
+  reportUnconnected?: boolean
   /** Network namespace path to watch. */
   netns?: string
   /** Batches waiting for the consumer before polls are skipped. */
@@ -96,16 +98,86 @@ export interface NativePollerOptions {
   maxQueuedBytes?: number
 }
 
+/**
+ * Counters of one poll (`PollStats` of the core; byte and time counts as JS numbers,
+ * exact below 2^53).
+ */
+export interface NativePollStats {
+  /** Wall time of the dumps, nanoseconds. */
+  dumpNanos: number
+  /** `recvmsg` calls of the dumps. */
+  recvCalls: number
+  /** Bytes received by the dumps. */
+  bytes: number
+  /** Netlink messages in the dumps. */
+  messages: number
+  /** Messages or datagrams that were malformed and skipped. */
+  malformed: number
+  /** Destroy events received. */
+  destroyEvents: number
+  /** Kernel event-buffer overruns (`ENOBUFS`). */
+  destroyOverruns: number
+  /** Destroy events that came after their connection was closed by the sweep. */
+  lateDestroyEvents: number
+  /** Close events dropped while polls were skipped. */
+  droppedCloses: number
+  /** Polls skipped before this one because the consumer was behind. */
+  skippedPolls: number
+  /** Connections tracked after this poll. */
+  tracked: number
+  /** Heap bytes of the connection tracker. */
+  trackerBytes: number
+  /** Of this batch's three buffers, how many were reused from the records pool. */
+  reusedBuffers: number
+}
+
 /** One snapshot of all current sockets (every record is `opened`). */
 export declare function nativeSnapshot(options?: NativePollerOptions | undefined | null): Promise<NativeBatch>
 
 /** The UUID prefix: the content of `file` if given, else `<hostname>_<boot time>_unsafe`. */
 export declare function nativeUuidPrefix(file?: string | undefined | null): string
 
+/** The core's vocabulary, for the agreement test. */
+export declare function nativeVocabulary(): NativeVocabulary
+
+/** The core's vocabulary. */
+export interface NativeVocabulary {
+  /** Every error code of the core. */
+  errorCodes: Array<string>
+  /** Every poll warning code. */
+  warningCodes: Array<string>
+  /** TCP state names as `ss` prints them, indexed by state number. */
+  stateNames: Array<string>
+  /** `AF_INET`. */
+  afInet: number
+  /** `AF_INET6`. */
+  afInet6: number
+  /** Bytes of one batch index entry. */
+  indexEntryLen: number
+  /** Index flag: the record has a payload and a line. */
+  flagHasRecord: number
+  /** Index flag: reported by a destroy event. */
+  flagFromDestroyEvent: number
+  /** Index flag: closed before any poll saw it. */
+  flagUnseen: number
+  /** `idiag_states` mask of every state. */
+  allStates: number
+  /** Largest queue depth. */
+  maxQueueDepth: number
+  /** Bounds of `maxQueuedBytes`. */
+  minMaxQueuedBytes: number
+  /** Bounds of `maxQueuedBytes`. */
+  maxMaxQueuedBytes: number
+  /** Longest poll interval, ms. */
+  maxIntervalMs: number
+  /** `tcp_info` field names (camelCase) a change rule may name. */
+  tcpInfoFields: Array<string>
+}
+
 /** A soft error of one poll. */
 export interface NativeWarning {
-  /** Stable code, e.g. `ERR_DUMP_INTERRUPTED`. */
-  code: string
+  /** Stable code, one of `WARNING_CODES` (`ERR_DUMP_INTERRUPTED`, …). */
+  code: 'ERR_SOCKET' | 'ERR_KERNEL' | 'ERR_MALFORMED' | 'ERR_DUMP_INTERRUPTED' | 'ERR_EVENTS_LOST' | 'ERR_FILTER_REJECTED' | 'ERR_INTERNAL'
   /** One-line explanation. */
   message: string
 }

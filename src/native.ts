@@ -13,23 +13,8 @@ export type NativeBatch = Binding.NativeBatch
 export type NativePollerOptions = Binding.NativePollerOptions
 export type NativeWarning = Binding.NativeWarning
 export type NativePoller = Binding.NativePoller
-
-/** Order of the counters in `NativeBatch.stats` (mirrors `NativeBatch::new` in the binding). */
-export const NATIVE_STATS_FIELDS = [
-  'dumpNanos',
-  'recvCalls',
-  'bytes',
-  'messages',
-  'malformed',
-  'destroyEvents',
-  'destroyOverruns',
-  'lateDestroyEvents',
-  'droppedCloses',
-  'skippedPolls',
-  'tracked',
-  'trackerBytes',
-  'reusedBuffers',
-] as const
+export type NativePollStats = Binding.NativePollStats
+export type NativeVocabulary = Binding.NativeVocabulary
 
 let binding: typeof Binding | undefined
 let loadError: TcpinfoError | undefined

@@ -7,26 +7,51 @@
  */
 import type { Buffer } from 'node:buffer'
 
-import { callNative, native, NATIVE_STATS_FIELDS, type NativeBatch } from '../native.js'
+import { callNative, native, type NativeBatch } from '../native.js'
+import { FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX, RECORD_KINDS as KINDS, type WarningCode } from '../uapi.js'
 import { regionOf, view as regionView, type Region } from './region-buffer.js'
 import type { DecodedConnection, SocketId, TcpInfo } from './types.js'
 
-/** Bytes of one index entry: kind, flags, family, state, payload off/len, line off/len, reserved, cookie. */
-const INDEX_ENTRY_LEN = 32
-const FLAG_HAS_RECORD = 1
-const FLAG_FROM_DESTROY_EVENT = 2
-const FLAG_UNSEEN = 4
-const KINDS = ['opened', 'changed', 'closed'] as const
+const INDEX_ENTRY_LEN = INDEX.entryLen
 
 /** Why a connection is in a batch. */
 export type ChangeKind = (typeof KINDS)[number]
 
-/** Counters of one poll. */
-export type PollStats = Record<(typeof NATIVE_STATS_FIELDS)[number], number>
+/** Counters of one poll. Times in ns, sizes in bytes. */
+export interface PollStats {
+  /** Wall time of the dumps, ns. */
+  dumpNanos: number
+  /** `recvmsg` calls of the dumps. */
+  recvCalls: number
+  /** Bytes received by the dumps. */
+  bytes: number
+  /** Netlink messages in the dumps (after the kernel-side filter). */
+  messages: number
+  /** Messages or datagrams that were malformed and skipped. */
+  malformed: number
+  /** Destroy events received. */
+  destroyEvents: number
+  /** Kernel event-buffer overruns (`ENOBUFS`): close events were lost. */
+  destroyOverruns: number
+  /** Destroy events that came after their connection was closed by the sweep. */
+  lateDestroyEvents: number
+  /** Close events dropped while polls were skipped. */
+  droppedCloses: number
+  /** Polls skipped before this one because the consumer was behind. */
+  skippedPolls: number
+  /** Connections tracked after this poll. */
+  tracked: number
+  /** Heap bytes of the connection tracker. */
+  trackerBytes: number
+  /** Of this batch's three buffers, how many were reused from the records pool. */
+  reusedBuffers: number
+}
 
 /** A soft error of one poll: the poll still returned all it could. */
 export interface PollWarning {
-  code: string
+  /** What went wrong (stable). */
+  code: WarningCode
+  /** One-line explanation. */
   message: string
 }
 
@@ -154,7 +179,7 @@ export class Batch {
     this.socketsSeen = b.socketsSeen
     this.complete = b.complete
     this.warnings = b.warnings
-    this.stats = Object.fromEntries(NATIVE_STATS_FIELDS.map((k, i) => [k, b.stats[i] ?? 0])) as PollStats
+    this.stats = b.stats
     this.index = b.index
     this.payloads = b.payloads
     this.lines = b.lines

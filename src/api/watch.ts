@@ -5,7 +5,7 @@
  */
 import { callNative, native, normalizeNativeError, type NativePoller } from '../native.js'
 import { Batch } from './batch.js'
-import { toNativeOptions, type WatchOptions } from './options.js'
+import { checkWatchOptions, toNativeOptions, type WatchOptions } from './options.js'
 import { resolveUuidPrefix } from './uuid.js'
 
 const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('Symbol.asyncDispose')
@@ -42,8 +42,9 @@ export interface Watcher extends AsyncIterableIterator<Batch>, AsyncDisposable {
  * signal rejects `next()` with an `AbortError`.
  */
 export function watch(options: WatchOptions = {}): Watcher {
-  const nativeOptions = toNativeOptions(options)
-  const { signal } = options
+  const checked = checkWatchOptions(options)
+  const nativeOptions = toNativeOptions(checked)
+  const { signal } = checked
   let poller: NativePoller | undefined
   let prefix: string | undefined
   let closed = false
@@ -61,7 +62,7 @@ export function watch(options: WatchOptions = {}): Watcher {
     throwIfAborted(signal)
     if (closed) return { done: true, value: undefined }
     if (!poller) {
-      prefix = resolveUuidPrefix(options)
+      prefix = resolveUuidPrefix(checked)
       const NativePollerClass = native().NativePoller
       poller = callNative(() => new NativePollerClass(nativeOptions))
     }

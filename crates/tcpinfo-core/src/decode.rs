@@ -5,6 +5,7 @@
 //! mirror `include/uapi/linux/inet_diag.h` and `tcp.h`; see KERNEL-UAPI.md §2.1–2.2.
 
 use crate::error::Result;
+use crate::poll::batch::{RecordView, FLAG_UNSEEN};
 use crate::parse::attrs::{
     Attrs, INET_DIAG_BBRINFO, INET_DIAG_CGROUP_ID, INET_DIAG_CLASS_ID, INET_DIAG_CONG,
     INET_DIAG_DCTCPINFO, INET_DIAG_INFO, INET_DIAG_MARK, INET_DIAG_MEMINFO, INET_DIAG_PAD,
@@ -85,6 +86,22 @@ const SOCKOPT_NAMES: [&str; 11] = [
 /// # Errors
 /// [`crate::Error::Malformed`] when the payload is not a well-formed reply.
 pub fn decode_connection(payload: &[u8], layout: AccEcnLayout) -> Result<Value> {
+    decode_payload(payload, layout, true)
+}
+
+/// Decodes one record of a batch; `None` for a record without payload (a close found by
+/// the sweep) or a malformed one. A connection no poll saw (closed within one interval)
+/// has no known owner: the destroy message's uid and inode are 0 placeholders, so they
+/// are left out rather than reported as root's socket 0.
+pub fn decode_record(record: &RecordView<'_>, layout: AccEcnLayout) -> Option<Value> {
+    if record.payload.is_empty() {
+        return None;
+    }
+    let owner_known = record.flags & FLAG_UNSEEN == 0;
+    decode_payload(record.payload, layout, owner_known).ok()
+}
+
+fn decode_payload(payload: &[u8], layout: AccEcnLayout, owner_known: bool) -> Result<Value> {
     let (msg, attrs) = parse_diag(payload)?;
     let mut fields = vec![("id", socket_id(msg))];
     fields.extend([
@@ -103,9 +120,13 @@ pub fn decode_connection(payload: &[u8], layout: AccEcnLayout) -> Result<Value> 
         ("expires", Value::U32(msg.expires())),
         ("rqueue", Value::U32(msg.rqueue())),
         ("wqueue", Value::U32(msg.wqueue())),
-        ("uid", Value::U32(msg.uid())),
-        ("inode", Value::U32(msg.inode())),
     ]);
+    if owner_known {
+        fields.extend([
+            ("uid", Value::U32(msg.uid())),
+            ("inode", Value::U32(msg.inode())),
+        ]);
+    }
     decode_attributes(&attrs, layout, &mut fields);
     Ok(Value::Obj(fields))
 }

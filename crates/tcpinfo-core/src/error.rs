@@ -46,7 +46,30 @@ pub enum Error {
         /// The OS error.
         source: io::Error,
     },
+    /// A thread of tcpinfo could not be started or joined.
+    Thread {
+        /// What was being done, e.g. `"spawn poller thread"`.
+        op: &'static str,
+        /// The OS error, or a description of the failure.
+        detail: String,
+    },
+    /// A bug in tcpinfo: a thread panicked or ended without being asked to.
+    Internal(String),
 }
+
+/// Every code [`Error::code`] can return, in declaration order. The TypeScript list of
+/// error codes is tested against it (`__test__/vocabulary.spec.ts`).
+pub const ERROR_CODES: [&str; 9] = [
+    "ERR_SOCKET",
+    "ERR_KERNEL",
+    "ERR_MALFORMED",
+    "ERR_DUMP_INTERRUPTED",
+    "ERR_CONFIG",
+    "ERR_CLOSED",
+    "ERR_NETNS",
+    "ERR_THREAD",
+    "ERR_INTERNAL",
+];
 
 impl Error {
     /// The stable code of this error, e.g. `ERR_SOCKET`. Never changes between releases.
@@ -59,11 +82,20 @@ impl Error {
             Error::Config(_) => "ERR_CONFIG",
             Error::Closed => "ERR_CLOSED",
             Error::Netns { .. } => "ERR_NETNS",
+            Error::Thread { .. } => "ERR_THREAD",
+            Error::Internal(_) => "ERR_INTERNAL",
         }
     }
 
     pub(crate) fn socket(op: &'static str, source: io::Error) -> Self {
         Error::Socket { op, source }
+    }
+
+    pub(crate) fn thread(op: &'static str, detail: impl fmt::Display) -> Self {
+        Error::Thread {
+            op,
+            detail: detail.to_string(),
+        }
     }
 
     pub(crate) fn malformed(what: &'static str, offset: usize) -> Self {
@@ -91,6 +123,10 @@ impl fmt::Display for Error {
             Error::Netns { path, source } => {
                 write!(f, "cannot enter network namespace {path}: {source}")
             }
+            Error::Thread { op, detail } => write!(f, "{op} failed: {detail}"),
+            Error::Internal(msg) => {
+                write!(f, "{msg} (this is a bug in tcpinfo, please report it)")
+            }
         }
     }
 }
@@ -106,3 +142,29 @@ impl std::error::Error for Error {
 
 /// Result alias of the core.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ERROR_CODES` lists every variant's code exactly once.
+    #[test]
+    fn error_codes_lists_every_variant() {
+        let all = [
+            Error::socket("x", io::Error::other("x")),
+            Error::Kernel { op: "x", errno: 1 },
+            Error::malformed("x", 0),
+            Error::DumpInterrupted { family: 2 },
+            Error::Config(String::new()),
+            Error::Closed,
+            Error::Netns {
+                path: String::new(),
+                source: io::Error::other("x"),
+            },
+            Error::thread("x", "y"),
+            Error::Internal(String::new()),
+        ];
+        let codes: Vec<_> = all.iter().map(Error::code).collect();
+        assert_eq!(codes, ERROR_CODES);
+    }
+}

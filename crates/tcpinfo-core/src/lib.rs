@@ -21,24 +21,25 @@ pub mod parse;
 mod poll;
 mod uuid;
 
-pub use decode::{decode_connection, Value, STATE_NAMES};
+pub use decode::{decode_connection, decode_record, Value, STATE_NAMES};
 pub use diff::fingerprint::{ChangeRule, Fingerprinter, DEFAULT_IGNORED_FIELDS};
-pub use diff::tracker::{Observation, Tracker, Vanished};
+pub use diff::tracker::{Observation, Owner, Tracker, Vanished};
 pub use encode::archival::{write_header_line, write_record_line};
 pub use encode::rfc3339::{write_rfc3339, GO_ZERO_TIME};
-pub use error::{Error, Result};
+pub use error::{Error, Result, ERROR_CODES};
 pub use filter::{is_local, Cidr, Filter};
 pub use host::{boot_time, hostname, kernel_release};
 pub use netlink::bytecode::exclusion_program;
 pub use netlink::dump::{DumpEnd, DumpSocket, DumpStats, DEFAULT_RECV_BUFFER_BYTES};
 pub use netlink::request::DumpSpec;
 pub use poll::batch::{
-    PollBatch, PollStats, RecordIter, RecordKind, RecordView, Records, Warning,
-    FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX_ENTRY_LEN,
+    PollBatch, PollStats, RecordIter, RecordKind, RecordView, Records, Warning, WarningCode,
+    FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX_ENTRY_LEN, WARNING_CODES,
 };
 pub use poll::config::{
-    PollerConfig, DEFAULT_CLOSE_GRACE, DEFAULT_EXT, DEFAULT_MAX_PENDING_CLOSES,
-    DEFAULT_MAX_QUEUED_BYTES, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_DEPTH, DEFAULT_STATES,
+    PollerConfig, ALL_STATES, DEFAULT_CLOSE_GRACE, DEFAULT_EXT, DEFAULT_MAX_PENDING_CLOSES,
+    DEFAULT_MAX_QUEUED_BYTES, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_DEPTH, DEFAULT_STATES, MAX_MAX_QUEUED_BYTES,
+    MAX_POLL_INTERVAL, MAX_QUEUE_DEPTH, MIN_MAX_QUEUED_BYTES,
 };
 pub use poll::ingest::Ingest;
 pub use poll::poller::{unix_nanos, Poller};

@@ -487,7 +487,7 @@ fn poller_thread_delivers_batches() {
             Instant::now() < deadline,
             "no Opened record from the thread"
         );
-        let batch = rx.blocking_recv().expect("thread alive");
+        let batch = rx.blocking_recv().expect("no error").expect("thread alive");
         assert!(batch.seq > last_seq, "sequence numbers increase");
         last_seq = batch.seq;
         if let Some(r) = with_ports(&records(&batch), ports).first().cloned() {
@@ -497,7 +497,7 @@ fn poller_thread_delivers_batches() {
     assert_eq!(found.kind, OPENED);
     thread.stop();
     // The sender is gone once the thread has stopped: the queue drains, then ends.
-    while rx.blocking_recv().is_some() {}
+    while let Ok(Some(_)) = rx.blocking_recv() {}
     drop(conn);
 }
 
@@ -565,7 +565,7 @@ fn a_slow_consumer_makes_the_thread_skip_polls_instead_of_queueing() {
     })
     .expect("thread");
     std::thread::sleep(Duration::from_millis(150));
-    let first = rx.blocking_recv().expect("first batch");
+    let first = rx.blocking_recv().expect("no error").expect("first batch");
     assert!(
         !first.records.is_empty(),
         "the first poll reports every socket as opened"
@@ -575,7 +575,7 @@ fn a_slow_consumer_makes_the_thread_skip_polls_instead_of_queueing() {
         0,
         "nothing else was queued while the first batch waited"
     );
-    let second = rx.blocking_recv().expect("second batch");
+    let second = rx.blocking_recv().expect("no error").expect("second batch");
     assert_eq!(
         second.seq,
         first.seq + 1,

@@ -3,20 +3,15 @@
 use napi::bindgen_prelude::{BigInt, Buffer, Env, Object, ToNapiValue};
 use napi::sys;
 use napi_derive::napi;
-use tcpinfo_core::{decode_connection, parse::tcp_info::AccEcnLayout, RecordIter, Value};
+use tcpinfo_core::{decode_record, parse::tcp_info::AccEcnLayout, RecordIter, Value};
 
 /// Decodes the payload of every record of a batch (its `index` and `payloads`
 /// regions). Records without payload, and malformed ones, decode to `null`.
-#[napi]
+#[napi(ts_return_type = "Array<Record<string, unknown> | null>")]
 pub fn native_decode_records(index: &[u8], payloads: &[u8]) -> Vec<Option<JsValue>> {
     let layout = AccEcnLayout::running_kernel();
     RecordIter::new(index, payloads, &[])
-        .map(|r| {
-            (!r.payload.is_empty())
-                .then(|| decode_connection(r.payload, layout).ok())
-                .flatten()
-                .map(JsValue)
-        })
+        .map(|r| decode_record(&r, layout).map(JsValue))
         .collect()
 }
 

@@ -1,4 +1,9 @@
-//! `NativePollerOptions` (plain JS object) to `PollerConfig`.
+//! `NativePollerOptions` (plain JS object) to `PollerConfig`: conversions only.
+//!
+//! The TypeScript schema (`src/config/`) has already checked every option with its public
+//! name; what reaches here is converted without panicking whatever the value (a NaN, a
+//! negative or huge number saturates or fails the conversion), and the core's
+//! `validate()` guards the invariants.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,6 +39,8 @@ pub struct NativePollerOptions {
     pub state_only: Option<bool>,
     /// Subscribe to destroy events (default true).
     pub destroy_events: Option<bool>,
+    /// Report sockets closed without ever having a peer (default false).
+    pub report_unconnected: Option<bool>,
     /// Network namespace path to watch.
     pub netns: Option<String>,
     /// Batches waiting for the consumer before polls are skipped.
@@ -46,10 +53,8 @@ pub struct NativePollerOptions {
 pub fn to_config(o: NativePollerOptions) -> napi::Result<PollerConfig> {
     let mut c = PollerConfig::default();
     if let Some(ms) = o.interval_ms {
-        if !(ms.is_finite() && ms > 0.0) {
-            return Err(config("intervalMs must be a positive number"));
-        }
-        c.interval = Duration::from_secs_f64(ms / 1000.0);
+        c.interval = Duration::try_from_secs_f64(ms / 1000.0)
+            .map_err(|_| config("intervalMs must be a finite positive number"))?;
     }
     if let Some(f) = o.families {
         c.families = f
@@ -79,18 +84,17 @@ pub fn to_config(o: NativePollerOptions) -> napi::Result<PollerConfig> {
     rule.state_only = o.state_only.unwrap_or(false);
     c.change_rule = rule;
     c.destroy_events = o.destroy_events.unwrap_or(true);
+    c.report_unconnected = o.report_unconnected.unwrap_or(false);
     c.netns = o.netns.map(PathBuf::from);
     if let Some(d) = o.queue_depth {
         c.queue_depth = usize::try_from(d).unwrap_or(usize::MAX);
     }
     if let Some(b) = o.max_queued_bytes {
-        if !(b.is_finite() && b >= 1.0) {
-            return Err(config("maxQueuedBytes must be a positive number"));
-        }
+        // `as` saturates (NaN to 0): validate() then refuses what is out of bounds.
         #[expect(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
-            reason = "checked finite and positive; saturates"
+            reason = "saturating conversion; bounds are checked by validate()"
         )]
         let bytes = b as usize;
         c.max_queued_bytes = bytes;

@@ -14,10 +14,66 @@ use crate::native_records::PooledBuffer;
 /// A soft error of one poll.
 #[napi(object)]
 pub struct NativeWarning {
-    /// Stable code, e.g. `ERR_DUMP_INTERRUPTED`.
+    /// Stable code, one of `WARNING_CODES` (`ERR_DUMP_INTERRUPTED`, …).
+    #[napi(
+        ts_type = "'ERR_SOCKET' | 'ERR_KERNEL' | 'ERR_MALFORMED' | 'ERR_DUMP_INTERRUPTED' | 'ERR_EVENTS_LOST' | 'ERR_FILTER_REJECTED' | 'ERR_INTERNAL'"
+    )]
     pub code: String,
     /// One-line explanation.
     pub message: String,
+}
+
+/// Counters of one poll (`PollStats` of the core; byte and time counts as JS numbers,
+/// exact below 2^53).
+#[napi(object)]
+pub struct NativePollStats {
+    /// Wall time of the dumps, nanoseconds.
+    pub dump_nanos: f64,
+    /// `recvmsg` calls of the dumps.
+    pub recv_calls: u32,
+    /// Bytes received by the dumps.
+    pub bytes: f64,
+    /// Netlink messages in the dumps.
+    pub messages: u32,
+    /// Messages or datagrams that were malformed and skipped.
+    pub malformed: u32,
+    /// Destroy events received.
+    pub destroy_events: u32,
+    /// Kernel event-buffer overruns (`ENOBUFS`).
+    pub destroy_overruns: u32,
+    /// Destroy events that came after their connection was closed by the sweep.
+    pub late_destroy_events: u32,
+    /// Close events dropped while polls were skipped.
+    pub dropped_closes: u32,
+    /// Polls skipped before this one because the consumer was behind.
+    pub skipped_polls: u32,
+    /// Connections tracked after this poll.
+    pub tracked: u32,
+    /// Heap bytes of the connection tracker.
+    pub tracker_bytes: f64,
+    /// Of this batch's three buffers, how many were reused from the records pool.
+    pub reused_buffers: u32,
+}
+
+impl From<tcpinfo_core::PollStats> for NativePollStats {
+    #[expect(clippy::cast_precision_loss, reason = "counters stay far below 2^53")]
+    fn from(s: tcpinfo_core::PollStats) -> Self {
+        Self {
+            dump_nanos: s.dump_nanos as f64,
+            recv_calls: s.recv_calls,
+            bytes: s.bytes as f64,
+            messages: s.messages,
+            malformed: s.malformed,
+            destroy_events: s.destroy_events,
+            destroy_overruns: s.destroy_overruns,
+            late_destroy_events: s.late_destroy_events,
+            dropped_closes: s.dropped_closes,
+            skipped_polls: s.skipped_polls,
+            tracked: s.tracked,
+            tracker_bytes: s.tracker_bytes as f64,
+            reused_buffers: s.reused_buffers,
+        }
+    }
 }
 
 /// One poll: metadata plus the records in three `Buffer`s (see batch-format.md).
@@ -39,8 +95,8 @@ pub struct NativeBatch {
     pub complete: bool,
     /// Soft errors.
     pub warnings: Vec<NativeWarning>,
-    /// Counters, in the order of `NATIVE_STATS_FIELDS` in `src/native.ts`.
-    pub stats: Vec<f64>,
+    /// Counters.
+    pub stats: NativePollStats,
     /// One 32-byte entry per record. Each region's memory returns to the poller's pool
     /// when V8 collects its `Buffer`.
     #[napi(ts_type = "Buffer")]
@@ -56,23 +112,6 @@ pub struct NativeBatch {
 impl NativeBatch {
     /// Converts a batch; `pool` gets the records buffer back once JS is done with it.
     fn new(b: PollBatch, pool: Option<Arc<RecordsPool>>) -> Self {
-        let s = b.stats;
-        #[expect(clippy::cast_precision_loss, reason = "counters stay far below 2^53")]
-        let stats = vec![
-            s.dump_nanos as f64,
-            f64::from(s.recv_calls),
-            s.bytes as f64,
-            f64::from(s.messages),
-            f64::from(s.malformed),
-            f64::from(s.destroy_events),
-            f64::from(s.destroy_overruns),
-            f64::from(s.late_destroy_events),
-            f64::from(s.dropped_closes),
-            f64::from(s.skipped_polls),
-            f64::from(s.tracked),
-            s.tracker_bytes as f64,
-            f64::from(s.reused_buffers),
-        ];
         Self {
             seq: i64::try_from(b.seq).unwrap_or(i64::MAX),
             timestamp_ns: BigInt::from(b.timestamp_nanos),
@@ -85,11 +124,11 @@ impl NativeBatch {
                 .warnings
                 .into_iter()
                 .map(|w| NativeWarning {
-                    code: w.code.into(),
+                    code: w.code.as_str().into(),
                     message: w.message,
                 })
                 .collect(),
-            stats,
+            stats: b.stats.into(),
             index: PooledBuffer::new(b.records.index, pool.clone()),
             payloads: PooledBuffer::new(b.records.payloads, pool.clone()),
             lines: PooledBuffer::new(b.records.lines, pool),
@@ -126,7 +165,8 @@ impl NativePoller {
         let rx = Arc::clone(&self.rx);
         let mut rx = rx.lock().await;
         let pool = Arc::clone(rx.records_pool());
-        Ok(rx.recv().await.map(|b| NativeBatch::new(b, Some(pool))))
+        let batch = rx.recv().await.map_err(|e| to_napi(&e))?;
+        Ok(batch.map(|b| NativeBatch::new(b, Some(pool))))
     }
 
     /// Stops the thread and closes the netlink sockets. Idempotent.
@@ -151,9 +191,7 @@ pub async fn native_snapshot(options: Option<NativePollerOptions>) -> napi::Resu
     // The snapshot blocks (its own thread dumps and is joined): keep it off the async workers.
     let batch = napi::bindgen_prelude::spawn_blocking(move || tcpinfo_core::snapshot(config))
         .await
-        .map_err(|e| {
-            napi::Error::from_reason(format!("[ERR_INTERNAL] snapshot task failed: {e}"))
-        })?;
+        .map_err(|e| to_napi(&tcpinfo_core::Error::Internal(format!("snapshot task failed: {e}"))))?;
     batch
         .map(|b| NativeBatch::new(b, None))
         .map_err(|e| to_napi(&e))

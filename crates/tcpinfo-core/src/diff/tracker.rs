@@ -7,9 +7,11 @@
 //! connections. When the order drifts (many misses) or many slots are dead, the vector is
 //! rebuilt in the last poll's order. Measured effect: `docs/BENCHMARKS.md`.
 //!
-//! Memory per connection: a 24-byte [`Slot`] plus a 4-byte slot number in the index
-//! (a `hashbrown::HashTable<u32>` whose keys live in the slots), about 34 bytes at the
+//! Memory per connection: a 32-byte [`Slot`] plus a 4-byte slot number in the index
+//! (a `hashbrown::HashTable<u32>` whose keys live in the slots), about 42 bytes at the
 //! index's usual load, under the 64-byte budget of issue #3 even with `Vec` growth slack.
+//! 8 of the 32 bytes keep the owner ([`Owner`]): the kernel's destroy message reports
+//! uid and inode as 0, and a closed connection's record should say whose it was.
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher as _;
@@ -19,7 +21,7 @@ use rustc_hash::FxBuildHasher;
 
 use crate::parse::diag_msg::AF_INET6;
 
-/// What we remember of one connection between polls: 24 bytes.
+/// What we remember of one connection between polls: 32 bytes.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     cookie: u64,
@@ -29,6 +31,16 @@ struct Slot {
     /// `pos` (bits 0–28: position in the last poll's order, for re-sorting) and the
     /// flags below.
     meta: u32,
+    owner: Owner,
+}
+
+/// Who owned a socket, as the dumps reported it (`idiag_uid`, `idiag_inode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Owner {
+    /// `idiag_uid`.
+    pub uid: u32,
+    /// `idiag_inode` (0 once the socket is orphaned; the last non-zero one is kept).
+    pub inode: u32,
 }
 
 /// The connection is IPv6 (`AF_INET6`); otherwise IPv4.
@@ -127,8 +139,15 @@ impl Tracker {
         self.misses = 0;
     }
 
-    /// Records that `cookie` was seen in the current poll with `fingerprint`.
-    pub fn observe(&mut self, cookie: u64, family: u8, fingerprint: u64) -> Observation {
+    /// Records that `cookie` was seen in the current poll with `fingerprint`, owned by
+    /// `owner` (remembered for the close record; an inode of 0 never replaces a known one).
+    pub fn observe(
+        &mut self,
+        cookie: u64,
+        family: u8,
+        fingerprint: u64,
+        owner: Owner,
+    ) -> Observation {
         let pos = self.observed & META_POS;
         self.observed += 1;
         let hit = self
@@ -149,6 +168,7 @@ impl Tracker {
                     fingerprint,
                     seen_gen: self.gen,
                     meta: pos | v6,
+                    owner,
                 });
                 let slots = &self.slots;
                 self.index.insert_unique(hash(cookie), slot_index(i), |&j| {
@@ -166,6 +186,10 @@ impl Tracker {
             Observation::Unchanged
         } else {
             s.fingerprint = fingerprint;
+            // Only on a change: an orphaned socket's inode drops to 0, which is a change.
+            if owner.inode != 0 {
+                s.owner = owner;
+            }
             Observation::Changed
         }
     }
@@ -177,23 +201,24 @@ impl Tracker {
             .map(|&j| j as usize)
     }
 
-    /// Removes `cookie` from the index and marks its slot dead.
-    fn kill(&mut self, cookie: u64) -> bool {
+    /// Removes `cookie` from the index and marks its slot dead; returns its owner.
+    fn kill(&mut self, cookie: u64) -> Option<Owner> {
         let slots = &self.slots;
         let Ok(entry) = self
             .index
             .find_entry(hash(cookie), |&j| slots[j as usize].cookie == cookie)
         else {
-            return false;
+            return None;
         };
         let (j, _) = entry.remove();
-        self.slots[j as usize].meta |= META_DEAD;
+        let slot = &mut self.slots[j as usize];
+        slot.meta |= META_DEAD;
         self.dead += 1;
-        true
+        Some(slot.owner)
     }
 
-    /// Forgets `cookie` after its destroy event; returns whether it was tracked.
-    pub fn remove(&mut self, cookie: u64) -> bool {
+    /// Forgets `cookie` after its destroy event; returns its owner if it was tracked.
+    pub fn remove(&mut self, cookie: u64) -> Option<Owner> {
         self.kill(cookie)
     }
 
@@ -298,9 +323,23 @@ fn slot_index(i: usize) -> u32 {
 mod tests {
     use super::*;
 
+    /// The owner seen by the dumps survives until the close, and an orphan's inode of 0
+    /// does not erase it.
     #[test]
-    fn slot_is_24_bytes() {
-        assert_eq!(std::mem::size_of::<Slot>(), 24);
+    fn remove_returns_the_last_known_owner() {
+        let mut t = Tracker::new(0);
+        t.begin_poll(0);
+        let owner = Owner { uid: 1000, inode: 42 };
+        t.observe(7, 2, 1, owner);
+        t.begin_poll(1);
+        t.observe(7, 2, 2, Owner { uid: 1000, inode: 0 });
+        assert_eq!(t.remove(7), Some(owner));
+        assert_eq!(t.remove(7), None);
+    }
+
+    #[test]
+    fn slot_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 32);
     }
 
     #[test]
@@ -308,22 +347,22 @@ mod tests {
         let mut t = Tracker::new(0);
         let mut gone = Vec::new();
         t.begin_poll(0);
-        assert_eq!(t.observe(1, 2, 10), Observation::Opened);
-        assert_eq!(t.observe(2, 10, 20), Observation::Opened);
+        assert_eq!(t.observe(1, 2, 10, Owner::default()), Observation::Opened);
+        assert_eq!(t.observe(2, 10, 20, Owner::default()), Observation::Opened);
         t.sweep(&[2, 10], &mut gone);
         t.begin_poll(0);
-        assert_eq!(t.observe(1, 2, 10), Observation::Unchanged);
+        assert_eq!(t.observe(1, 2, 10, Owner::default()), Observation::Unchanged);
         t.sweep(&[2, 10], &mut gone);
         assert!(gone.is_empty(), "one missed poll is not a close");
         t.begin_poll(0);
-        assert_eq!(t.observe(1, 2, 11), Observation::Changed);
+        assert_eq!(t.observe(1, 2, 11, Owner::default()), Observation::Changed);
         t.sweep(&[2], &mut gone);
         assert!(
             gone.is_empty(),
             "AF_INET6 dump incomplete: its sockets are kept"
         );
         t.begin_poll(0);
-        t.observe(1, 2, 11);
+        t.observe(1, 2, 11, Owner::default());
         t.sweep(&[2, 10], &mut gone);
         assert_eq!(
             gone,
@@ -341,12 +380,12 @@ mod tests {
         let mut gone = Vec::new();
         t.begin_poll(0);
         for c in 0..100u64 {
-            assert_eq!(t.observe(c, 2, c), Observation::Opened);
+            assert_eq!(t.observe(c, 2, c, Owner::default()), Observation::Opened);
         }
         t.sweep(&[2], &mut gone);
         // Reversed order, a few changed, one new in the middle, one removed by an event.
-        assert!(t.remove(50));
-        assert!(!t.remove(50));
+        assert!(t.remove(50).is_some());
+        assert!(t.remove(50).is_none());
         t.begin_poll(0);
         for c in (0..100u64).rev() {
             if c == 50 {
@@ -358,9 +397,9 @@ mod tests {
             } else {
                 Observation::Unchanged
             };
-            assert_eq!(t.observe(c, 2, fp), want, "cookie {c}");
+            assert_eq!(t.observe(c, 2, fp, Owner::default()), want, "cookie {c}");
             if c == 70 {
-                assert_eq!(t.observe(1000, 2, 0), Observation::Opened);
+                assert_eq!(t.observe(1000, 2, 0, Owner::default()), Observation::Opened);
             }
         }
         t.sweep(&[2], &mut gone);
@@ -369,9 +408,9 @@ mod tests {
         // After the rebuild the same reversed order hits the cursor every time.
         t.begin_poll(0);
         for c in (0..100u64).rev().filter(|c| *c != 50) {
-            t.observe(c, 2, if c % 10 == 0 { c + 1 } else { c });
+            t.observe(c, 2, if c % 10 == 0 { c + 1 } else { c }, Owner::default());
             if c == 70 {
-                t.observe(1000, 2, 0);
+                t.observe(1000, 2, 0, Owner::default());
             }
         }
         assert_eq!(t.misses, 0);
@@ -385,7 +424,7 @@ mod tests {
         let mut t = Tracker::new(100 * MS);
         let mut gone = Vec::new();
         t.begin_poll(0);
-        t.observe(7, 2, 0);
+        t.observe(7, 2, 0, Owner::default());
         t.sweep(&[2], &mut gone);
         for now in [10, 20, 50, 105] {
             t.begin_poll(now * MS);
@@ -414,7 +453,7 @@ mod tests {
             let mut t2 = Tracker::new(0);
             t2.begin_poll(0);
             for c in 0..n {
-                t2.observe(c + 1, 2, c);
+                t2.observe(c + 1, 2, c, Owner::default());
             }
             t2.sweep(&[2], &mut gone);
             let n = usize::try_from(n).unwrap();
@@ -435,7 +474,7 @@ mod tests {
         for round in 0..1000u64 {
             t.begin_poll(0);
             for c in round * 10..round * 10 + 100 {
-                t.observe(c, 2, 0);
+                t.observe(c, 2, 0, Owner::default());
             }
             t.sweep(&[2], &mut gone);
         }

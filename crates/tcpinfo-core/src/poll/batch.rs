@@ -39,11 +39,67 @@ pub const FLAG_FROM_DESTROY_EVENT: u8 = 2;
 /// Record flag: closed without ever being seen in a dump (lived less than one poll).
 pub const FLAG_UNSEEN: u8 = 4;
 
+/// What went wrong in a poll that still returned everything it could.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningCode {
+    /// A netlink socket call failed during a dump or while draining destroy events.
+    Socket,
+    /// The kernel answered a dump request with an error.
+    Kernel,
+    /// A reply could not be parsed; it was skipped.
+    Malformed,
+    /// A dump was interrupted (`NLM_F_DUMP_INTR`) too often; that family is incomplete.
+    DumpInterrupted,
+    /// The kernel dropped destroy events (`ENOBUFS`); the sweep closes those connections.
+    EventsLost,
+    /// The kernel rejected the socket filter program; filtering runs in user space only.
+    FilterRejected,
+    /// Anything else (a bug).
+    Internal,
+}
+
+/// Every [`WarningCode`], in declaration order (tested against the TypeScript union).
+pub const WARNING_CODES: [WarningCode; 7] = [
+    WarningCode::Socket,
+    WarningCode::Kernel,
+    WarningCode::Malformed,
+    WarningCode::DumpInterrupted,
+    WarningCode::EventsLost,
+    WarningCode::FilterRejected,
+    WarningCode::Internal,
+];
+
+impl WarningCode {
+    /// The stable string code, e.g. `ERR_DUMP_INTERRUPTED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningCode::Socket => "ERR_SOCKET",
+            WarningCode::Kernel => "ERR_KERNEL",
+            WarningCode::Malformed => "ERR_MALFORMED",
+            WarningCode::DumpInterrupted => "ERR_DUMP_INTERRUPTED",
+            WarningCode::EventsLost => "ERR_EVENTS_LOST",
+            WarningCode::FilterRejected => "ERR_FILTER_REJECTED",
+            WarningCode::Internal => "ERR_INTERNAL",
+        }
+    }
+
+    /// The warning for an error met during a poll.
+    pub fn of(e: &crate::Error) -> Self {
+        match e {
+            crate::Error::Socket { .. } => WarningCode::Socket,
+            crate::Error::Kernel { .. } => WarningCode::Kernel,
+            crate::Error::Malformed { .. } => WarningCode::Malformed,
+            crate::Error::DumpInterrupted { .. } => WarningCode::DumpInterrupted,
+            _ => WarningCode::Internal,
+        }
+    }
+}
+
 /// A soft error of one poll: the poll still returned everything it could.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
-    /// Stable code, as in [`crate::Error::code`].
-    pub code: &'static str,
+    /// What went wrong.
+    pub code: WarningCode,
     /// One-line explanation.
     pub message: String,
 }

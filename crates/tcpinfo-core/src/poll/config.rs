@@ -30,6 +30,21 @@ pub const DEFAULT_CLOSE_GRACE: Duration = Duration::from_millis(100);
 /// Close events kept while polls are skipped; beyond this they are dropped and counted.
 pub const DEFAULT_MAX_PENDING_CLOSES: usize = 100_000;
 
+/// Longest poll interval accepted: one day.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(86_400);
+/// Most batches that may wait for a consumer (the queue's slots are allocated up front).
+pub const MAX_QUEUE_DEPTH: usize = 1024;
+/// Smallest `max_queued_bytes` accepted: 64 KiB.
+pub const MIN_MAX_QUEUED_BYTES: usize = 64 << 10;
+/// Largest `max_queued_bytes` accepted: 64 GiB (a bound, never allocated up front).
+pub const MAX_MAX_QUEUED_BYTES: usize = 64 << 30;
+/// Most close events kept while polls are skipped.
+pub const MAX_MAX_PENDING_CLOSES: usize = 10_000_000;
+/// Largest receive buffer of a netlink socket: 64 MiB (allocated up front).
+pub const MAX_RECV_BUFFER_BYTES: usize = 64 << 20;
+/// Highest `idiag_states` bit: `TCP_BOUND_INACTIVE` (13).
+pub const ALL_STATES: u32 = (1 << 14) - 1;
+
 /// Everything a poller needs to know.
 #[derive(Debug, Clone)]
 pub struct PollerConfig {
@@ -69,6 +84,11 @@ pub struct PollerConfig {
     /// Push the filter's exclusions into the kernel as an `INET_DIAG_REQ_BYTECODE` program,
     /// so excluded sockets are not even filled in. The filter still runs in user space.
     pub kernel_filter: bool,
+    /// Report sockets that closed without ever being connected (a destroy event of a
+    /// socket no poll saw, with no peer: unspecified destination address and port 0).
+    /// Off by default: such sockets (a failed `connect()` that never left SYN-SENT is
+    /// not one of them; a bound-then-closed socket is) are not connections.
+    pub report_unconnected: bool,
 }
 
 impl Default for PollerConfig {
@@ -91,6 +111,7 @@ impl Default for PollerConfig {
             close_grace: DEFAULT_CLOSE_GRACE,
             single_dump: true,
             kernel_filter: true,
+            report_unconnected: false,
         }
     }
 }
@@ -100,10 +121,12 @@ impl PollerConfig {
     ///
     /// # Errors
     /// [`crate::Error::Config`] naming the bad value.
+    /// This is the invariant guard below every front end (the TS schema checks options
+    /// first, with the public names): every bound that sizes an allocation is here.
     pub fn validate(&self) -> crate::Result<()> {
         let bad = |m: &str| Err(crate::Error::Config(m.to_owned()));
-        if self.interval.is_zero() {
-            return bad("interval must be positive");
+        if self.interval.is_zero() || self.interval > MAX_POLL_INTERVAL {
+            return bad("interval must be positive and at most one day");
         }
         if self.families.is_empty()
             || self
@@ -116,9 +139,53 @@ impl PollerConfig {
         if self.states == 0 {
             return bad("states must select at least one TCP state");
         }
-        if self.queue_depth == 0 {
-            return bad("queue depth must be at least 1");
+        if self.states & !ALL_STATES != 0 {
+            return bad("states has bits above TCP_BOUND_INACTIVE (13)");
+        }
+        if self.queue_depth == 0 || self.queue_depth > MAX_QUEUE_DEPTH {
+            return bad("queue depth must be from 1 to 1024");
+        }
+        if !(MIN_MAX_QUEUED_BYTES..=MAX_MAX_QUEUED_BYTES).contains(&self.max_queued_bytes) {
+            return bad("max queued bytes must be from 64 KiB to 64 GiB");
+        }
+        if self.max_pending_closes > MAX_MAX_PENDING_CLOSES {
+            return bad("max pending closes must be at most 10 million");
+        }
+        if self.recv_buffer_bytes == 0
+            || self.recv_buffer_bytes > MAX_RECV_BUFFER_BYTES
+            || self.event_rcvbuf_bytes > MAX_RECV_BUFFER_BYTES
+        {
+            return bad("netlink buffer sizes must be from 1 byte to 64 MiB");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values that would size an allocation beyond any reason are refused, not tried.
+    #[test]
+    fn validate_bounds_every_allocation_sized_from_configuration() {
+        assert!(PollerConfig::default().validate().is_ok());
+        let cases: [fn(&mut PollerConfig); 8] = [
+            |c| c.queue_depth = usize::MAX,
+            |c| c.queue_depth = 0,
+            |c| c.max_queued_bytes = usize::MAX,
+            |c| c.max_queued_bytes = 0,
+            |c| c.interval = Duration::MAX,
+            |c| c.recv_buffer_bytes = usize::MAX,
+            |c| c.max_pending_closes = usize::MAX,
+            |c| c.states = u32::MAX,
+        ];
+        for (i, f) in cases.iter().enumerate() {
+            let mut c = PollerConfig::default();
+            f(&mut c);
+            assert!(
+                matches!(c.validate(), Err(crate::Error::Config(_))),
+                "case {i}"
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::batch::{PollBatch, RecordKind};
 use crate::diff::fingerprint::Fingerprinter;
-use crate::diff::tracker::{Observation, Tracker, Vanished};
+use crate::diff::tracker::{Observation, Owner, Tracker, Vanished};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::parse::attrs::INET_DIAG_INFO;
@@ -75,7 +75,11 @@ impl Ingest {
             return Ok(());
         }
         let fp = self.fingerprinter.fingerprint(&msg, &attrs);
-        let kind = match self.tracker.observe(msg.cookie(), msg.family(), fp) {
+        let owner = Owner {
+            uid: msg.uid(),
+            inode: msg.inode(),
+        };
+        let kind = match self.tracker.observe(msg.cookie(), msg.family(), fp, owner) {
             Observation::Opened => RecordKind::Opened,
             Observation::Changed => RecordKind::Changed,
             Observation::Unchanged => return Ok(()),

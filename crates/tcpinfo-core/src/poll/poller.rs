@@ -5,7 +5,9 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::batch::{PollBatch, RecordKind, Warning, FLAG_FROM_DESTROY_EVENT, FLAG_UNSEEN};
+use super::batch::{
+    PollBatch, RecordKind, Warning, WarningCode, FLAG_FROM_DESTROY_EVENT, FLAG_UNSEEN,
+};
 use super::config::PollerConfig;
 use super::ingest::Ingest;
 use super::records_pool::RecordsPool;
@@ -15,7 +17,7 @@ use crate::netlink::bytecode::exclusion_program;
 use crate::netlink::destroy::{DestroySubscription, DrainStats};
 use crate::netlink::dump::{DumpEnd, DumpSocket, DumpStats};
 use crate::netlink::request::{DumpSpec, AF_UNSPEC};
-use crate::parse::diag_msg::parse_diag;
+use crate::parse::diag_msg::{parse_diag, InetDiagMsg};
 use crate::parse::diag_msg::{AF_INET, AF_INET6};
 
 /// `1 << TCP_ESTABLISHED`: unseen closes are reported only when connections are watched.
@@ -24,6 +26,10 @@ const TCPF_ESTABLISHED: u32 = 1 << 1;
 const RECENTLY_VANISHED_CAPACITY: usize = 4096;
 /// Pooled buffers up to this size are never trimmed: keeping them costs little.
 const MIN_POOLED_CAPACITY: usize = 256 << 10;
+/// Offset of `idiag_uid` in `struct inet_diag_msg` (include/uapi/linux/inet_diag.h).
+const IDIAG_UID_OFFSET: usize = 64;
+/// Offset of `idiag_inode` in `struct inet_diag_msg`.
+const IDIAG_INODE_OFFSET: usize = 68;
 /// Nanoseconds per millisecond: record timestamps are truncated to ms like M-Lab's.
 const NANOS_PER_MILLI: i64 = 1_000_000;
 
@@ -43,6 +49,8 @@ pub struct Poller {
     recently_vanished: VecDeque<u64>,
     recently_vanished_set: HashSet<u64>,
     vanished: Vec<Vanished>,
+    /// A destroy event's payload with the owner patched in (reused, not reallocated).
+    patched: Vec<u8>,
     /// Where each poll's records buffer comes from, and consumers may return it.
     records_pool: Arc<RecordsPool>,
     /// Capacities to ask for, `[index, payloads, lines]`: about the last batch's sizes, so
@@ -102,6 +110,7 @@ impl Poller {
             recently_vanished: VecDeque::new(),
             recently_vanished_set: HashSet::new(),
             vanished: Vec::new(),
+            patched: Vec::new(),
         })
     }
 
@@ -204,7 +213,7 @@ impl Poller {
             // it gets user-space filtering only, from now on, and this dump is redone.
             self.bytecode.clear();
             batch.warnings.push(Warning {
-                code: "ERR_KERNEL",
+                code: WarningCode::FilterRejected,
                 message: "the kernel rejected the socket filter program (EINVAL); filtering in user space only".into(),
             });
             result = self.dump_with_filter(spec, line_nanos, batch, &mut stats, &mut first_error);
@@ -261,25 +270,30 @@ impl Poller {
         };
         let mut stats = DrainStats::default();
         let watches_connections = self.config.states & TCPF_ESTABLISHED != 0;
+        let report_unconnected = self.config.report_unconnected;
         let max_pending = self.config.max_pending_closes;
         let Ingest {
             tracker, filter, ..
         } = &mut self.ingest;
         let recent_set = &mut self.recently_vanished_set;
+        let patched = &mut self.patched;
         let mut malformed = 0;
         let result = events.drain(&mut stats, |payload| {
-            let Ok((msg, attrs)) = parse_diag(payload) else {
+            let Ok((msg, _)) = parse_diag(payload) else {
                 malformed += 1;
                 return;
             };
             let cookie = msg.cookie();
-            let flags = if tracker.remove(cookie) {
-                FLAG_FROM_DESTROY_EVENT
+            let (flags, owner) = if let Some(owner) = tracker.remove(cookie) {
+                (FLAG_FROM_DESTROY_EVENT, Some(owner))
             } else if recent_set.remove(&cookie) {
                 batch.stats.late_destroy_events += 1;
                 return;
-            } else if watches_connections && filter.accepts(&msg) {
-                FLAG_FROM_DESTROY_EVENT | FLAG_UNSEEN
+            } else if watches_connections
+                && filter.accepts(&msg)
+                && (report_unconnected || !never_connected(&msg))
+            {
+                (FLAG_FROM_DESTROY_EVENT | FLAG_UNSEEN, None)
             } else {
                 return;
             };
@@ -287,14 +301,29 @@ impl Poller {
                 batch.stats.dropped_closes += 1;
                 return;
             }
-            batch.push_record(RecordKind::Closed, flags, line_nanos, payload, msg, &attrs);
+            // The destroy message reports uid and inode as 0; the dumps knew them.
+            let payload = match owner {
+                Some(o) if msg.uid() != o.uid || msg.inode() != o.inode => {
+                    patched.clear();
+                    patched.extend_from_slice(payload);
+                    patched[IDIAG_UID_OFFSET..IDIAG_UID_OFFSET + 4]
+                        .copy_from_slice(&o.uid.to_ne_bytes());
+                    patched[IDIAG_INODE_OFFSET..IDIAG_INODE_OFFSET + 4]
+                        .copy_from_slice(&o.inode.to_ne_bytes());
+                    patched.as_slice()
+                }
+                _ => payload,
+            };
+            if let Ok((msg, attrs)) = parse_diag(payload) {
+                batch.push_record(RecordKind::Closed, flags, line_nanos, payload, msg, &attrs);
+            }
         });
         batch.stats.destroy_events += stats.events;
         batch.stats.destroy_overruns += stats.overruns;
         batch.stats.malformed += stats.malformed + malformed;
         if stats.overruns > 0 {
             batch.warnings.push(Warning {
-                code: "ERR_EVENTS_LOST",
+                code: WarningCode::EventsLost,
                 message: format!(
                     "the kernel dropped destroy events {} time(s) (ENOBUFS); affected connections are closed by the poll sweep without final counters",
                     stats.overruns
@@ -303,7 +332,7 @@ impl Poller {
         }
         if let Err(e) = result {
             batch.warnings.push(Warning {
-                code: e.code(),
+                code: WarningCode::of(&e),
                 message: e.to_string(),
             });
         }
@@ -327,9 +356,15 @@ impl Poller {
 
 fn warn(batch: &mut PollBatch, e: &Error, family: u8) {
     batch.warnings.push(Warning {
-        code: e.code(),
+        code: WarningCode::of(e),
         message: format!("AF {family}: {e}"),
     });
+}
+
+/// A socket that never had a peer: unspecified destination address and port 0 (bound
+/// or created, then closed; a `connect()` sets the peer before the first SYN leaves).
+fn never_connected(msg: &InetDiagMsg<'_>) -> bool {
+    msg.dport() == 0 && msg.dst().is_unspecified()
 }
 
 /// Current time in unix nanoseconds.

@@ -8,8 +8,9 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -21,7 +22,11 @@ use super::poller::Poller;
 use super::records_pool::RecordsPool;
 use crate::error::{Error, Result};
 
-/// Receives the batches of a [`PollerThread`]. `None` from `recv` means the thread ended.
+/// Why a poller thread died, set by the thread before its queue closes.
+type DeathNote = Arc<Mutex<Option<String>>>;
+
+/// Receives the batches of a [`PollerThread`]. `Ok(None)` from `recv` means the thread was
+/// stopped; an end nobody asked for (a panic) is [`Error::Internal`], never a clean end.
 ///
 /// The queue is bounded twice: by batch count (`queue_depth`) and by the bytes of the
 /// queued batches' records (`max_queued_bytes`); while either is full the thread skips
@@ -30,19 +35,44 @@ pub struct BatchReceiver {
     rx: mpsc::Receiver<PollBatch>,
     queued_bytes: Arc<AtomicUsize>,
     records_pool: Arc<RecordsPool>,
+    stop: Arc<AtomicBool>,
+    death: DeathNote,
 }
 
 impl BatchReceiver {
-    /// Waits for the next batch.
-    pub async fn recv(&mut self) -> Option<PollBatch> {
-        let b = self.rx.recv().await;
-        self.taken(b)
+    /// Waits for the next batch; `Ok(None)` once the thread was stopped.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when the thread ended without being stopped (it panicked).
+    pub async fn recv(&mut self) -> Result<Option<PollBatch>> {
+        match self.rx.recv().await {
+            Some(b) => Ok(Some(self.taken(b))),
+            None => self.ended(),
+        }
     }
 
     /// Waits for the next batch, blocking the thread (not for async contexts).
-    pub fn blocking_recv(&mut self) -> Option<PollBatch> {
-        let b = self.rx.blocking_recv();
-        self.taken(b)
+    ///
+    /// # Errors
+    /// As [`BatchReceiver::recv`].
+    pub fn blocking_recv(&mut self) -> Result<Option<PollBatch>> {
+        match self.rx.blocking_recv() {
+            Some(b) => Ok(Some(self.taken(b))),
+            None => self.ended(),
+        }
+    }
+
+    fn ended(&self) -> Result<Option<PollBatch>> {
+        let note = self
+            .death
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match note {
+            Some(why) => Err(Error::Internal(why)),
+            None if self.stop.load(Ordering::Acquire) => Ok(None),
+            None => Err(Error::Internal("the poller thread ended unexpectedly".into())),
+        }
     }
 
     /// Where a consumer done with a batch gives its `records` back for reuse
@@ -56,11 +86,9 @@ impl BatchReceiver {
         self.queued_bytes.load(Ordering::Acquire)
     }
 
-    fn taken(&self, b: Option<PollBatch>) -> Option<PollBatch> {
-        if let Some(b) = &b {
-            self.queued_bytes
-                .fetch_sub(b.records.len_bytes(), Ordering::AcqRel);
-        }
+    fn taken(&self, b: PollBatch) -> PollBatch {
+        self.queued_bytes
+            .fetch_sub(b.records.len_bytes(), Ordering::AcqRel);
         b
     }
 }
@@ -88,26 +116,39 @@ impl PollerThread {
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<Arc<RecordsPool>>>(1);
         let stop = Arc::new(AtomicBool::new(false));
         let stop_thread = Arc::clone(&stop);
+        let death: DeathNote = Arc::default();
+        let death_thread = Arc::clone(&death);
         let handle = std::thread::Builder::new()
             .name("tcpinfo-poller".into())
             .spawn(move || {
-                let poller =
-                    enter_netns(config.netns.as_deref()).and_then(|()| Poller::new(config));
-                match poller {
-                    Ok(p) => {
-                        // The receiver waits for this message; if it is gone, so is the caller.
-                        if ready_tx.send(Ok(p.records_pool())).is_ok() {
-                            run(p, &queue, &stop_thread);
+                guarded(&death_thread, || {
+                    let poller =
+                        enter_netns(config.netns.as_deref()).and_then(|()| Poller::new(config));
+                    match poller {
+                        Ok(p) => {
+                            // The receiver waits for this message; if it is gone, so is the caller.
+                            if ready_tx.send(Ok(p.records_pool())).is_ok() {
+                                run(p, &queue, &stop_thread);
+                            }
+                        }
+                        Err(e) => {
+                            // Same: nobody to tell if the caller has gone.
+                            ready_tx.send(Err(e)).ok();
                         }
                     }
-                    Err(e) => {
-                        // Same: nobody to tell if the caller has gone.
-                        ready_tx.send(Err(e)).ok();
-                    }
-                }
+                });
+                // `queue` is dropped here, after the death note: the receiver sees both.
+                drop(queue);
             })
-            .map_err(|e| Error::socket("spawn poller thread", e))?;
-        let ready = ready_rx.recv().map_err(|_| Error::Closed)?;
+            .map_err(|e| Error::thread("spawn poller thread", e))?;
+        let ready = ready_rx.recv().map_err(|_| {
+            let why = death
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .unwrap_or_else(|| "the poller thread ended before it started".into());
+            Error::Internal(why)
+        })?;
         let thread = Self {
             stop,
             handle: Some(handle),
@@ -117,6 +158,8 @@ impl PollerThread {
                 rx,
                 queued_bytes,
                 records_pool,
+                stop: Arc::clone(&thread.stop),
+                death,
             };
             (thread, rx)
         })
@@ -127,7 +170,7 @@ impl PollerThread {
         self.stop.store(true, Ordering::Release);
         if let Some(h) = self.handle.take() {
             h.thread().unpark();
-            // A panic in the poller thread has already been reported by the panic hook.
+            // The thread catches its own panics (see `guarded`): join cannot fail.
             h.join().ok();
         }
     }
@@ -193,6 +236,20 @@ fn run(mut poller: Poller, queue: &Queue, stop: &AtomicBool) {
     }
 }
 
+/// Runs `body`, turning a panic into a death note for the receiver (the panic hook has
+/// already printed it).
+fn guarded(death: &Mutex<Option<String>>, body: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(body)) {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        *death.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(format!("the poller thread panicked: {what}"));
+    }
+}
+
 fn enter_netns(path: Option<&Path>) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
     let netns_err = |source| Error::Netns {
@@ -221,7 +278,50 @@ pub fn snapshot(mut config: PollerConfig) -> Result<PollBatch> {
             enter_netns(config.netns.as_deref())?;
             Poller::new(config).map(|mut p| p.poll())
         })
-        .map_err(|e| Error::socket("spawn snapshot thread", e))?
+        .map_err(|e| Error::thread("spawn snapshot thread", e))?
         .join()
-        .map_err(|_| Error::Closed)?
+        .map_err(|_| Error::Internal("the snapshot thread panicked".into()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receiver(death: DeathNote, stopped: bool) -> (mpsc::Sender<PollBatch>, BatchReceiver) {
+        let (tx, rx) = mpsc::channel(1);
+        let rx = BatchReceiver {
+            rx,
+            queued_bytes: Arc::default(),
+            records_pool: Arc::new(RecordsPool::new(1, 1)),
+            stop: Arc::new(AtomicBool::new(stopped)),
+            death,
+        };
+        (tx, rx)
+    }
+
+    /// A panic in the thread reaches the consumer as `ERR_INTERNAL`, not as the end.
+    #[test]
+    fn a_panicking_thread_is_an_internal_error_not_an_end() {
+        let death: DeathNote = Arc::default();
+        let (tx, mut rx) = receiver(Arc::clone(&death), false);
+        std::thread::spawn(move || {
+            guarded(&death, || panic!("boom"));
+            drop(tx);
+        })
+        .join()
+        .expect("guarded catches the panic");
+        let err = rx.blocking_recv().expect_err("not a clean end");
+        assert_eq!(err.code(), "ERR_INTERNAL");
+        assert!(err.to_string().contains("boom"), "{err}");
+    }
+
+    #[test]
+    fn an_unexplained_end_is_an_internal_error_and_a_stop_is_the_end() {
+        let (tx, mut rx) = receiver(Arc::default(), false);
+        drop(tx);
+        assert_eq!(rx.blocking_recv().expect_err("unexpected").code(), "ERR_INTERNAL");
+        let (tx, mut rx) = receiver(Arc::default(), true);
+        drop(tx);
+        assert!(rx.blocking_recv().expect("clean end").is_none());
+    }
 }
