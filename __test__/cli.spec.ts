@@ -1,10 +1,15 @@
 /** The `tcpinfo` CLI: output, --help/--version, and exit codes (2 for usage errors, one line). */
-import { readFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 import test from 'ava'
 
 import { run } from './helpers/cli.js'
-import { startSink } from './helpers/tcp.js'
+import { connect, send, sleep, startSink } from './helpers/tcp.js'
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 
@@ -52,22 +57,137 @@ test('watch --count stops after that many polls', async (t) => {
   t.true([...seqs].every((s) => s >= 1 && s <= 3))
 })
 
-for (const argv of [
-  ['snapshot', '--bogus'],
-  ['watch', '--interval', '0'],
-  ['watch', '--interval', 'soon'],
-  ['watch', '--count', '-1'],
-  ['snapshot', '--family', 'ipx'],
-  ['snapshot', '--state', 'sleepy'],
-  ['snapshot', '--exclude-srcport', '70000'],
-  ['snapshot', '--exclude-dstip', '10.0.0.0/40'],
-  ['nosuchcommand'],
-]) {
-  test(`bad arguments exit 2 with one line: ${argv.join(' ')}`, async (t) => {
+const BAD_ARGS: [string[], RegExp][] = [
+  [['snapshot', '--bogus'], /--bogus/],
+  [['watch', '--interval', '0'], /--interval must be a number from 0\.1 to 86400000, got "0"/],
+  [['watch', '--interval', 'soon'], /--interval .*"soon"/],
+  [['watch', '--interval', '-5'], /--interval .*got "-5"/],
+  [['watch', '--count', '-1'], /--count .*got "-1"/],
+  [['watch', '--count', '0'], /--count/],
+  [['snapshot', '--family', 'ipx'], /--family .*"ipx"/],
+  [['snapshot', '--state', 'sleepy'], /--state .*unknown state "sleepy"; valid: established/],
+  [['snapshot', '--exclude-srcport', '70000'], /--exclude-srcport .*"70000"/],
+  [['snapshot', '--exclude-srcport', '22,x'], /--exclude-srcport .*"x"/],
+  [['snapshot', '--exclude-dstip', '10.0.0.0/40'], /--exclude-dstip .*10\.0\.0\.0\/40/],
+  [['watch', '--ignore-field', 'nope'], /--ignore-field must be one of state, caState/],
+  [['nosuchcommand'], /unknown command "nosuchcommand"; commands: snapshot, watch/],
+  [['snapshto'], /did you mean snapshot\?/],
+  [['wach', '--json'], /did you mean watch\?/],
+]
+
+for (const [argv, message] of BAD_ARGS) {
+  test(`bad arguments exit 2 with one line naming the problem: ${argv.join(' ')}`, async (t) => {
     const r = await run(argv)
     t.is(r.code, 2)
     t.is(r.stdout, '')
     t.is(r.stderr.trim().split('\n').length, 1, r.stderr)
     t.regex(r.stderr, /^tcpinfo: /)
+    t.regex(r.stderr, message)
   })
 }
+
+test('comma lists work wherever a flag repeats', async (t) => {
+  const sink = await startSink()
+  t.teardown(() => sink.server.close())
+  const all = await run(['snapshot', '--json', '--state', 'listening,established', '--family', 'inet'])
+  t.true(all.stdout.includes(`"srcPort":${sink.port}`))
+  const r = await run(['snapshot', '--json', '--state', 'listening', '--family', 'inet', '--exclude-srcport', `22,${sink.port}`])
+  t.is(r.code, 0, r.stderr)
+  t.false(r.stdout.includes(`"srcPort":${sink.port}`))
+})
+
+test('usage shows value names, not #0', async (t) => {
+  for (const argv of [['--help'], ['watch', '--help'], ['snapshot', '--help']]) {
+    const r = await run(argv)
+    t.false(r.stdout.includes('#0'), argv.join(' '))
+  }
+  const r = await run(['watch', '--help'])
+  t.regex(r.stdout, /--interval MS/)
+  t.regex(r.stdout, /--family inet\|inet6/)
+  t.regex(r.stdout, /--state NAME/)
+})
+
+test('--json objects carry the schema version and family names', async (t) => {
+  const sink = await startSink()
+  t.teardown(() => sink.server.close())
+  const r = await run(['snapshot', '--json', '--state', 'listening', '--family', 'inet'])
+  const o = JSON.parse(r.stdout.split('\n')[0] ?? '{}') as { schema: number; family: string; id: { family: string } }
+  t.is(o.schema, 1)
+  t.is(o.family, 'inet')
+  t.is(o.id.family, 'inet')
+})
+
+test('watch table: the header once over several polls, fixed columns, marks and changed columns', async (t) => {
+  const sink = await startSink()
+  t.teardown(() => sink.server.close())
+  const pending = run(['watch', '--interval', '40', '--count', '25', '--family', 'inet', '--exclude-local=false'])
+  await sleep(150)
+  const client = await connect(sink.port)
+  const localPort = client.localPort
+  await sleep(150)
+  await send(client, 100_000)
+  await sleep(150)
+  client.destroy()
+  const r = await pending
+  t.is(r.code, 0, r.stderr)
+  const lines = r.stdout.trimEnd().split('\n')
+  t.is(lines.filter((l) => /^\s+Time\s+State/.test(l)).length, 1, 'one header')
+  t.regex(lines[0] ?? '', /^\s+Time\s+State\s+Recv-Q/)
+  const rows = lines.slice(1)
+  t.true(rows.some((l) => l.startsWith('= ')), 'initial listing')
+  const ours = rows.filter((l) => l.includes(` 127.0.0.1:${localPort} `))
+  t.true(ours.some((l) => l.startsWith('+ ')), ours.join('\n'))
+  t.true(ours.some((l) => l.startsWith('~ ') && /acked/.test(l)), ours.join('\n'))
+  t.true(ours.some((l) => l.startsWith('- ')), ours.join('\n'))
+  // Fixed widths: the State column starts at the same offset on every row.
+  const stateAt = new Set(rows.map((l) => l.search(/ (LISTEN|ESTAB|SYN-SENT|FIN-WAIT-\d|CLOSE-WAIT|LAST-ACK|CLOSING|CLOSED|\?|UNCONN|TIME-WAIT) /)))
+  t.is(stateAt.size, 1, [...stateAt].join(','))
+})
+
+/** Runs the built CLI as a real process with stdout a pipe; reads one line, then closes the pipe. */
+async function headOne(args: string[]): Promise<{ code: number | null; first: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+  const first = await new Promise<string>((resolve) => {
+    let buf = ''
+    child.stdout.on('data', (c: Buffer) => {
+      buf += c.toString()
+      const nl = buf.indexOf('\n')
+      if (nl >= 0) {
+        child.stdout.destroy()
+        resolve(buf.slice(0, nl))
+      }
+    })
+  })
+  const [code] = (await once(child, 'exit')) as [number | null]
+  return { code, first, stderr }
+}
+
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
+
+for (const args of [['snapshot', '--json'], ['snapshot'], ['watch', '--json'], ['watch'], ['watch', '--json', '--state', 'listening']]) {
+  test(`tcpinfo ${args.join(' ')} | head -1 exits 0 quietly`, async (t) => {
+    const sink = await startSink()
+    t.teardown(() => sink.server.close())
+    const r = await headOne(args)
+    t.true(r.first.length > 0)
+    t.is(r.code, 0)
+    t.is(r.stderr, '')
+  })
+}
+
+test('--help into a file has no escape sequences, even when the terminal type asks for colours', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpinfo-help-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  for (const args of [['--help'], ['watch', '--help'], ['snapshot', '--bogus']]) {
+    const file = join(dir, 'out.txt')
+    const fd = openSync(file, 'w')
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', fd, fd], env: { ...process.env, TERM: 'xterm-256color', COLORTERM: 'truecolor', FORCE_COLOR: '' } })
+    await once(child, 'exit')
+    closeSync(fd)
+    const text = readFileSync(file, 'utf8')
+    t.true(text.length > 0)
+    t.false(text.includes('\x1b'), args.join(' '))
+  }
+})

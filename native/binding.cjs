@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.NativePoller = nativeBinding.NativePoller
 module.exports.nativeDecodeRecords = nativeBinding.nativeDecodeRecords
 module.exports.nativeKernelRelease = nativeBinding.nativeKernelRelease
+module.exports.nativeOutputClosed = nativeBinding.nativeOutputClosed
 module.exports.nativeSnapshot = nativeBinding.nativeSnapshot
 module.exports.nativeUuidPrefix = nativeBinding.nativeUuidPrefix
 module.exports.nativeVocabulary = nativeBinding.nativeVocabulary

@@ -64,6 +64,9 @@ export declare function nativeDecodeRecords(index: Uint8Array, payloads: Uint8Ar
 /** The running kernel's release string. */
 export declare function nativeKernelRelease(): string
 
+/** Whether the reader of the pipe `fd` writes to has gone (see `tcpinfo_core::output_closed`). */
+export declare function nativeOutputClosed(fd: number): boolean
+
 /** Options of a poller; every field is optional and defaults as in `PollerConfig`. */
 export interface NativePollerOptions {
   /** Poll interval in milliseconds (default 10). */
@@ -164,9 +167,7 @@ export interface NativeVocabulary {
   allStates: number
   /** Largest queue depth. */
   maxQueueDepth: number
-  /** Bounds of `maxQueuedBytes`. */
-  minMaxQueuedBytes: number
-  /** Bounds of `maxQueuedBytes`. */
+  /** Largest `maxQueuedBytes`. */
   maxMaxQueuedBytes: number
   /** Longest poll interval, ms. */
   maxIntervalMs: number

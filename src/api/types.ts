@@ -132,8 +132,13 @@ export interface DecodedConnection {
   rqueue: number
   /** Bytes unacknowledged (LISTEN: max backlog). */
   wqueue: number
-  uid: number
-  inode: number
+  /**
+   * Owner uid (`idiag_uid`). For a closed connection, the last value the dumps saw (the
+   * kernel's destroy message says 0); absent for a connection no poll saw.
+   */
+  uid?: number
+  /** Socket inode (`idiag_inode`; 0 once orphaned). Kept and absent like {@link uid}. */
+  inode?: number
   tcpInfo?: TcpInfo
   memInfo?: MemInfo
   skMemInfo?: SkMemInfo

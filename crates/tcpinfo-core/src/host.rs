@@ -1,4 +1,5 @@
-//! Facts about the running host: kernel release, hostname, boot time.
+//! Facts about the running host: kernel release, hostname, boot time, and whether an
+//! output pipe's reader is gone.
 
 use std::ffi::CStr;
 
@@ -36,4 +37,34 @@ fn uname_field(pick: impl Fn(&libc::utsname) -> &[libc::c_char; 65]) -> String {
     unsafe { CStr::from_ptr(pick(&u).as_ptr()) }
         .to_string_lossy()
         .into_owned()
+}
+
+/// Whether the reader of the pipe or socket that `fd` writes to has gone (`poll(2)`
+/// reports `POLLERR` or `POLLHUP`), found without writing: a `tcpinfo watch | head` whose
+/// `head` has exited should end even while there is nothing to print. False for files,
+/// terminals and anything `poll` cannot tell about.
+pub fn output_closed(fd: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, timeout 0: poll only reads and writes `p`.
+    let n = unsafe { libc::poll(&raw mut p, 1, 0) };
+    n == 1 && p.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
+#[cfg(test)]
+mod output_tests {
+    use std::os::fd::AsRawFd;
+
+    use super::output_closed;
+
+    #[test]
+    fn a_pipe_whose_reader_closed_is_closed() {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        assert!(!output_closed(writer.as_raw_fd()));
+        drop(reader);
+        assert!(output_closed(writer.as_raw_fd()));
+    }
 }

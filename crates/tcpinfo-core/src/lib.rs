@@ -28,7 +28,7 @@ pub use encode::archival::{write_header_line, write_record_line};
 pub use encode::rfc3339::{write_rfc3339, GO_ZERO_TIME};
 pub use error::{Error, Result, ERROR_CODES};
 pub use filter::{is_local, Cidr, Filter};
-pub use host::{boot_time, hostname, kernel_release};
+pub use host::{boot_time, hostname, kernel_release, output_closed};
 pub use netlink::bytecode::exclusion_program;
 pub use netlink::dump::{DumpEnd, DumpSocket, DumpStats, DEFAULT_RECV_BUFFER_BYTES};
 pub use netlink::request::DumpSpec;

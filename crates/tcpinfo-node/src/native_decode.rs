@@ -32,6 +32,12 @@ pub fn native_kernel_release() -> String {
     tcpinfo_core::kernel_release()
 }
 
+/// Whether the reader of the pipe `fd` writes to has gone (see `tcpinfo_core::output_closed`).
+#[napi]
+pub fn native_output_closed(fd: i32) -> bool {
+    tcpinfo_core::output_closed(fd)
+}
+
 /// A decoded value on its way to JS.
 pub struct JsValue(Value);
 

@@ -29,9 +29,7 @@ pub struct NativeVocabulary {
     pub all_states: u32,
     /// Largest queue depth.
     pub max_queue_depth: u32,
-    /// Bounds of `maxQueuedBytes`.
-    pub min_max_queued_bytes: f64,
-    /// Bounds of `maxQueuedBytes`.
+    /// Largest `maxQueuedBytes`.
     pub max_max_queued_bytes: f64,
     /// Longest poll interval, ms.
     pub max_interval_ms: f64,
@@ -59,7 +57,6 @@ pub fn native_vocabulary() -> NativeVocabulary {
         flag_unseen: tcpinfo_core::FLAG_UNSEEN.into(),
         all_states: tcpinfo_core::ALL_STATES,
         max_queue_depth: u32::try_from(tcpinfo_core::MAX_QUEUE_DEPTH).unwrap_or(u32::MAX),
-        min_max_queued_bytes: tcpinfo_core::MIN_MAX_QUEUED_BYTES as f64,
         max_max_queued_bytes: tcpinfo_core::MAX_MAX_QUEUED_BYTES as f64,
         max_interval_ms: tcpinfo_core::MAX_POLL_INTERVAL.as_secs_f64() * 1000.0,
         tcp_info_fields: tcpinfo_core::parse::tcp_info::FIELDS

@@ -10,7 +10,11 @@ export class SnapshotCommand extends PollCommand {
   static override usage = PollCommand.Usage({
     category: 'Inspect',
     description: 'List every TCP socket of the host once, like `ss -tinmeo`',
-    details: 'Dumps AF_INET and AF_INET6 TCP sockets through netlink inet_diag. By default the states are M-Lab\'s (all but SYN-RECV, TIME-WAIT and CLOSE).',
+    details: `
+      Dumps AF_INET and AF_INET6 TCP sockets through netlink inet_diag. By default the states are M-Lab's (all but SYN-RECV, TIME-WAIT and CLOSE).
+
+      With --json, one object per socket (docs/json-output.md, "schema": 1): times in µs unless the name says otherwise, rates in bytes/s, 64-bit counters as decimal strings, families as "inet"/"inet6".
+    `,
     examples: [
       ['Show a table', '$0 snapshot'],
       ['JSON lines of established IPv4 sockets', '$0 snapshot --json --family inet --state established'],
@@ -21,7 +25,7 @@ export class SnapshotCommand extends PollCommand {
     const batch = await snapshot(this.pollOptions())
     const out = this.context.stdout
     if (this.json) {
-      for (const c of batch.connections) out.write(toJsonLine(connectionJson(c, batch)))
+      out.write(batch.connections.map((c) => toJsonLine(connectionJson(c, batch))).join(''))
     } else {
       out.write(renderTable(batch.connections.map(rowOf)))
     }

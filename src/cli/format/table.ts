@@ -1,14 +1,15 @@
 /** `ss`-like table output. */
 import type { Connection } from '../../api/batch.js'
 
-const COLUMNS = ['State', 'Recv-Q', 'Send-Q', 'Local Address:Port', 'Peer Address:Port', 'RTT(ms)', 'Cwnd', 'BytesAcked', 'BytesRecv', 'CC'] as const
+/** Column headers of the table. */
+export const TABLE_COLUMNS = ['State', 'Recv-Q', 'Send-Q', 'Local Address:Port', 'Peer Address:Port', 'RTT(ms)', 'Cwnd', 'BytesAcked', 'BytesRecv', 'CC'] as const
 
 function endpoint(ip: string | undefined, port: number | undefined): string {
   if (ip === undefined) return '?'
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`
 }
 
-/** The cells of one connection, in {@link COLUMNS} order. */
+/** The cells of one connection, in {@link TABLE_COLUMNS} order. */
 export function rowOf(c: Connection): string[] {
   const d = c.decoded
   const ti = d?.tcpInfo
@@ -28,7 +29,7 @@ export function rowOf(c: Connection): string[] {
 
 /** Renders rows under a header, columns padded to their widest cell. */
 export function renderTable(rows: string[][], prefix: string[] = []): string {
-  const header = [...(prefix.length ? [''] : []), ...COLUMNS]
+  const header = [...(prefix.length ? [''] : []), ...TABLE_COLUMNS]
   const all = [header, ...rows.map((r, i) => [...(prefix.length ? [prefix[i] ?? ''] : []), ...r])]
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)))
   return all.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n'

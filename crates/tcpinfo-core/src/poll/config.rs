@@ -34,8 +34,9 @@ pub const DEFAULT_MAX_PENDING_CLOSES: usize = 100_000;
 pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(86_400);
 /// Most batches that may wait for a consumer (the queue's slots are allocated up front).
 pub const MAX_QUEUE_DEPTH: usize = 1024;
-/// Smallest `max_queued_bytes` accepted: 64 KiB.
-pub const MIN_MAX_QUEUED_BYTES: usize = 64 << 10;
+/// Smallest `max_queued_bytes` accepted (the public options ask for 64 KiB at least;
+/// the core only needs a non-zero budget).
+pub const MIN_MAX_QUEUED_BYTES: usize = 1;
 /// Largest `max_queued_bytes` accepted: 64 GiB (a bound, never allocated up front).
 pub const MAX_MAX_QUEUED_BYTES: usize = 64 << 30;
 /// Most close events kept while polls are skipped.
@@ -146,7 +147,7 @@ impl PollerConfig {
             return bad("queue depth must be from 1 to 1024");
         }
         if !(MIN_MAX_QUEUED_BYTES..=MAX_MAX_QUEUED_BYTES).contains(&self.max_queued_bytes) {
-            return bad("max queued bytes must be from 64 KiB to 64 GiB");
+            return bad("max queued bytes must be from 1 byte to 64 GiB");
         }
         if self.max_pending_closes > MAX_MAX_PENDING_CLOSES {
             return bad("max pending closes must be at most 10 million");
