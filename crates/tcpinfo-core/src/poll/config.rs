@@ -48,6 +48,10 @@ pub const ALL_STATES: u32 = (1 << 14) - 1;
 
 /// Everything a poller needs to know.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent switches of a configuration, each documented"
+)]
 pub struct PollerConfig {
     /// Time between polls.
     pub interval: Duration,

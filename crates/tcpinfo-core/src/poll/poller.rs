@@ -291,7 +291,7 @@ impl Poller {
                 return;
             } else if watches_connections
                 && filter.accepts(&msg)
-                && (report_unconnected || !never_connected(&msg))
+                && (report_unconnected || !never_connected(msg))
             {
                 (FLAG_FROM_DESTROY_EVENT | FLAG_UNSEEN, None)
             } else {
@@ -363,7 +363,7 @@ fn warn(batch: &mut PollBatch, e: &Error, family: u8) {
 
 /// A socket that never had a peer: unspecified destination address and port 0 (bound
 /// or created, then closed; a `connect()` sets the peer before the first SYN leaves).
-fn never_connected(msg: &InetDiagMsg<'_>) -> bool {
+fn never_connected(msg: InetDiagMsg<'_>) -> bool {
     msg.dport() == 0 && msg.dst().is_unspecified()
 }
 
