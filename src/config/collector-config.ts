@@ -1,0 +1,298 @@
+/**
+ * The collector's configuration in two stages (ripgrep's LowArgs → HiArgs): flags, the
+ * environment and an optional config file are read into a {@link RawCollectorConfig}
+ * that only records what was said and where; {@link resolveCollectorConfig} checks it
+ * once with the shared schema fields and returns the immutable {@link CollectorConfig},
+ * the only input of the daemon. Precedence: flag > environment > file > default.
+ *
+ * M-Lab tcp-info's spellings work unchanged: single-dash flags (`-output=/x`,
+ * `-exclude-local=false`), their aliases (`-prometheusx.listen-address`,
+ * `-tcpinfo.eventsocket`, `-anonymize.ip`) and their environment variables (the flag
+ * name upper-cased, non-alphanumerics to `_`: `OUTPUT`, `REPS`, `TCPINFO_EVENTSOCKET`).
+ */
+import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
+
+import { parse as parseYaml } from 'yaml'
+
+import { TcpinfoError } from '../errors.js'
+import { cidrField, MAX_INTERVAL_MS } from './poll-options.js'
+import { boolean, checkField, echo, integer, Invalid, list, oneOf, parseField, suggest, text, type Field } from './schema.js'
+
+/** Where a value came from. */
+export type ConfigSource = 'flag' | 'env' | 'file' | 'default'
+
+/** The validated, immutable configuration of `tcpinfo collect`. */
+export interface CollectorConfig {
+  /** Archive root directory. */
+  readonly output: string
+  /** Polls to run; 0 = until stopped. */
+  readonly reps: number
+  /** Poll interval, ms. */
+  readonly intervalMs: number
+  /** Data reaches the files at least this often, ms. */
+  readonly flushIntervalMs: number
+  /** A file older than this is finished and the connection continues in a new sequence file, ms. */
+  readonly rotateAgeMs: number
+  /** Archive files open at once. */
+  readonly maxOpenFiles: number
+  /** File holding the UUID prefix, if any. */
+  readonly uuidPrefixFile?: string
+  /** Local ports whose connections are not archived. */
+  readonly excludeSrcPorts: readonly number[]
+  /** Peer addresses or networks whose connections are not archived. */
+  readonly excludeDst: readonly string[]
+  /** Skip loopback, link-local, multicast and unspecified addresses. */
+  readonly excludeLocal: boolean
+  /** M-Lab's IP anonymization of archived addresses. */
+  readonly anonymizeIp: 'none' | 'netblock'
+  /** Prometheus listen address (`host:port`, `:port` = all interfaces). */
+  readonly prom: string
+  /** Event socket path; empty = none. */
+  readonly eventsocket: string
+  /** Network namespace path to watch; empty = the current one. */
+  readonly netns: string
+  /** Log line format. */
+  readonly logFormat: 'text' | 'json'
+  /** Lowest level logged. */
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error'
+}
+
+/** One collector option: its field, flag, M-Lab aliases and default. */
+interface OptionSpec {
+  key: keyof CollectorConfig
+  flag: string
+  /** Other flag names (without dashes): M-Lab's. */
+  aliases?: string[]
+  field: Field<unknown>
+  default: unknown
+  /** Repeated flags accumulate (lists). */
+  repeatable?: boolean
+  /** A boolean flag: `-flag` alone means true. */
+  bool?: boolean
+}
+
+/**
+ * A duration: Go's syntax (`10m`, `1h30m`, `500ms`, `2.5s`) or a number of ms; within
+ * `[minMs, maxMs]`. Always ms.
+ */
+export function duration(minMs: number, maxMs: number, doc: string): Field<number> {
+  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+  const expects = `a duration from ${minMs} ms to ${maxMs / 1000} s (like 10m, 30s, 500ms, or a number of ms)`
+  const inRange = (ms: number): number => {
+    if (!Number.isFinite(ms) || ms < minMs || ms > maxMs) throw new Invalid()
+    return ms
+  }
+  const parse = (t: string): number => {
+    const s = t.trim()
+    if (/^\d+(\.\d+)?$/.test(s)) return inRange(Number(s))
+    if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(s)) throw new Invalid()
+    let ms = 0
+    for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * (units[m[2] as string] ?? Number.NaN)
+    return inRange(ms)
+  }
+  return {
+    expects,
+    doc,
+    check: (v) => (typeof v === 'number' ? inRange(v) : typeof v === 'string' ? parse(v) : (() => { throw new Invalid() })()),
+    parse,
+  }
+}
+
+/** `host:port` or `:port` (all interfaces), as Go's `net.Listen` takes it. */
+export const listenAddressField: Field<string> = text('listen address', 300, {
+  expects: 'a listen address host:port or :port (port 0-65535)',
+  test: (s) => {
+    const m = /^(\[([0-9a-fA-F:.]+)\]|[^:[\]]*):(\d{1,5})$/.exec(s)
+    if (!m || Number(m[3]) > 65535) return false
+    const host = m[2] ?? m[1] ?? ''
+    return host === '' || isIP(host) !== 0 || /^[a-zA-Z0-9.-]+$/.test(host)
+  },
+})
+
+/** Every option of `tcpinfo collect`, in help order. */
+export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
+  { key: 'output', flag: 'output', field: text('archive directory'), default: './data' },
+  { key: 'reps', flag: 'reps', field: integer(0, Number.MAX_SAFE_INTEGER, 'polls to run, 0 = until stopped'), default: 0 },
+  { key: 'intervalMs', flag: 'interval', field: duration(0.1, MAX_INTERVAL_MS, 'poll interval'), default: 10 },
+  { key: 'flushIntervalMs', flag: 'flush-interval', field: duration(1, 3_600_000, 'data reaches the files at least this often'), default: 1000 },
+  { key: 'rotateAgeMs', flag: 'rotate-age', field: duration(10, 7 * 86_400_000, 'files older than this are finished'), default: 600_000 },
+  { key: 'maxOpenFiles', flag: 'max-open-files', field: integer(1, 1_000_000, 'archive files open at once'), default: 4096 },
+  { key: 'uuidPrefixFile', flag: 'uuid-prefix-file', field: text('file holding the UUID prefix'), default: undefined },
+  { key: 'excludeSrcPorts', flag: 'exclude-srcport', field: list(integer(1, 65535, 'a local port'), 1024, 'local ports not archived'), default: [], repeatable: true },
+  { key: 'excludeDst', flag: 'exclude-dstip', field: list(cidrField, 4096, 'peer networks not archived'), default: [], repeatable: true },
+  { key: 'excludeLocal', flag: 'exclude-local', field: boolean('skip loopback, link-local, multicast and unspecified addresses'), default: true, bool: true },
+  { key: 'anonymizeIp', flag: 'anonymize-ip', aliases: ['anonymize.ip'], field: oneOf(['none', 'netblock'] as const, 'IP anonymization'), default: 'none' },
+  { key: 'prom', flag: 'prom', aliases: ['prometheusx.listen-address'], field: listenAddressField, default: '127.0.0.1:9990' },
+  { key: 'eventsocket', flag: 'eventsocket', aliases: ['tcpinfo.eventsocket'], field: { ...text('event socket path'), check: (v) => (v === '' ? '' : text('').check(v, '')), parse: (t) => t }, default: '' },
+  { key: 'netns', flag: 'netns', field: { ...text('namespace path'), check: (v) => (v === '' ? '' : text('').check(v, '')), parse: (t) => t }, default: '' },
+  { key: 'logFormat', flag: 'log-format', field: oneOf(['text', 'json'] as const, 'log line format'), default: 'text' },
+  { key: 'logLevel', flag: 'log-level', field: oneOf(['debug', 'info', 'warn', 'error'] as const, 'lowest level logged'), default: 'info' },
+]
+
+/** Documentation of each option for `--help`, with its env variables and default. */
+export const OPTION_DOCS: Readonly<Record<string, string>> = {
+  output: 'Directory of the archive tree: <output>/YYYY/MM/DD/<UUID>.<seq>.jsonl.zst',
+  reps: 'Polls to run; 0 = until SIGTERM/SIGINT',
+  interval: 'Poll interval (10 = 10 ms; also 500us, 1s)',
+  'flush-interval': 'Data reaches the files at least this often; a crash loses at most this much',
+  'rotate-age': 'A file older than this is finished; the connection continues in the next sequence file',
+  'max-open-files': 'Archive files open at once; the least recently written is finished beyond it',
+  'uuid-prefix-file': 'File holding the UUID prefix (default <hostname>_<boot time>_unsafe)',
+  'exclude-srcport': 'Local port not archived (repeatable, comma lists)',
+  'exclude-dstip': 'Peer address or CIDR network not archived (repeatable, comma lists)',
+  'exclude-local': 'Skip loopback, link-local, multicast and unspecified addresses (-exclude-local=false to keep them)',
+  'anonymize-ip': 'none, or netblock: archived addresses cut to their /24 (v4) or /48 (v6), local interfaces kept',
+  prom: 'Prometheus /metrics listen address (:PORT = all interfaces)',
+  eventsocket: 'Unix socket path for M-Lab event socket clients (empty: none)',
+  netns: 'Network namespace to watch (a path such as /var/run/netns/NAME; empty: the current one)',
+  'log-format': 'text (one human-readable line per event) or json',
+  'log-level': 'debug, info, warn or error',
+}
+
+/** The environment variable names of a flag name (M-Lab's rule: upper-case, non-alphanumerics to `_`). */
+export function envName(flag: string): string {
+  return flag.toUpperCase().replace(/[^A-Z0-9]/g, '_')
+}
+
+/** What was said, before checking: per option, the text and its source. */
+export interface RawCollectorConfig {
+  values: Map<keyof CollectorConfig, { text?: string; value?: unknown; source: ConfigSource; name: string }>
+  /** `--config FILE`. */
+  configFile?: string
+  /** `--print-config`. */
+  printConfig: boolean
+  /** `--help`. */
+  help: boolean
+}
+
+const BY_NAME = new Map<string, OptionSpec>()
+for (const o of COLLECTOR_OPTIONS) for (const n of [o.flag, ...(o.aliases ?? [])]) BY_NAME.set(n, o)
+
+function usage(message: string): TcpinfoError {
+  return new TcpinfoError('ERR_CONFIG', message)
+}
+
+/**
+ * Reads flags (Go style: `-flag`, `--flag`, `=value` or the next argument; booleans alone
+ * or `=true|false`), then the environment for options no flag gave, then the config file.
+ * @throws {TcpinfoError} `ERR_CONFIG` for an unknown flag or a missing value.
+ */
+export function readRawConfig(argv: readonly string[], env: NodeJS.ProcessEnv): RawCollectorConfig {
+  const raw: RawCollectorConfig = { values: new Map(), printConfig: false, help: false }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    const m = /^--?([a-zA-Z][\w.-]*)(?:=(.*))?$/s.exec(arg)
+    if (!m) throw usage(`unexpected argument ${echo(arg)} (flags start with - or --)`)
+    const name = m[1] as string
+    let value = m[2]
+    if (name === 'help' || name === 'h') {
+      raw.help = true
+      continue
+    }
+    if (name === 'print-config') {
+      raw.printConfig = value === undefined || value === 'true'
+      continue
+    }
+    const spec = name === 'config' ? undefined : BY_NAME.get(name) ?? (name.startsWith('no-') ? boolSpec(name.slice(3)) : undefined)
+    if (name === 'config') {
+      value ??= argv[++i]
+      if (value === undefined) throw usage('-config needs a value: a JSON or YAML file')
+      raw.configFile = value
+      continue
+    }
+    if (!spec) {
+      const near = suggest(name, [...BY_NAME.keys(), 'config', 'print-config'])
+      throw usage(`unknown flag -${name}${near ? ` (did you mean --${near}?)` : ''}`)
+    }
+    if (spec.bool && value === undefined) value = name.startsWith('no-') ? 'false' : 'true'
+    value ??= argv[++i]
+    if (value === undefined) throw usage(`--${spec.flag} needs a value`)
+    const prev = raw.values.get(spec.key)
+    const text = spec.repeatable && prev?.source === 'flag' ? `${prev.text},${value}` : value
+    raw.values.set(spec.key, { text, source: 'flag', name: `-${name}` })
+  }
+  for (const spec of COLLECTOR_OPTIONS) {
+    if (raw.values.has(spec.key)) continue
+    for (const n of [spec.flag, ...(spec.aliases ?? [])]) {
+      const e = env[envName(n)]
+      if (e !== undefined) {
+        raw.values.set(spec.key, { text: e, source: 'env', name: envName(n) })
+        break
+      }
+    }
+  }
+  raw.configFile ??= env.CONFIG
+  return raw
+}
+
+function boolSpec(name: string): OptionSpec | undefined {
+  const s = BY_NAME.get(name)
+  return s?.bool ? s : undefined
+}
+
+/** Reads a JSON or YAML config file into option values (keys are flag names or aliases). */
+function readConfigFile(path: string): Map<keyof CollectorConfig, { value: unknown; name: string }> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    throw usage(`cannot read config file ${path}: ${(e as Error).message}`)
+  }
+  let doc: unknown
+  try {
+    doc = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text)
+  } catch (e) {
+    throw usage(`config file ${path} is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`)
+  }
+  if (doc === null || doc === undefined) return new Map()
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw usage(`config file ${path} must hold a mapping of option names to values, got ${echo(doc)}`)
+  const out = new Map<keyof CollectorConfig, { value: unknown; name: string }>()
+  for (const [k, v] of Object.entries(doc)) {
+    const spec = BY_NAME.get(k) ?? COLLECTOR_OPTIONS.find((o) => o.key === k)
+    if (!spec) {
+      const near = suggest(k, [...BY_NAME.keys()])
+      throw usage(`unknown option ${k} in config file ${path}${near ? ` (did you mean ${near}?)` : ''}`)
+    }
+    out.set(spec.key, { value: v, name: `${k} in ${path}` })
+  }
+  return out
+}
+
+/**
+ * Checks everything that was said and fills in the defaults: the only place that makes
+ * a {@link CollectorConfig}.
+ * @throws {TcpinfoError} `ERR_CONFIG` naming the flag, variable or file entry.
+ */
+export function resolveCollectorConfig(raw: RawCollectorConfig): { config: CollectorConfig; sources: Record<string, ConfigSource> } {
+  const file = raw.configFile ? readConfigFile(raw.configFile) : new Map()
+  const out: Record<string, unknown> = {}
+  const sources: Record<string, ConfigSource> = {}
+  for (const spec of COLLECTOR_OPTIONS) {
+    const said = raw.values.get(spec.key)
+    const inFile = file.get(spec.key)
+    if (said?.text !== undefined) {
+      out[spec.key] = parseField(spec.field, said.text, said.name)
+      sources[spec.key] = said.source
+    } else if (inFile) {
+      // A single value where a list goes is a list of one (`exclude-srcport: 22`).
+      const v = spec.repeatable && !Array.isArray(inFile.value) && typeof inFile.value !== 'string' ? [inFile.value] : inFile.value
+      out[spec.key] = typeof v === 'string' ? parseField(spec.field, v, inFile.name) : checkField(spec.field, v, inFile.name)
+      sources[spec.key] = 'file'
+    } else {
+      out[spec.key] = spec.default
+      sources[spec.key] = 'default'
+    }
+  }
+  return { config: Object.freeze(out) as unknown as CollectorConfig, sources }
+}
+
+/** The help text of the options: flag, value, M-Lab alias, environment variables, default. */
+export function collectorOptionsHelp(): string {
+  return COLLECTOR_OPTIONS.map((o) => {
+    const names = [o.flag, ...(o.aliases ?? [])]
+    const env = names.map(envName).join(', ')
+    const def = o.default === undefined || o.default === '' ? '' : ` (default ${Array.isArray(o.default) ? (o.default.length ? o.default.join(',') : 'none') : String(o.default)})`
+    return `  --${o.flag}${o.bool ? '[=false]' : ' VALUE'}${o.aliases ? ` | -${o.aliases.join(' | -')}` : ''}\n      ${OPTION_DOCS[o.flag] ?? o.field.doc}${def}. Env: ${env}.`
+  }).join('\n')
+}
