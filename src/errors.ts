@@ -15,6 +15,8 @@ export type TcpinfoErrorCode =
   | 'ERR_UNSUPPORTED_PLATFORM'
   | 'ERR_NATIVE_MISSING'
   | 'ERR_INTERNAL'
+  | 'ERR_ARCHIVE_THREAD'
+  | 'ERR_ARCHIVE_TIMEOUT'
 
 /** An error with a stable {@link TcpinfoErrorCode}. */
 export class TcpinfoError extends Error {

@@ -13,6 +13,7 @@ export type NativeBatch = Binding.NativeBatch
 export type NativePollerOptions = Binding.NativePollerOptions
 export type NativeWarning = Binding.NativeWarning
 export type NativePoller = Binding.NativePoller
+export type NativeArchiveWriter = Binding.NativeArchiveWriter
 
 /** Order of the counters in `NativeBatch.stats` (mirrors `NativeBatch::new` in the binding). */
 export const NATIVE_STATS_FIELDS = [
