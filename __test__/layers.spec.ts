@@ -1,6 +1,7 @@
 /**
  * Architecture checks (STYLE practices 3 and 5): dependencies point down only
- * (cli → api → native), and only src/native.ts loads the generated binding.
+ * (cli → collector → outputs → api → config → native → vocabulary), and only src/native.ts
+ * loads the generated binding.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -13,7 +14,7 @@ function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []))
 }
 
-const LAYER_ORDER = ['errors', 'native', 'api', 'collector', 'eventsocket', 'metrics', 'sinks', 'cli'] as const
+const LAYER_ORDER = ['uapi', 'errors', 'log', 'native', 'config', 'api', 'archive', 'rtt', 'sinks', 'eventsocket', 'metrics', 'report', 'collector', 'cli'] as const
 
 function layerOf(file: string): number {
   const top = relative(SRC, file).split('/')[0] ?? ''

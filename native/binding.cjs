@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeArchiveWriter = nativeBinding.NativeArchiveWriter
 module.exports.NativePoller = nativeBinding.NativePoller
 module.exports.nativeDecodeRecords = nativeBinding.nativeDecodeRecords
 module.exports.nativeKernelRelease = nativeBinding.nativeKernelRelease

@@ -9,6 +9,34 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** An archive writer running on its own thread. */
+export declare class NativeArchiveWriter {
+  /** Starts the writer thread. Throws `ERR_CONFIG` for a bad option. */
+  constructor(options: NativeArchiveWriterOptions)
+  /**
+   * Queues one poll (its index and lines regions, copied once). Never blocks. Returns
+   * whether there is room for the next poll; on `false`, await `waitForRoom` first.
+   */
+  write(index: Uint8Array, lines: Uint8Array): boolean
+  /** Resolves once the queue is at most half full (`true`) or after `timeoutMs` (`false`). */
+  waitForRoom(timeoutMs: number): Promise<boolean>
+  /** Finishes every open file created at least `ageMs` ago (after the queued polls). */
+  rotateOlderThan(ageMs: number): void
+  /** Finishes the open files of these UUIDs; returns how many UUIDs were this writer's. */
+  rotateUuids(uuids: Array<string>): number
+  /** Flushes every file after the queued polls; rejects with `ERR_ARCHIVE_TIMEOUT`. */
+  flush(timeoutMs: number): Promise<void>
+  /** The counters. */
+  stats(): NativeArchiveStats
+  /** File-system errors to log since the last call (one per cause per minute). */
+  takeEvents(): Array<NativeArchiveErrorEvent>
+  /**
+   * Writes what is queued and finishes every file within `deadlineMs`; idempotent.
+   * Rejects with `ERR_ARCHIVE_TIMEOUT` when files were still being finished.
+   */
+  close(deadlineMs: number): Promise<void>
+}
+
 /**
  * A poller running on its own OS thread.
  *
@@ -22,6 +50,87 @@ export declare class NativePoller {
   next(): Promise<NativeBatch | null>
   /** Stops the thread and closes the netlink sockets. Idempotent. */
   close(): void
+}
+
+/** One file-system error to log, standing for `count` errors of its cause. */
+export interface NativeArchiveErrorEvent {
+  /** `no_space`, `quota`, `permission`, `read_only`, `too_many_files`, `exists`, `other`. */
+  cause: string
+  /** `mkdir`, `create` or `write`. */
+  op: string
+  /** The file or directory. */
+  path: string
+  /** The OS error text. */
+  message: string
+  /** Errors of this cause since the previous event of the cause. */
+  count: number
+}
+
+/** Counters of the writer (see `WriterStats` in `tcpinfo-archive`). */
+export interface NativeArchiveStats {
+  /** Files created. */
+  filesOpened: number
+  /** Files finished (complete frames only). */
+  filesClosed: number
+  /** Files open now. */
+  openFiles: number
+  /** zstd frames written (one per file per flush with data). */
+  framesWritten: number
+  /** Compressed bytes written. */
+  bytesCompressed: number
+  /** Uncompressed bytes (headers and lines) written. */
+  bytesUncompressed: number
+  /** Record lines written. */
+  recordsWritten: number
+  /**
+   * Record lines dropped (over the queue limit, failed writes beyond the pending cap,
+   * close deadline, not anonymizable); never a close unless the disk refused it.
+   */
+  recordsDropped: number
+  /** Polls accepted by `write`. */
+  batchesAccepted: number
+  /** Polls that arrived over the queue limits (only their closes were kept). */
+  batchesOverLimit: number
+  /** Polls queued. */
+  queueDepth: number
+  /** Bytes queued. */
+  queuedBytes: number
+  /** Uncompressed bytes waiting for the next flush. */
+  pendingBytes: number
+  /** Connections the writer remembers. */
+  connections: number
+  /**
+   * Write errors by cause name (`no_space`, `quota`, `permission`, `read_only`,
+   * `too_many_files`, `exists`, `other`).
+   */
+  writeErrors: Record<string, number>
+}
+
+/**
+ * Options of `NativeArchiveWriter`; absent values take the `DEFAULT_*` of
+ * `tcpinfo-archive`.
+ */
+export interface NativeArchiveWriterOptions {
+  /** Root directory of the archive. */
+  outputDir: string
+  /** UUID prefix (`<prefix>_<cookie %016X>`). */
+  uuidPrefix: string
+  /** Milliseconds between flushes (default 1000). */
+  flushIntervalMs?: number
+  /** Files open at once (default 4096). */
+  maxOpenFiles?: number
+  /** Milliseconds without a record after which a file is finished (default 120000). */
+  idleCloseMs?: number
+  /** Batches queued in front of the writer thread (default 64). */
+  queueDepth?: number
+  /** Bytes queued in front of the writer thread (default 64 MiB). */
+  maxQueuedBytes?: number
+  /** zstd level (default 1). */
+  level?: number
+  /** `none` (default) or `netblock`. */
+  anonymize?: string
+  /** Addresses never anonymized (default: the local interfaces' addresses). */
+  anonymizeKeep?: Array<string>
 }
 
 /** One poll: metadata plus the records in three `Buffer`s (see batch-format.md). */

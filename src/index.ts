@@ -12,3 +12,4 @@ export { Batch, Connection, type ChangeKind, type PollStats, type PollWarning } 
 export { TcpinfoError, type TcpinfoErrorCode } from './errors.js'
 export { TCP_STATES, type ChangeRuleOptions, type PollOptions, type TcpStateName, type WatchOptions } from './api/options.js'
 export type * from './api/types.js'
+export { ArchiveWriter, type ArchiveErrorCause, type ArchiveErrorEvent, type ArchiveStats, type ArchiveWriterOptions } from './archive/writer.js'

@@ -15,6 +15,7 @@ export type NativeWarning = Binding.NativeWarning
 export type NativePoller = Binding.NativePoller
 export type NativePollStats = Binding.NativePollStats
 export type NativeVocabulary = Binding.NativeVocabulary
+export type NativeArchiveWriter = Binding.NativeArchiveWriter
 
 let binding: typeof Binding | undefined
 let loadError: TcpinfoError | undefined

@@ -1,0 +1,480 @@
+//! The writer thread: turns queued batches into per-connection files, flushes one zstd
+//! frame per file per interval with one shared compressor, finishes idle, rotated and
+//! closed connections' files, and counts everything.
+//!
+//! See docs/internals/archive/design.md for why a frame per flush.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use tcpinfo_core::{RecordIter, RecordKind, FLAG_HAS_RECORD};
+use zstd::bulk::Compressor;
+
+use crate::anonymize::Anonymizer;
+use crate::config::WriterConfig;
+use crate::error::ErrorCause;
+use crate::file::{ArchiveFile, FLUSH_AT_BYTES};
+use crate::path::{civil_date, date_dir, date_of_rfc3339, file_path, uuid, MAX_SEQUENCE};
+use crate::queue::{Msg, Queue};
+use crate::stats::{Counters, Events};
+use crate::writer::{Rotate, WriteBatch};
+
+/// Ticks between sweeps of forgotten connections.
+const FORGET_SWEEP_TICKS: u32 = 60;
+/// Longest RFC 3339 timestamp kept as a start time (`2019-04-01T07:42:37.371123456Z` is 30).
+const MAX_START_LEN: usize = 40;
+/// Date directories remembered as existing (cleared when full).
+const MAX_KNOWN_DIRS: usize = 64;
+const TIMESTAMP_KEY: &[u8] = br#"{"Timestamp":""#;
+
+/// What the writer remembers of a connection.
+struct Conn {
+    next_seq: u32,
+    start: [u8; MAX_START_LEN],
+    start_len: u8,
+    file: Option<Box<ArchiveFile>>,
+    last_seen: Instant,
+}
+
+impl Conn {
+    fn start(&self) -> &[u8] {
+        &self.start[..usize::from(self.start_len)]
+    }
+}
+
+pub(crate) struct Worker {
+    output: PathBuf,
+    prefix: String,
+    flush_interval: Duration,
+    idle_close: Duration,
+    forget_after: Duration,
+    max_open: usize,
+    max_pending: usize,
+    conns: FxHashMap<u64, Conn>,
+    open: FxHashSet<u64>,
+    existing: FxHashMap<u64, u32>,
+    known_dirs: FxHashSet<PathBuf>,
+    cctx: Compressor<'static>,
+    scratch: Vec<u8>,
+    line_buf: Vec<u8>,
+    cookies: Vec<u64>,
+    anon: Anonymizer,
+    pending_total: usize,
+    ticks: u32,
+    counters: Arc<Counters>,
+    events: Arc<Events>,
+}
+
+impl Worker {
+    pub fn new(
+        cfg: &WriterConfig,
+        anon: Anonymizer,
+        existing: FxHashMap<u64, u32>,
+        counters: Arc<Counters>,
+        events: Arc<Events>,
+    ) -> io::Result<Self> {
+        let mut cctx = Compressor::new(cfg.level)?;
+        cctx.include_checksum(true)?;
+        Ok(Self {
+            output: cfg.output_dir.clone(),
+            prefix: cfg.uuid_prefix.clone(),
+            flush_interval: cfg.flush_interval,
+            idle_close: cfg.idle_close,
+            forget_after: cfg.forget_after,
+            max_open: cfg.max_open_files,
+            max_pending: cfg.max_pending_bytes,
+            conns: FxHashMap::default(),
+            open: FxHashSet::default(),
+            existing,
+            known_dirs: FxHashSet::default(),
+            cctx,
+            scratch: Vec::new(),
+            line_buf: Vec::new(),
+            cookies: Vec::new(),
+            anon,
+            pending_total: 0,
+            ticks: 0,
+            counters,
+            events,
+        })
+    }
+
+    /// Runs until a `Close` message; answers it with the number of unfinished files.
+    pub fn run(mut self, queue: &Queue) {
+        let mut next_tick = Instant::now() + self.flush_interval;
+        loop {
+            match queue.pop_until(next_tick) {
+                Some(Msg::Batch(b)) => self.on_batch(&b),
+                Some(Msg::Rotate(r)) => self.on_rotate(&r),
+                Some(Msg::Flush(ack)) => {
+                    self.flush_all();
+                    // The asker may have given up waiting; nothing to do then.
+                    let _gone = ack.send(());
+                }
+                Some(Msg::Close(deadline, ack)) => {
+                    let unfinished = self.finish_all(deadline);
+                    let _gone = ack.send(unfinished);
+                    return;
+                }
+                None => {}
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.tick(now);
+                next_tick = now + self.flush_interval;
+            }
+        }
+    }
+
+    fn on_batch(&mut self, b: &WriteBatch) {
+        for rec in RecordIter::new(&b.index, &[], &b.lines) {
+            if rec.flags & FLAG_HAS_RECORD != 0 && !rec.line.is_empty() {
+                self.append(rec.cookie, rec.line);
+            }
+            if rec.kind == RecordKind::Closed as u8 {
+                self.finish(rec.cookie);
+                if self.conns.remove(&rec.cookie).is_some() {
+                    self.counters
+                        .connections
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn append(&mut self, cookie: u64, line: &[u8]) {
+        if !self.anon.is_active() {
+            self.append_line(cookie, line);
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.line_buf);
+        buf.clear();
+        if self.anon.anonymize_line(line, &mut buf) {
+            self.append_line(cookie, &buf);
+        } else {
+            Counters::add(&self.counters.records_dropped, 1);
+        }
+        self.line_buf = buf;
+    }
+
+    /// Appends one record line to the connection's open file, opening one if needed.
+    fn append_line(&mut self, cookie: u64, line: &[u8]) {
+        let now = Instant::now();
+        if !self.conns.contains_key(&cookie) {
+            let seq = self.existing.remove(&cookie).unwrap_or(0);
+            let mut start = line_timestamp(line).to_vec();
+            if date_of_rfc3339(&start).is_none() {
+                // Not one of the poller's lines: start now.
+                start.clear();
+                tcpinfo_core::write_rfc3339(&mut start, tcpinfo_core::unix_nanos());
+            }
+            self.conns.insert(cookie, new_conn(seq, &start, now));
+            Counters::add(&self.counters.connections, 1);
+        }
+        let needs_file = self.conns.get(&cookie).is_some_and(|c| c.file.is_none());
+        if needs_file {
+            if self.open.len() >= self.max_open {
+                self.evict_least_recent();
+            }
+            let Some(conn) = self.conns.get_mut(&cookie) else {
+                return;
+            };
+            match open_file(
+                &self.output,
+                &self.prefix,
+                cookie,
+                conn,
+                &mut self.known_dirs,
+            ) {
+                Ok(file) => {
+                    self.pending_total += file.pending.len();
+                    conn.file = Some(file);
+                    self.open.insert(cookie);
+                    Counters::add(&self.counters.files_opened, 1);
+                    Counters::add(&self.counters.open_files, 1);
+                }
+                Err((op, path, e)) => {
+                    self.count_error(op, &path, &e);
+                    Counters::add(&self.counters.records_dropped, 1);
+                    return;
+                }
+            }
+        }
+        let Some(conn) = self.conns.get_mut(&cookie) else {
+            return;
+        };
+        conn.last_seen = now;
+        let Some(file) = conn.file.as_mut() else {
+            return;
+        };
+        file.pending.extend_from_slice(line);
+        file.pending_records += 1;
+        file.last_write = now;
+        self.pending_total += line.len();
+        if file.pending.len() >= FLUSH_AT_BYTES {
+            self.flush_one(cookie);
+        }
+    }
+
+    /// Finishes the open file that was written least recently (the open-file cap).
+    fn evict_least_recent(&mut self) {
+        let victim = self
+            .open
+            .iter()
+            .filter_map(|c| Some((*c, self.conns.get(c)?.file.as_ref()?.last_write)))
+            .min_by_key(|(_, t)| *t)
+            .map(|(c, _)| c);
+        if let Some(c) = victim {
+            self.finish(c);
+        }
+    }
+
+    /// Flushes one file's pending lines as a frame; on failure they stay pending.
+    fn flush_one(&mut self, cookie: u64) -> bool {
+        let Some(file) = self.conns.get_mut(&cookie).and_then(|c| c.file.as_mut()) else {
+            return true;
+        };
+        let before = file.pending.len();
+        match file.flush(&mut self.cctx, &mut self.scratch) {
+            Ok(done) => {
+                self.pending_total -= before;
+                if done.uncompressed > 0 {
+                    let c = &self.counters;
+                    Counters::add(&c.frames_written, 1);
+                    Counters::add(&c.bytes_compressed, done.compressed);
+                    Counters::add(&c.bytes_uncompressed, done.uncompressed);
+                    Counters::add(&c.records_written, done.records);
+                }
+                true
+            }
+            Err(e) => {
+                let path = file.path.clone();
+                self.count_error("write", &path, &e);
+                false
+            }
+        }
+    }
+
+    /// Flushes and closes a connection's open file, if any. A file left empty (its
+    /// first frame never made it to disk) is removed: it holds nothing, and is ours.
+    fn finish(&mut self, cookie: u64) {
+        if !self.flush_one(cookie) {
+            self.drop_pending(cookie);
+        }
+        let Some(file) = self.conns.get_mut(&cookie).and_then(|c| c.file.take()) else {
+            return;
+        };
+        self.open.remove(&cookie);
+        if file.written() == 0 {
+            // Removing our own empty file; if that fails it stays empty and harmless.
+            let _best_effort = std::fs::remove_file(&file.path);
+        }
+        drop(file);
+        Counters::add(&self.counters.files_closed, 1);
+        self.counters
+            .open_files
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Gives up a file's pending lines (counted as dropped).
+    fn drop_pending(&mut self, cookie: u64) {
+        let Some(file) = self.conns.get_mut(&cookie).and_then(|c| c.file.as_mut()) else {
+            return;
+        };
+        self.pending_total -= file.pending.len();
+        Counters::add(&self.counters.records_dropped, file.pending_records);
+        file.pending = Vec::new();
+        file.pending_records = 0;
+    }
+
+    fn flush_all(&mut self) {
+        let mut cookies = std::mem::take(&mut self.cookies);
+        cookies.clear();
+        cookies.extend(self.open.iter().copied());
+        for &c in &cookies {
+            self.flush_one(c);
+        }
+        self.cookies = cookies;
+        self.publish_gauges();
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.flush_all();
+        // Idle files are finished: an idle connection holds no file and no buffer.
+        let mut cookies = std::mem::take(&mut self.cookies);
+        cookies.clear();
+        cookies.extend(self.open.iter().copied().filter(|c| {
+            self.conns
+                .get(c)
+                .and_then(|c| c.file.as_ref())
+                .is_some_and(|f| now.duration_since(f.last_write) >= self.idle_close)
+        }));
+        for &c in &cookies {
+            self.finish(c);
+        }
+        self.cookies = cookies;
+        if self.pending_total > self.max_pending {
+            // Writes keep failing: give up the oldest lines rather than grow.
+            let mut cookies = std::mem::take(&mut self.cookies);
+            cookies.clear();
+            cookies.extend(self.open.iter().copied());
+            for &c in &cookies {
+                if self.pending_total <= self.max_pending / 2 {
+                    break;
+                }
+                self.drop_pending(c);
+            }
+            self.cookies = cookies;
+        }
+        self.ticks += 1;
+        if self.ticks % FORGET_SWEEP_TICKS == 0 {
+            let before = self.conns.len();
+            let forget = self.forget_after;
+            self.conns
+                .retain(|_, c| c.file.is_some() || now.duration_since(c.last_seen) < forget);
+            let gone = (before - self.conns.len()) as u64;
+            self.counters
+                .connections
+                .fetch_sub(gone, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.publish_gauges();
+    }
+
+    fn on_rotate(&mut self, r: &Rotate) {
+        let now = Instant::now();
+        let mut cookies = std::mem::take(&mut self.cookies);
+        cookies.clear();
+        match r {
+            Rotate::OlderThan(age) => cookies.extend(self.open.iter().copied().filter(|c| {
+                self.conns
+                    .get(c)
+                    .and_then(|c| c.file.as_ref())
+                    .is_some_and(|f| now.duration_since(f.opened) >= *age)
+            })),
+            Rotate::Cookies(list) => cookies.extend(list.iter().copied()),
+        }
+        for &c in &cookies {
+            self.finish(c);
+        }
+        self.cookies = cookies;
+        self.publish_gauges();
+    }
+
+    /// Finishes every file, giving up on flushing once `deadline` passes (those files
+    /// keep every complete frame). Returns how many were given up.
+    fn finish_all(&mut self, deadline: Instant) -> u64 {
+        let cookies: Vec<u64> = self.open.iter().copied().collect();
+        let mut unfinished = 0;
+        for c in cookies {
+            if Instant::now() >= deadline {
+                self.drop_pending(c);
+                unfinished += 1;
+            }
+            self.finish(c);
+        }
+        self.publish_gauges();
+        unfinished
+    }
+
+    fn publish_gauges(&self) {
+        self.counters.pending_bytes.store(
+            self.pending_total as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    fn count_error(&self, op: &'static str, path: &Path, e: &io::Error) {
+        let cause = ErrorCause::of(e);
+        Counters::add(&self.counters.errors[cause as usize], 1);
+        self.events.record(cause, op, &path.to_string_lossy(), e);
+    }
+}
+
+/// Creates the connection's next file (at the next free sequence number) with its
+/// header line pending. Sequence 0 goes under the connection's start date, later ones
+/// under today's date (as M-Lab).
+fn open_file(
+    output: &Path,
+    prefix: &str,
+    cookie: u64,
+    conn: &mut Conn,
+    known_dirs: &mut FxHashSet<PathBuf>,
+) -> Result<Box<ArchiveFile>, (&'static str, PathBuf, io::Error)> {
+    let date = if conn.next_seq == 0 {
+        date_of_rfc3339(conn.start())
+    } else {
+        None
+    }
+    .unwrap_or_else(|| civil_date(unix_secs()));
+    let dir = output.join(date_dir(date));
+    if !known_dirs.contains(&dir) {
+        std::fs::create_dir_all(&dir).map_err(|e| ("mkdir", dir.clone(), e))?;
+        if known_dirs.len() >= MAX_KNOWN_DIRS {
+            known_dirs.clear();
+        }
+        known_dirs.insert(dir.clone());
+    }
+    let id = uuid(prefix, cookie);
+    let mut seq = conn.next_seq;
+    let file = loop {
+        let path = file_path(&dir, &id, seq);
+        match ArchiveFile::create(&path) {
+            Ok(f) => break f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && seq < MAX_SEQUENCE => seq += 1,
+            Err(e) => {
+                if e.kind() == io::ErrorKind::NotFound {
+                    // The date directory went away under us: make it again next time.
+                    known_dirs.remove(&dir);
+                }
+                return Err(("create", path, e));
+            }
+        }
+    };
+    conn.next_seq = seq.saturating_add(1);
+    let mut file = Box::new(file);
+    write_header(&mut file.pending, &id, seq, conn.start());
+    Ok(file)
+}
+
+/// M-Lab's header line: `{"Timestamp":"0001-01-01T00:00:00Z","Metadata":{"UUID":…,
+/// "Sequence":N,"StartTime":…}}`. The UUID is validated (no character needing JSON
+/// escaping) and the start time is the connection's first record's `Timestamp`, verbatim.
+fn write_header(out: &mut Vec<u8>, uuid: &str, seq: u32, start: &[u8]) {
+    out.extend_from_slice(br#"{"Timestamp":"0001-01-01T00:00:00Z","Metadata":{"UUID":""#);
+    out.extend_from_slice(uuid.as_bytes());
+    out.extend_from_slice(br#"","Sequence":"#);
+    out.extend_from_slice(seq.to_string().as_bytes());
+    out.extend_from_slice(br#","StartTime":""#);
+    out.extend_from_slice(start);
+    out.extend_from_slice(b"\"}}\n");
+}
+
+fn unix_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn new_conn(next_seq: u32, start: &[u8], now: Instant) -> Conn {
+    let mut c = Conn {
+        next_seq,
+        start: [0; MAX_START_LEN],
+        start_len: 0,
+        file: None,
+        last_seen: now,
+    };
+    let n = start.len().min(MAX_START_LEN);
+    c.start[..n].copy_from_slice(&start[..n]);
+    c.start_len = u8::try_from(n).unwrap_or(0);
+    c
+}
+
+/// The `Timestamp` value of a record line (`{"Timestamp":"<here>",…`).
+fn line_timestamp(line: &[u8]) -> &[u8] {
+    line.strip_prefix(TIMESTAMP_KEY)
+        .and_then(|rest| rest.iter().position(|&b| b == b'"').map(|n| &rest[..n]))
+        .unwrap_or(&[])
+}

@@ -1,0 +1,103 @@
+//! A full file system (a small tmpfs, mounted by the test; needs root): errors are
+//! counted by cause and reported once, `write` keeps accepting, files already written
+//! stay readable, and writing resumes by itself when space returns.
+
+mod common;
+
+use std::io::Write as _;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tcpinfo_archive::{ArchiveWriter, ErrorCause, WriterConfig};
+
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_full_disk_is_counted_and_writing_resumes_when_space_returns() {
+    let dir = TempDir::new("full");
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=512k", "tcpinfo-archive-test"])
+        .arg(&dir.0)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
+        {
+            eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+        }
+        return;
+    }
+    let _mount = Mount(dir.0.clone());
+    let out = dir.0.join("archive");
+    let lines = fixture_lines();
+    let mut c = WriterConfig::new(&out, "full_1_unsafe");
+    c.flush_interval = Duration::from_millis(20);
+    let w = ArchiveWriter::new(&c).unwrap();
+    let conns = 5u64;
+    let mut expected: Vec<Vec<&[u8]>> = vec![Vec::new(); 5];
+    let mut send = |w: &ArchiveWriter, from: usize, to: usize| {
+        for line in &lines[from..to] {
+            let recs: Vec<(u8, u64, &[u8])> = (0..conns).map(|c| (1, c + 1, &line[..])).collect();
+            for e in &mut expected {
+                e.push(line);
+            }
+            w.write(batch(&recs)).unwrap();
+        }
+    };
+    send(&w, 0, 10);
+    w.flush(Duration::from_secs(5)).unwrap();
+    let written_before = w.stats().records_written;
+    assert_eq!(written_before, 50);
+
+    // Fill the file system.
+    let filler_path = dir.0.join("filler");
+    let mut filler = std::fs::File::create(&filler_path).unwrap();
+    let chunk = vec![0x5au8; 4096];
+    while filler.write_all(&chunk).is_ok() {}
+    drop(filler);
+
+    send(&w, 10, 60);
+    wait_until("no_space errors", || {
+        w.stats().errors(ErrorCause::NoSpace) >= 3
+    });
+    let events = w.take_events();
+    assert_eq!(events.len(), 1, "one event per cause: {events:?}");
+    assert_eq!(events[0].cause, ErrorCause::NoSpace);
+    assert_eq!(events[0].op, "write");
+    assert!(w.take_events().is_empty(), "rate-limited");
+    // (A frame may still fit in the slack of a file's last page, but not all of them.)
+    assert!(w.stats().records_written < 300, "not everything fits");
+    // Files already written stay readable while the disk is full.
+    for f in archive_files(&out) {
+        assert!(zstd_t(&f), "{} readable while full", f.display());
+    }
+
+    std::fs::remove_file(&filler_path).unwrap();
+    wait_until("writing to resume", || w.stats().records_written == 300);
+    w.close(Duration::from_secs(5)).unwrap();
+    let s = w.stats();
+    assert_eq!(s.records_dropped, 0);
+    let files = archive_files(&out);
+    assert_eq!(files.len(), 5);
+    for f in &files {
+        assert!(zstd_t(f), "{}", f.display());
+        let (ok, data) = zstd_dc(f);
+        assert!(ok);
+        assert_eq!(&lines_of(&data)[1..], &expected[0][..], "{}", f.display());
+    }
+}
