@@ -182,10 +182,11 @@ export function readRawConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
   const raw: RawCollectorConfig = { values: new Map(), printConfig: false, help: false }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
-    const m = /^--?([a-zA-Z][\w.-]*)(?:=(.*))?$/s.exec(arg)
+    const m = /^(--?)([a-zA-Z][\w.-]*)(?:=(.*))?$/s.exec(arg)
     if (!m) throw usage(`unexpected argument ${echo(arg)} (flags start with - or --)`)
-    const name = m[1] as string
-    let value = m[2]
+    const dashes = m[1] as string
+    const name = m[2] as string
+    let value = m[3]
     if (name === 'help' || name === 'h') {
       raw.help = true
       continue
@@ -203,14 +204,14 @@ export function readRawConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     }
     if (!spec) {
       const near = suggest(name, [...BY_NAME.keys(), 'config', 'print-config'])
-      throw usage(`unknown flag -${name}${near ? ` (did you mean --${near}?)` : ''}`)
+      throw usage(`unknown flag ${dashes}${name}${near ? ` (did you mean --${near}?)` : ''}`)
     }
     if (spec.bool && value === undefined) value = name.startsWith('no-') ? 'false' : 'true'
     value ??= argv[++i]
     if (value === undefined) throw usage(`--${spec.flag} needs a value`)
     const prev = raw.values.get(spec.key)
     const text = spec.repeatable && prev?.source === 'flag' ? `${prev.text},${value}` : value
-    raw.values.set(spec.key, { text, source: 'flag', name: `-${name}` })
+    raw.values.set(spec.key, { text, source: 'flag', name: `${dashes}${name}` })
   }
   for (const spec of COLLECTOR_OPTIONS) {
     if (raw.values.has(spec.key)) continue
