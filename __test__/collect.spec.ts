@@ -9,7 +9,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -226,6 +226,35 @@ test.serial('SIGKILL: every file reads with zstd -dc as whole lines up to the la
     t.true(lines.length >= 1, f)
     for (const l of lines) JSON.parse(l)
   }
+})
+
+test.serial('a full disk: one log line per cause, polling goes on, writing resumes when space returns, files stay readable', async (t) => {
+  const { pair, out } = await withPair(t)
+  const mnt = join(out, 'small')
+  mkdirSync(mnt)
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt])
+  if (mounted.status !== 0) {
+    t.log(`cannot mount a tmpfs here (${mounted.stderr}); skipped`)
+    t.pass()
+    return
+  }
+  t.teardown(() => spawnSync('umount', ['-l', mnt]))
+  const filler = join(mnt, 'filler')
+  spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k', 'count=64'])
+  const c = await startCollector(['--output', join(mnt, 'data'), '--netns', pair.pathA, '--flush-interval', '50ms'])
+  await runClients(pair, [5_000, 5_000, 5_000], 50)
+  await new Promise((r) => setTimeout(r, 500))
+  const noSpace = c.stderr().split('\n').filter((l) => /error/.test(l) && /no_space|No space/i.test(l))
+  t.true(noSpace.length >= 1, c.stderr())
+  t.true(noSpace.length <= 3, `rate-limited: ${noSpace.length} lines`)
+  t.is(c.child.exitCode, null, 'still running')
+  rmSync(filler)
+  const later = await runClients(pair, [7_777], 100)
+  await new Promise((r) => setTimeout(r, 500))
+  t.is((await stopCollector(c.child)).code, 0, c.stderr())
+  const archive = readArchive(t, join(mnt, 'data'))
+  const recs = [...archive.values()].flatMap((s) => s.flatMap((f) => f.records))
+  t.true(recs.some((r) => ports(r).sport === later[0]?.port), 'a connection after space returned is archived')
 })
 
 test.serial("M-Lab's deployment arguments, verbatim (single dash, env vars), start the collector", async (t) => {
