@@ -35,7 +35,12 @@ const HELP = `usage: node bench/run.mjs [--quick] [options]
   --polls K            measured polls per contender (default: by N, see below)
   --ss-polls K         runs of ss per round (default: by N)
   --interval-ms MS     poll interval of every contender and of the farm [10]
-  --tools LIST         contenders to run [drain,drain2,rust,node,ss]
+  --tools LIST         contenders to run [drain,drain2,rust,node,ss]; also collector (the real
+                       collector archiving to a scratch dir) and mlab (needs --mlab-bin)
+  --mlab-bin PATH      M-Lab's tcp-info binary for the mlab contender (built outside the repo)
+  --mlab-window-s S    the mlab contender's measured window [5]
+  --net-octet A        first octet of the farm's addresses [127; 10 if mlab runs: M-Lab always
+                       skips loopback, so the harness adds 'ip route add local A.0.0.0/8 dev lo']
   --farm-interval MS|auto  the farm's change interval; auto (default) = the poll period at
                        that N (interval + the p=0 bare drain's wall p50), so p is the fraction
                        of sockets changed per poll
@@ -54,13 +59,13 @@ function parseArgs(argv) {
   const o = {
     quick: false, sizes: null, changes: null, reportAll: null, churn: null, churnSeconds: null, churnConnections: 1000,
     rounds: null, polls: null, ssPolls: null, intervalMs: 10, render: null, tools: 'drain,drain2,rust,node,ss', netem: null,
-    netns: true, build: true, out: RESULTS, farmInterval: 'auto',
+    netns: true, build: true, out: RESULTS, farmInterval: 'auto', mlabBin: null, mlabWindowS: 5, netOctet: null,
   }
   const names = {
     '--sizes': 'sizes', '--changes': 'changes', '--report-all': 'reportAll', '--churn': 'churn', '--churn-seconds': 'churnSeconds',
     '--churn-connections': 'churnConnections', '--rounds': 'rounds', '--polls': 'polls', '--ss-polls': 'ssPolls',
     '--interval-ms': 'intervalMs', '--tools': 'tools', '--netem': 'netem', '--out': 'out', '--farm-interval': 'farmInterval',
-    '--render': 'render',
+    '--render': 'render', '--mlab-bin': 'mlabBin', '--mlab-window-s': 'mlabWindowS', '--net-octet': 'netOctet',
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -98,6 +103,10 @@ function parseArgs(argv) {
   if (o.farmInterval !== 'auto') o.farmInterval = num(o.farmInterval, '--farm-interval')
   o.tools = o.tools.split(',').map((t) => t.trim())
   for (const t of o.tools) if (!CONTENDERS.some((c) => c.name === t)) fail(`unknown tool ${t}`)
+  o.mlabWindowS = num(o.mlabWindowS, '--mlab-window-s')
+  o.netOctet = o.netOctet === null ? (o.tools.includes('mlab') ? 10 : 127) : num(o.netOctet, '--net-octet')
+  if (!Number.isInteger(o.netOctet) || o.netOctet < 1 || o.netOctet > 223) fail('--net-octet must be 1..223')
+  if (o.netOctet !== 127 && !o.netns) fail('--net-octet other than 127 needs a namespace (drop --no-netns)')
   if (o.sizes.some((n) => !(n >= 2)) || o.changes.some((p) => !(p >= 0 && p <= 1))) fail('bad --sizes or --changes')
   return o
 }
@@ -153,7 +162,21 @@ const CONTENDERS = [
     argv: (o, n, all) => [process.execPath, join(ROOT, 'bench', 'node_contender.mjs'), '--polls', pollsFor(o, n), '--warmup', warmupFor(o, n), '--interval-ms', o.intervalMs, ...(all ? ['--report-all'] : [])],
     available: () => (existsSync(join(ROOT, 'dist', 'index.js')) && nativeAddon() ? null : 'dist/ or the native addon is missing: run npm install (or npm run build)'),
   },
-  // { name: 'daemon', label: '(e) collector daemon', argv: (o, n) => [...] },
+  {
+    // The real collector (`Collector`, what `tcpinfo collect` runs) archiving to a scratch
+    // directory with its defaults; steady state over whole flush cycles (issue #9).
+    name: 'collector',
+    label: '(e) tcpinfo collect',
+    argv: (o, n) => [process.execPath, join(ROOT, 'bench', 'collector_contender.mjs'), '--polls', pollsFor(o, n), '--warmup', warmupFor(o, n), '--interval-ms', o.intervalMs, ...(o.netOctet === 127 ? [] : ['--exclude-local'])],
+    available: () => (existsSync(join(ROOT, 'dist', 'collector', 'collector.js')) && nativeAddon() ? null : 'dist/ or the native addon is missing: run npm install (or npm run build)'),
+  },
+  {
+    // M-Lab's tcp-info v1.9 itself, optional: --mlab-bin PATH (built outside the repository).
+    name: 'mlab',
+    label: "(f) M-Lab tcp-info",
+    argv: (o) => [process.execPath, join(ROOT, 'bench', 'mlab_contender.mjs'), '--mlab-bin', o.mlabBin, '--window-s', o.mlabWindowS],
+    available: (o) => (o.mlabBin ? (existsSync(o.mlabBin) ? null : `--mlab-bin ${o.mlabBin} does not exist`) : 'no --mlab-bin given'),
+  },
 ]
 
 // ---------------------------------------------------------------------------------------------
@@ -251,6 +274,9 @@ function createNamespace(o) {
   sh('ip', ['netns', 'add', ns])
   liveNamespaces.add(ns)
   sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
+  // A non-loopback farm (M-Lab's tcp-info never archives loopback connections): the whole
+  // A.0.0.0/8 is local on lo, as 127/8 is.
+  if (o.netOctet !== 127) sh('ip', ['-n', ns, 'route', 'add', 'local', `${o.netOctet}.0.0.0/8`, 'dev', 'lo'])
   if (o.netem) {
     const r = spawnSync('tc', ['-n', ns, 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', ...o.netem.split(/\s+/).filter(Boolean)], { encoding: 'utf8' })
     if (r.status !== 0) {
@@ -378,14 +404,14 @@ async function measureSize(o, n, p, tools, farmIntervalMs, reportAll = false) {
   }
   try {
     // Upper bound on the run: the farm stops by itself even if this script dies.
-    farm = await startFarm(ns, ['--connections', connections, '--change-fraction', reportAll ? 0 : p, '--interval-ms', farmIntervalMs, '--duration-s', 3600], 600)
+    farm = await startFarm(ns, ['--connections', connections, '--change-fraction', reportAll ? 0 : p, '--interval-ms', farmIntervalMs, '--duration-s', 3600, '--net-octet', o.netOctet], 600)
     entry.farm_ready_ms = farm.readyMs
     entry.timewait_before = ns ? Number(/timewait (\d+)/.exec(sh('ip', ['netns', 'exec', ns, 'ss', '-s']))?.[1] ?? NaN) : null
     for (let r = 0; r < o.rounds; r++) {
       const order = tools.map((_, i) => tools[(i + r) % tools.length])
       for (const c of order) {
         log(`N=${n} p=${reportAll ? 'all (report-all)' : p} round ${r + 1}/${o.rounds}: ${c.name}`)
-        if (reportAll && !['rust', 'node'].includes(c.name)) continue // only tcpinfo has a change rule
+        if (reportAll && !['rust', 'node'].includes(c.name)) continue // only tcpinfo's poll has a report-all switch
         const report = await runContender(ns, c.argv(o, n, reportAll), 15 * 60 * 1000)
         entry.rounds.push({ round: r, tool: c.name, report })
       }
@@ -415,7 +441,7 @@ async function pollPeriodMs(o, n, sizes) {
     const ns = createNamespace(o)
     let farm
     try {
-      farm = await startFarm(ns, ['--connections', Math.max(1, Math.round(n / 2)), '--duration-s', 3600], 600)
+      farm = await startFarm(ns, ['--connections', Math.max(1, Math.round(n / 2)), '--duration-s', 3600, '--net-octet', o.netOctet], 600)
       wallUs = (await runContender(ns, [join(BIN, 'drain'), '--polls', 10, '--interval-ms', o.intervalMs, '--families', 'unspec'], 10 * 60 * 1000)).wall_us_p50
     } finally {
       if (farm) await stopFarm(farm)
@@ -550,6 +576,23 @@ function render(meta, sizes, churn, targets) {
         `${rec ? fmt(m.line_bytes_total / rec) : '–'} | ${rec ? fmt(m.framed_bytes_total / rec) : '–'} | ${fmt(m.first_poll_wall_us / 1e3, 1)} ms, ${fmt((m.first_poll_bytes ?? m.warmup_framed_bytes) / 2 ** 20, 1)} MiB |`)
     }
   }
+  const coll = sizes.filter((e) => e.median.collector || e.median.mlab)
+  if (coll.length) {
+    out.push('', '### Collector (issue #9): the real collector archiving, against its own poll and M-Lab\'s tcp-info (CPU per poll: whole process, all threads; M-Lab: the tcp-info process, its zstd children apart)', '')
+    out.push('| N | p | (c) poll ms/poll | (e) collector ms/poll | (e) ÷ (c) | writer thread ms/poll | records/poll | writer user µs/record | B/record (zstd) | (e) RSS MB (peak) | (f) M-Lab ms/poll | + its zstd ms/poll | (e) ÷ (f) | M-Lab poll period ms | M-Lab fds | M-Lab RSS MB (+ zstd) |')
+    out.push('|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|')
+    const ms = (m) => (m ? ((m.user_ns_per_socket + m.sys_ns_per_socket) * m.sockets_per_poll) / 1e6 : null)
+    for (const e of coll) {
+      const c = e.median.collector
+      const r = e.median.rust
+      const m = e.median.mlab
+      const mOk = m && !m.failed && m.user_ns_per_socket !== null && m.user_ns_per_socket !== undefined
+      out.push(`| ${kilo(e.sockets)} | ${pOf(e)} | ${fmt(ms(r), 2)} | ${fmt(ms(c), 2)} | ${c && r ? fmt(c.cpu_ns_per_socket / r.cpu_ns_per_socket, 2) : '–'} | ${c ? fmt(c.writer_run_ns / 1e6 / c.polls, 3) : '–'} | ` +
+        `${c ? fmt(c.records_per_poll, 1) : '–'} | ${c ? fmt(c.writer_user_ns_per_record / 1e3, 2) : '–'} | ${c ? fmt(c.archive_bytes_per_record, 1) : '–'} | ${c ? `${fmt(c.rss_kb / 1024, 1)} (${fmt(c.rss_hwm_kb / 1024, 1)})` : '–'} | ` +
+        `${mOk ? fmt(ms(m), 2) : m?.failed ? `failed: ${m.failed}` : '–'} | ${mOk ? fmt(m.zstd_cpu_ms_per_poll, 2) : '–'} | ${c && mOk ? fmt(c.cpu_ns_per_socket / m.cpu_ns_per_socket, 2) : '–'} | ` +
+        `${mOk ? fmt(m.mean_poll_period_ms, 1) : '–'} | ${m ? fmt(m.fds) : '–'} | ${mOk ? `${fmt(m.rss_kb / 1024, 1)} (+${fmt(m.zstd_rss_kb_total / 1024)})` : '–'} |`)
+    }
+  }
   if (churn.length) {
     out.push('', '### Churn (every closed connection reported, with its final counters; Rust poll vs the farm\'s churn log)', '')
     out.push('| R/s | s | connections held | churned conns | closed sockets logged | reported | misses | without final counters | wrong counters | unsettled in farm | duplicate closes | destroy overruns |')
@@ -625,6 +668,21 @@ function evaluateTargets(sizes, churn) {
     const errors = churn.filter((c) => c.error).length
     t.push({ target: 'zero missed connections and zero wrong final counters under churn', measured: `${misses} missed, ${wrong} wrong or without final counters over ${churn.map((c) => `R=${c.churn_per_s}/s`).join(', ')}${errors ? `, ${errors} run(s) failed` : ''}`, verdict: verdict(errors ? false : misses === 0 && wrong === 0), value: misses + wrong })
   }
+  const withColl = sizes.filter((e) => e.median.collector && e.median.rust && !e.report_all)
+  if (withColl.length) {
+    const r = withColl.map((e) => e.median.collector.cpu_ns_per_socket / e.median.rust.cpu_ns_per_socket)
+    t.push({ target: 'collector steady CPU per poll ≤ 1.1× tcpinfo\'s own poll at the same change rate (issue #9)', measured: withColl.map((e, i) => `N=${kilo(e.sockets)} p=${pOf(e)}: ${r[i].toFixed(2)}×${roundRatios(e, 'collector', 'rust')}`).join('; '), verdict: verdict(Math.max(...r) <= 1.1), value: Math.max(...r) })
+    const rec = withColl.filter((e) => e.median.collector.archive_records_written >= 1000)
+    if (rec.length) {
+      const u = rec.map((e) => e.median.collector.writer_user_ns_per_record / 1e3)
+      t.push({ target: 'writer user CPU ≤ 1.5 µs per archived record (issue #9)', measured: rec.map((e, i) => `N=${kilo(e.sockets)} p=${pOf(e)}: ${u[i].toFixed(2)} µs`).join('; '), verdict: verdict(Math.max(...u) <= 1.5), value: Math.max(...u) })
+    }
+  }
+  const withMlab = sizes.filter((e) => e.median.collector && e.median.mlab && !e.median.mlab.failed && e.median.mlab.cpu_ns_per_socket)
+  if (withMlab.length) {
+    const r = withMlab.map((e) => e.median.collector.cpu_ns_per_socket / e.median.mlab.cpu_ns_per_socket)
+    t.push({ target: 'collector steady CPU per poll ≈ 0.3× M-Lab tcp-info\'s (issue #9)', measured: withMlab.map((e, i) => `N=${kilo(e.sockets)} p=${pOf(e)}: ${r[i].toFixed(2)}×${roundRatios(e, 'collector', 'mlab')}`).join('; '), verdict: verdict(Math.max(...r) <= 0.35), value: Math.max(...r) })
+  }
   const ten = sizes.filter((e) => e.sockets === 10000 && e.median.rust && e.median.node)
   if (ten.length) {
     const o = ten.map((e) => e.median.node.cpu_ns_per_socket / e.median.rust.cpu_ns_per_socket - 1)
@@ -656,7 +714,7 @@ async function main() {
   const tools = []
   for (const name of o.tools) {
     const c = CONTENDERS.find((x) => x.name === name)
-    const why = c.available?.()
+    const why = c.available?.(o)
     if (why) log(`skipping ${c.name}: ${why}`)
     else tools.push(c)
   }

@@ -12,14 +12,15 @@ use tcpinfo_bench::farm::{self, supervisor, worker, FarmConfig, WorkerConfig};
 const USAGE: &str = "\
 usage: farm --connections N [--procs P] [--change-fraction p] [--interval-ms 10]
             [--churn R] [--duration-s 60] [--setup-timeout-s 300] [--listen-port 20000]
-            [--ready-file PATH] [--churn-log PATH]
+            [--net-octet 127] [--ready-file PATH] [--churn-log PATH]
 
 Opens N loopback TCP connections (2N sockets: both ends are held) over P worker processes
 (default: the fewest with at most 4,400 connections each), prints `ready N` when all are up,
 then every interval writes 8 bytes on a fraction p of them (the peer reads them) and closes and
 reopens R connections per second. Stops after --duration-s (counted from ready), on SIGINT or
 SIGTERM, and prints `done {json}`. --churn-log writes every closed socket with its final
-tcpi_bytes_acked/tcpi_bytes_received as JSON.";
+tcpi_bytes_acked/tcpi_bytes_received as JSON. --net-octet A puts every address in A.0.0.0/8
+(listeners on A.0.0.1): for A other than 127, first `ip route add local A.0.0.0/8 dev lo`.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -63,6 +64,7 @@ fn parse(flags: &mut Flags) -> Result<FarmConfig, String> {
             flags.take("setup-timeout-s", farm::DEFAULT_SETUP_TIMEOUT_S)?,
         ),
         listen_port: flags.take("listen-port", farm::DEFAULT_LISTEN_PORT)?,
+        net_octet: flags.take("net-octet", 127)?,
         ready_file: flags.take_opt::<PathBuf>("ready-file")?,
         churn_log: flags.take_opt::<PathBuf>("churn-log")?,
     };

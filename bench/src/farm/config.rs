@@ -25,6 +25,10 @@ pub struct FarmConfig {
     pub setup_timeout: Duration,
     /// Listen port of worker 0; worker `w` listens on `listen_port + w`.
     pub listen_port: u16,
+    /// First octet of every address (127: loopback; another, e.g. 10, needs
+    /// `ip route add local 10.0.0.0/8 dev lo`, so that M-Lab's tcp-info, which always skips
+    /// loopback, archives the farm's connections).
+    pub net_octet: u8,
     /// File that receives `ready N` too.
     pub ready_file: Option<PathBuf>,
     /// JSON file that receives the closed connections and their final counters.
@@ -56,8 +60,10 @@ pub struct WorkerConfig {
     pub index: u32,
     /// Connections this worker holds.
     pub connections: u64,
-    /// Port its listener binds on 127.0.0.1.
+    /// Port its listener binds on `net_octet.0.0.1`.
     pub listen_port: u16,
+    /// First octet of its listen and client addresses.
+    pub net_octet: u8,
     /// Fraction of its connections written to per interval.
     pub change_fraction: f64,
     /// Time between change/churn steps.
@@ -78,6 +84,8 @@ impl WorkerConfig {
             self.connections.to_string(),
             "--listen-port".into(),
             self.listen_port.to_string(),
+            "--net-octet".into(),
+            self.net_octet.to_string(),
             "--change-fraction".into(),
             self.change_fraction.to_string(),
             "--interval-us".into(),
@@ -98,6 +106,7 @@ impl WorkerConfig {
             index: flags.require("worker")?,
             connections: flags.require("connections")?,
             listen_port: flags.require("listen-port")?,
+            net_octet: flags.require("net-octet")?,
             change_fraction: flags.require("change-fraction")?,
             interval: Duration::from_micros(flags.require("interval-us")?),
             churn_per_s: flags.require("churn")?,
@@ -117,6 +126,7 @@ mod tests {
             index: 3,
             connections: 4400,
             listen_port: 20003,
+            net_octet: 10,
             change_fraction: 0.015,
             interval: Duration::from_micros(2500),
             churn_per_s: 12.5,

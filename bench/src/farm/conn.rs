@@ -18,14 +18,14 @@ const TCPI_BYTES_RECEIVED: usize = 128;
 const TCP_INFO_BUF: usize = 512;
 
 /// Source address of the client socket number `serial` of worker `worker`:
-/// `127.(worker % 254 + 1).(serial / 250 % 256).(serial % 250 + 1)`.
+/// `net.(worker % 254 + 1).(serial / 250 % 256).(serial % 250 + 1)` (`net` is 127 by default).
 ///
 /// Each address carries few connections, so ephemeral ports never run out and a dump shows many
 /// distinct peers.
-pub fn client_ip(worker: u32, serial: u64) -> Ipv4Addr {
+pub fn client_ip(net: u8, worker: u32, serial: u64) -> Ipv4Addr {
     let b = |v: u64| u8::try_from(v).unwrap_or(u8::MAX);
     Ipv4Addr::new(
-        127,
+        net,
         b(u64::from(worker % 254) + 1),
         b(serial / 250 % 256),
         b(serial % 250 + 1),
@@ -282,10 +282,11 @@ mod tests {
 
     #[test]
     fn client_ips_stay_in_loopback_and_differ() {
-        assert_eq!(client_ip(0, 0), Ipv4Addr::new(127, 1, 0, 1));
-        assert_eq!(client_ip(0, 250), Ipv4Addr::new(127, 1, 1, 1));
-        assert_eq!(client_ip(253, 249), Ipv4Addr::new(127, 254, 0, 250));
-        assert!(client_ip(300, u64::MAX).is_loopback());
+        assert_eq!(client_ip(127, 0, 0), Ipv4Addr::new(127, 1, 0, 1));
+        assert_eq!(client_ip(127, 0, 250), Ipv4Addr::new(127, 1, 1, 1));
+        assert_eq!(client_ip(127, 253, 249), Ipv4Addr::new(127, 254, 0, 250));
+        assert!(client_ip(127, 300, u64::MAX).is_loopback());
+        assert_eq!(client_ip(10, 0, 0), Ipv4Addr::new(10, 1, 0, 1));
     }
 
     #[test]
@@ -294,8 +295,8 @@ mod tests {
         let SocketAddr::V4(server_addr) = listener.local_addr().unwrap() else {
             panic!()
         };
-        let pair = Pair::open(&listener, server_addr, client_ip(0, 7)).unwrap();
-        assert_eq!(pair.client_addr.ip(), &client_ip(0, 7));
+        let pair = Pair::open(&listener, server_addr, client_ip(127, 0, 7)).unwrap();
+        assert_eq!(pair.client_addr.ip(), &client_ip(127, 0, 7));
         let info = tcp_info(&pair.client).unwrap();
         assert_eq!(info.state, 1, "ESTABLISHED");
         assert!(info.bytes_acked.is_some());

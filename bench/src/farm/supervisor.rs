@@ -170,6 +170,7 @@ fn spawn_workers(cfg: &FarmConfig, procs: u32) -> io::Result<Vec<Worker>> {
                 .listen_port
                 .checked_add(port_offset)
                 .ok_or_else(|| io::Error::other("listen port overflow"))?,
+            net_octet: cfg.net_octet,
             change_fraction: cfg.change_fraction,
             interval: cfg.interval,
             churn_per_s: share(cfg.churn_per_s, connections, cfg.connections),

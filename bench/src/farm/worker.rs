@@ -93,6 +93,8 @@ pub fn run(cfg: &WorkerConfig, out: &mut impl Write) -> io::Result<()> {
 /// The state of one worker.
 struct Farm {
     index: u32,
+    /// First octet of the client addresses.
+    net_octet: u8,
     listener: TcpListener,
     server_addr: SocketAddrV4,
     epoll: OwnedFd,
@@ -113,7 +115,7 @@ struct Farm {
 
 impl Farm {
     fn new(cfg: &WorkerConfig) -> io::Result<Self> {
-        let server_addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, cfg.listen_port);
+        let server_addr = SocketAddrV4::new(Ipv4Addr::new(cfg.net_octet, 0, 0, 1), cfg.listen_port);
         let listener = TcpListener::bind(server_addr)
             .map_err(|e| io::Error::new(e.kind(), format!("listen on {server_addr}: {e}")))?;
         // SAFETY: plain epoll_create1 call.
@@ -123,6 +125,7 @@ impl Farm {
         let capacity = usize::try_from(cfg.connections).unwrap_or(0);
         Ok(Self {
             index: cfg.index,
+            net_octet: cfg.net_octet,
             listener,
             server_addr,
             epoll,
@@ -220,7 +223,7 @@ impl Farm {
     }
 
     fn open_pair(&mut self) -> io::Result<Pair> {
-        let src = conn::client_ip(self.index, self.serial);
+        let src = conn::client_ip(self.net_octet, self.index, self.serial);
         self.serial += 1;
         Pair::open(&self.listener, self.server_addr, src)
     }
@@ -422,6 +425,7 @@ mod tests {
             index: 9,
             connections: 0,
             listen_port: 0,
+            net_octet: 127,
             change_fraction: 0.0,
             interval: Duration::from_millis(10),
             churn_per_s: 0.0,
