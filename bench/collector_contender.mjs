@@ -13,7 +13,8 @@
 // the collector is changed): the window opens at the first poll after --warmup polls AND
 // --warmup-ms (so the first poll's "opened" records have been flushed), on a flush boundary
 // (the writer's frame count just moved; waited for at most one flush interval), and closes on
-// the first flush boundary after --polls more polls, so it holds whole flush cycles. Over the
+// the first flush boundary after --polls more polls, so it holds whole flush cycles (and
+// every poll in it is counted: `polls` >= --polls). Over the
 // window: `process.cpuUsage()` (all threads), per-thread CPU from /proc/self/task (the poller
 // thread, the archive writer thread, the rest: JS, V8, libuv), the writer's counters (records
 // written, compressed bytes, frames, files). Prints one JSON line of the shared shape
@@ -124,21 +125,15 @@ async function main() {
       lastFrames = this.stats().framesWritten
       return room
     }
-    if (phase === 'align-start' || phase === 'align-end') {
-      const frames = this.stats().framesWritten
-      if (frames === lastFrames && now - alignSince < flushMs) return room
-      if (phase === 'align-start') {
-        phase = 'window'
-        start = snapshot(this)
-        if (o.announce) process.stdout.write('ready\n')
-      } else {
-        end = snapshot(this)
-        phase = 'done'
-        resolveDone()
-      }
+    if (phase === 'align-start') {
+      if (this.stats().framesWritten === lastFrames && now - alignSince < flushMs) return room
+      phase = 'window'
+      start = snapshot(this)
+      if (o.announce) process.stdout.write('ready\n')
       return room
     }
-    if (phase === 'window') {
+    if (phase === 'window' || phase === 'align-end') {
+      // Every poll after the start snapshot up to and including the end one.
       windowPolls++
       wall.push(batch.stats.dumpNanos / 1e3)
       sockets.push(batch.stats.messages)
@@ -148,7 +143,12 @@ async function main() {
       tracked = batch.stats.tracked
       recv += batch.stats.recvCalls
       bytes += batch.stats.bytes
-      if (windowPolls >= o.polls) {
+      if (phase === 'align-end') {
+        if (this.stats().framesWritten === lastFrames && now - alignSince < flushMs) return room
+        end = snapshot(this)
+        phase = 'done'
+        resolveDone()
+      } else if (windowPolls >= o.polls) {
         phase = 'align-end'
         alignSince = now
         lastFrames = this.stats().framesWritten

@@ -11,7 +11,7 @@
 // children has stopped growing for --settle-s (every connection's file is open), then
 // measures its steady state over --window-s: CPU of the tcp-info process from
 // /proc/PID/stat (utime, stime; 10 ms ticks), CPU of its zstd children (summed over the
-// children alive at both ends of the window), polls from its own Prometheus histogram
+// children alive at both ends of the window; schedstat ns, exact for one-thread zstd), polls from its own Prometheus histogram
 // (`tcpinfo_polling_interval_histogram`: count and sum, so the mean poll period shows whether
 // it held its 10 ms interval), its open descriptors and RSS. Sockets per poll: `TCP: inuse`
 // of /proc/net/sockstat (this network namespace; listeners included). Prints one JSON line of
@@ -47,7 +47,11 @@ function procStat(pid) {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
-    return { ppid: Number(f[1]), user: Number(f[11]) * TICK_NS, sys: Number(f[12]) * TICK_NS, rssKb: Number(f[21]) * 4 }
+    let run = null
+    try {
+      run = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) // main thread, ns
+    } catch {}
+    return { ppid: Number(f[1]), user: Number(f[11]) * TICK_NS, sys: Number(f[12]) * TICK_NS, run, rssKb: Number(f[21]) * 4 }
   } catch {
     return null
   }
@@ -130,6 +134,7 @@ async function main() {
   if (exited || !a.self || !b.self) return failed(`tcp-info exited during the window (${exited?.code ?? exited?.signal})`)
   let kidUser = 0
   let kidSys = 0
+  let kidRun = 0
   let kidRss = 0
   for (const [k, s] of b.kids) {
     kidRss += s.rssKb
@@ -137,6 +142,7 @@ async function main() {
     if (!s0) continue
     kidUser += s.user - s0.user
     kidSys += s.sys - s0.sys
+    kidRun += s.run - s0.run
   }
   const polls = b.h.count - a.h.count
   const elapsedS = Number(b.t - a.t) / 1e9
@@ -170,9 +176,12 @@ async function main() {
     keeps_interval: meanPeriodMs !== null && meanPeriodMs < 11,
     cpu_ms_per_poll: polls ? f3((userNs + sysNs) / 1e6 / polls) : null,
     zstd_children: b.kids.size,
+    zstd_children_at_start: a.kids.size,
     zstd_user_ns: kidUser,
     zstd_sys_ns: kidSys,
-    zstd_cpu_ms_per_poll: polls ? f3((kidUser + kidSys) / 1e6 / polls) : null,
+    // zstd is single-threaded: schedstat's run time is exact where 10 ms ticks round to 0.
+    zstd_run_ns: kidRun,
+    zstd_cpu_ms_per_poll: polls ? f3(kidRun / 1e6 / polls) : null,
     zstd_rss_kb_total: kidRss,
     setup_s: f3(setupS),
     fds: fdCount(pid),
