@@ -18,7 +18,7 @@
 // loopback connections. Needs root, the bench binaries (cargo build --release -p
 // tcpinfo-bench) and dist/ (npm install).
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -26,6 +26,8 @@ import { fileURLToPath } from 'node:url'
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const BIN = join(ROOT, 'target', 'release')
 const CLI = join(ROOT, 'dist', 'cli', 'main.js')
+/** Unlinks wait for discard on this ext4: a detached rm, so the measurement goes on. */
+const removeLater = (dir) => spawn('rm', ['-rf', dir], { detached: true, stdio: 'ignore' }).unref()
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const log = (m) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`)
 const median = (v) => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2 }
@@ -107,7 +109,7 @@ async function wholeRun(o) {
           res[tool].push(t)
           log(`  ${JSON.stringify(t)}`)
         } finally {
-          rmSync(out, { recursive: true, force: true })
+          removeLater(out)
         }
       }
     }
@@ -154,7 +156,7 @@ async function sigterm(o) {
         res.rounds.push(round)
         log(`sigterm round ${r + 1}/${o.rounds}: ${JSON.stringify(round)}`)
       } finally {
-        rmSync(out, { recursive: true, force: true })
+        removeLater(out)
       }
     }
   } finally {
