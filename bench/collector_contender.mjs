@@ -5,7 +5,8 @@
 // usage: node bench/collector_contender.mjs [--polls 100] [--warmup 1] [--warmup-ms 2500]
 //                                           [--interval-ms 10] [--output DIR] [--keep]
 //                                           [--max-open-files 4096] [--flush-ms 1000]
-//                                           [--exclude-local] [--dist PATH/index.js] [--announce]
+//                                           [--max-new-files 20000] [--exclude-local]
+//                                           [--dist PATH/index.js] [--announce]
 //
 // The collector runs with its defaults (max open files 4096, flush every 1 s, level 1) except
 // that local exclusion is off unless --exclude-local (the farm's sockets are loopback ones by
@@ -32,7 +33,7 @@ const TICK_NS = 1e9 / 100 // USER_HZ
 function parseArgs(argv) {
   const o = {
     polls: 100, warmup: 1, 'warmup-ms': 2500, 'interval-ms': 10, output: '', keep: false,
-    'max-open-files': 4096, 'flush-ms': 1000, 'exclude-local': false, dist: resolve(here, '..', 'dist', 'index.js'), announce: false,
+    'max-open-files': 4096, 'flush-ms': 1000, 'max-new-files': 20000, 'exclude-local': false, dist: resolve(here, '..', 'dist', 'index.js'), announce: false,
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -47,7 +48,7 @@ function parseArgs(argv) {
     if (v === undefined) throw new Error(`--${m[1]} needs a value`)
     o[m[1]] = typeof o[m[1]] === 'number' ? Number(v) : v
   }
-  for (const k of ['polls', 'warmup', 'warmup-ms', 'interval-ms', 'max-open-files', 'flush-ms']) {
+  for (const k of ['polls', 'warmup', 'warmup-ms', 'interval-ms', 'max-open-files', 'flush-ms', 'max-new-files']) {
     if (!(o[k] >= 0) || !Number.isFinite(o[k])) throw new Error(`--${k} must be a non-negative number`)
   }
   return o
@@ -110,6 +111,7 @@ async function main() {
   let recv = 0
   let bytes = 0
   let windowPolls = 0
+  let truncated = null
   let resolveDone
   const windowDone = new Promise((r) => { resolveDone = r })
   const snapshot = (w) => ({ t: process.hrtime.bigint(), cpu: process.cpuUsage(), threads: threadCpu(), stats: w.stats(), faults: process.resourceUsage().minorPageFault, rss: status('VmRSS') })
@@ -144,6 +146,15 @@ async function main() {
       tracked = batch.stats.tracked
       recv += batch.stats.recvCalls
       bytes += batch.stats.bytes
+      // Safety: more connections changing than the open-file cap can make nearly every record
+      // a new sequence file; the window ends early (reported) before the disk fills.
+      if (windowPolls % 10 === 0 && this.stats().filesOpened - start.stats.filesOpened > o['max-new-files']) {
+        truncated = `more than ${o['max-new-files']} new files in ${windowPolls} polls`
+        end = snapshot(this)
+        phase = 'done'
+        resolveDone()
+        return room
+      }
       if (phase === 'align-end') {
         if (this.stats().framesWritten === lastFrames && now - alignSince < flushMs) return room
         end = snapshot(this)
@@ -207,6 +218,7 @@ async function main() {
     bytes_total: bytes,
     wall_is: 'native dump time (stats.dumpNanos)',
     elapsed_s: f3(elapsedS),
+    window_truncated: truncated,
     polls_per_s: f3(polls / elapsedS),
     cpu_ms_per_poll: f3((userNs + sysNs) / 1e6 / polls),
     records_total: records,
