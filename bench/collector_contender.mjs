@@ -4,7 +4,7 @@
 //
 // usage: node bench/collector_contender.mjs [--polls 100] [--warmup 1] [--warmup-ms 2500]
 //                                           [--interval-ms 10] [--output DIR] [--keep]
-//                                           [--max-open-files 4096] [--flush-ms 1000]
+//                                           [--max-open-files N] [--flush-ms 1000]
 //                                           [--max-new-files 20000] [--exclude-local]
 //                                           [--dist PATH/index.js] [--announce]
 //
@@ -34,7 +34,7 @@ const TICK_NS = 1e9 / 100 // USER_HZ
 function parseArgs(argv) {
   const o = {
     polls: 100, warmup: 1, 'warmup-ms': 2500, 'interval-ms': 10, output: '', keep: false,
-    'max-open-files': 4096, 'flush-ms': 1000, 'max-new-files': 20000, 'startup-timeout-s': 300, 'exclude-local': false, dist: resolve(here, '..', 'dist', 'index.js'), announce: false,
+    'max-open-files': 0, 'flush-ms': 1000, 'max-new-files': 20000, 'startup-timeout-s': 300, 'exclude-local': false, dist: resolve(here, '..', 'dist', 'index.js'), announce: false,
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -181,7 +181,7 @@ async function main() {
     return room
   }
 
-  const args = [`--output=${output}`, `--interval=${o['interval-ms']}ms`, `--max-open-files=${o['max-open-files']}`, `--flush-interval=${o['flush-ms']}ms`, `--exclude-local=${o['exclude-local']}`, '--log-level=warn']
+  const args = [`--output=${output}`, `--interval=${o['interval-ms']}ms`, ...(o['max-open-files'] ? [`--max-open-files=${o['max-open-files']}`] : []), `--flush-interval=${o['flush-ms']}ms`, `--exclude-local=${o['exclude-local']}`, '--log-level=warn']
   const { config } = resolveCollectorConfig(readRawConfig(args, {}))
   const logLines = []
   const log = createLogger((line) => { if (logLines.length < 20) logLines.push(line.trim()) }, { level: 'warn' })
@@ -265,7 +265,7 @@ async function main() {
     stop_ms: f3(stopMs),
     stop_error: stopError,
     final_files_opened: final.archive.filesOpened,
-    final_open_files_max_cap: o['max-open-files'],
+    max_open_files: config.maxOpenFiles,
     final_records_written: final.archive.recordsWritten,
     final_records_dropped: final.archive.recordsDropped,
     final_bytes_compressed: final.archive.bytesCompressed,

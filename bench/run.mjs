@@ -39,6 +39,7 @@ const HELP = `usage: node bench/run.mjs [--quick] [options]
                        collector archiving to a scratch dir) and mlab (needs --mlab-bin)
   --mlab-bin PATH      M-Lab's tcp-info binary for the mlab contender (built outside the repo)
   --mlab-window-s S    the mlab contender's measured window [5]
+  --max-open-files N   the collector contender's open-file cap [the collector's default]
   --net-octet A        first octet of the farm's addresses [127; 10 if mlab runs: M-Lab always
                        skips loopback, so the harness adds 'ip route add local A.0.0.0/8 dev lo']
   --farm-interval MS|auto  the farm's change interval; auto (default) = the poll period at
@@ -59,13 +60,13 @@ function parseArgs(argv) {
   const o = {
     quick: false, sizes: null, changes: null, reportAll: null, churn: null, churnSeconds: null, churnConnections: 1000,
     rounds: null, polls: null, ssPolls: null, intervalMs: 10, render: null, tools: 'drain,drain2,rust,node,ss', netem: null,
-    netns: true, build: true, out: RESULTS, farmInterval: 'auto', mlabBin: null, mlabWindowS: 5, netOctet: null,
+    netns: true, build: true, out: RESULTS, farmInterval: 'auto', mlabBin: null, mlabWindowS: 5, netOctet: null, maxOpenFiles: null,
   }
   const names = {
     '--sizes': 'sizes', '--changes': 'changes', '--report-all': 'reportAll', '--churn': 'churn', '--churn-seconds': 'churnSeconds',
     '--churn-connections': 'churnConnections', '--rounds': 'rounds', '--polls': 'polls', '--ss-polls': 'ssPolls',
     '--interval-ms': 'intervalMs', '--tools': 'tools', '--netem': 'netem', '--out': 'out', '--farm-interval': 'farmInterval',
-    '--render': 'render', '--mlab-bin': 'mlabBin', '--mlab-window-s': 'mlabWindowS', '--net-octet': 'netOctet',
+    '--render': 'render', '--mlab-bin': 'mlabBin', '--mlab-window-s': 'mlabWindowS', '--net-octet': 'netOctet', '--max-open-files': 'maxOpenFiles',
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -167,7 +168,7 @@ const CONTENDERS = [
     // directory with its defaults; steady state over whole flush cycles (issue #9).
     name: 'collector',
     label: '(e) tcpinfo collect',
-    argv: (o, n) => [process.execPath, join(ROOT, 'bench', 'collector_contender.mjs'), '--polls', pollsFor(o, n), '--warmup', warmupFor(o, n), '--interval-ms', o.intervalMs, ...(o.netOctet === 127 ? [] : ['--exclude-local'])],
+    argv: (o, n) => [process.execPath, join(ROOT, 'bench', 'collector_contender.mjs'), '--polls', pollsFor(o, n), '--warmup', warmupFor(o, n), '--interval-ms', o.intervalMs, ...(o.netOctet === 127 ? [] : ['--exclude-local']), ...(o.maxOpenFiles ? ['--max-open-files', o.maxOpenFiles] : [])],
     available: () => (existsSync(join(ROOT, 'dist', 'collector', 'collector.js')) && nativeAddon() ? null : 'dist/ or the native addon is missing: run npm install (or npm run build)'),
   },
   {
