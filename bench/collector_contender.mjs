@@ -8,7 +8,7 @@
 //                                           [--max-new-files 20000] [--exclude-local]
 //                                           [--dist PATH/index.js] [--announce]
 //
-// The collector runs with its defaults (max open files 4096, flush every 1 s, level 1) except
+// The collector runs with its defaults (open-file cap 4096, flush every 1 s, level 1) except
 // that local exclusion is off unless --exclude-local (the farm's sockets are loopback ones by
 // default). Measurement hooks `ArchiveWriter.prototype.write` (one call per poll; nothing in
 // the collector is changed): the window opens after the first poll's records (every socket
