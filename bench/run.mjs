@@ -155,7 +155,9 @@ const CONTENDERS = [
   {
     name: 'rust',
     label: '(c) tcpinfo Rust poll',
-    argv: (o, n, all) => [join(BIN, 'poll'), '--polls', pollsFor(o, n), '--warmup', warmupFor(o, n), '--interval-ms', o.intervalMs, ...(all ? ['--report-all', 1] : [])],
+    // On a non-loopback farm the collector runs with its default local exclusion (a kernel
+    // filter program); the Rust poll then does the same, so (e) ÷ (c) compares like with like.
+    argv: (o, n, all) => [join(BIN, 'poll'), '--polls', pollsFor(o, n), '--warmup', warmupFor(o, n), '--interval-ms', o.intervalMs, ...(all ? ['--report-all', 1] : []), ...(o.netOctet === 127 ? [] : ['--exclude-local', 1])],
   },
   {
     name: 'node',
