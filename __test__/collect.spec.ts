@@ -270,14 +270,19 @@ test.serial("M-Lab's deployment arguments, verbatim (single dash, env vars), sta
   t.deepEqual(cfg.excludeLocal, { value: false, source: 'flag' })
   t.deepEqual(cfg.eventsocket, { value: sock, source: 'flag' })
   // The same through M-Lab's environment variables, and a real run of 30 polls.
-  const env = { OUTPUT: dir, UUID_PREFIX_FILE: prefixFile, TCPINFO_EVENTSOCKET: sock, PROMETHEUSX_LISTEN_ADDRESS: '127.0.0.1:0', ANONYMIZE_IP: 'netblock', REPS: '30', EXCLUDE_LOCAL: 'false', NETNS: pair.pathA }
-  const clients = runClients(pair, [20_000], 400)
-  const run = spawnSync(process.execPath, [CLI, 'collect'], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20_000 })
+  const env = { OUTPUT: dir, UUID_PREFIX_FILE: prefixFile, TCPINFO_EVENTSOCKET: sock, PROMETHEUSX_LISTEN_ADDRESS: '127.0.0.1:0', ANONYMIZE_IP: 'netblock', REPS: '400', EXCLUDE_LOCAL: 'false', NETNS: pair.pathA }
+  const { child, stderr } = await startCollector([], env)
+  await runClients(pair, [20_000, 20_000], 100)
+  const [code] = (await once(child, 'exit')) as [number | null]
+  const run = { status: code, stderr: stderr() }
   t.is(run.status, 0, run.stderr)
-  await clients
   const files = archiveFiles(dir)
   t.true(files.length > 0, run.stderr)
   t.true(files.every((f) => basename(f).startsWith('mlab-test-host_1700000000_')), files.join(','))
+  // -anonymize.ip=netblock (through ANONYMIZE_IP): the peer's address is cut to its /24.
+  const peers = archiveFiles(dir).flatMap((f) => zstdLines(f).slice(1)).map((l) => Buffer.from((JSON.parse(l) as Record).RawIDM, 'base64').subarray(24, 28).join('.'))
+  t.true(peers.length > 0)
+  t.deepEqual([...new Set(peers)], [pair.addrB.replace(/\.\d+$/, '.0')])
 })
 
 test('bad flags, environment values and config files: one line naming them, exit 2', (t) => {
