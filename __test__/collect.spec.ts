@@ -174,8 +174,9 @@ test.serial('every connection through a tbf bottleneck is archived with its fina
 test.serial('rotation by age makes new sequence files; a restart continues the sequence and never changes a file', async (t) => {
   const { pair, out } = await withPair(t, { rate: '5mbit' })
   const first = await startCollector(['--output', out, '--netns', pair.pathA, '--flush-interval', '50ms', '--rotate-age', '300ms'])
-  // One connection that keeps changing for ~1.5 s (slow through the 5 mbit/s bottleneck).
-  const client = runClients(pair, [900_000], 0)
+  // One connection that keeps changing for ~4 s (slow through the 5 mbit/s bottleneck),
+  // open across the restart.
+  const client = runClients(pair, [2_500_000], 0)
   await new Promise((r) => setTimeout(r, 1000))
   t.is((await stopCollector(first.child)).code, 0, first.stderr())
   const before = hashes(out)
