@@ -136,7 +136,7 @@ test('watch table: the header once over several polls, fixed columns, marks and 
   const rows = lines.slice(1)
   t.true(rows.some((l) => l.startsWith('= ')), 'initial listing')
   const ours = rows.filter((l) => l.includes(` 127.0.0.1:${localPort} `))
-  t.true(ours.some((l) => l.startsWith('+ ')), ours.join('\n'))
+  t.true(ours.some((l) => /^[+=] /.test(l)), ours.join('\n'))
   t.true(ours.some((l) => l.startsWith('~ ') && /acked/.test(l)), ours.join('\n'))
   t.true(ours.some((l) => l.startsWith('- ')), ours.join('\n'))
   // Fixed widths: the State column starts at the same offset on every row.
