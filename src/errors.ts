@@ -15,6 +15,7 @@ export type TcpinfoErrorCode =
   | 'ERR_UNSUPPORTED_PLATFORM'
   | 'ERR_NATIVE_MISSING'
   | 'ERR_INTERNAL'
+  | 'ERR_ARCHIVE'
 
 /** An error with a stable {@link TcpinfoErrorCode}. */
 export class TcpinfoError extends Error {

@@ -13,6 +13,9 @@ export type NativeBatch = Binding.NativeBatch
 export type NativePollerOptions = Binding.NativePollerOptions
 export type NativeWarning = Binding.NativeWarning
 export type NativePoller = Binding.NativePoller
+export type NativeArchiveBatch = Binding.NativeArchiveBatch
+export type NativeArchiveError = Binding.NativeArchiveError
+export type NativeArchiveReader = Binding.NativeArchiveReader
 
 /** Order of the counters in `NativeBatch.stats` (mirrors `NativeBatch::new` in the binding). */
 export const NATIVE_STATS_FIELDS = [

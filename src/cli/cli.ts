@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs'
 import { Builtins, Cli, type BaseContext } from 'clipanion'
 
 import { EXIT_USAGE } from './base-command.js'
+import { CsvCommand } from './commands/csv.js'
+import { ReportCommand } from './commands/report.js'
 import { SnapshotCommand } from './commands/snapshot.js'
 import { WatchCommand } from './commands/watch.js'
 
@@ -19,6 +21,8 @@ export function buildCli(): Cli<BaseContext> {
   cli.register(Builtins.VersionCommand)
   cli.register(SnapshotCommand)
   cli.register(WatchCommand)
+  cli.register(CsvCommand)
+  cli.register(ReportCommand)
   return cli
 }
 
