@@ -424,7 +424,7 @@ impl Row<'_> {
                 Src::IdmU8(off) => push_u64(out, idm[off].into()),
                 Src::IdmU32(off) => push_u64(out, rd(idm, off, 4)),
                 Src::IdmPort(off) => {
-                    push_u64(out, u16::from_be_bytes([idm[off], idm[off + 1]]).into())
+                    push_u64(out, u16::from_be_bytes([idm[off], idm[off + 1]]).into());
                 }
                 Src::IdmIp(off) => push_ip(out, &idm[off..off + 16]),
                 Src::IdmIf => push_u64(
