@@ -41,7 +41,7 @@ function chartData(c: AnalyzedConnection): Record<string, (number | null)[]> {
   const pick = (f: SeriesField, scale = 1, cap = Infinity): (number | null)[] =>
     idx.map((i) => {
       const v = s[f][i] as number
-      return Number.isFinite(v) && v < cap ? Math.round((v / scale) * 1000) / 1000 : null
+      return Number.isFinite(v) && v < cap ? Number((v / scale).toPrecision(7)) : null
     })
   return {
     t: idx.map((i) => Math.round(((s.time[i] as number) - t0)) / 1000),
