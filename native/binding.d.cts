@@ -43,7 +43,10 @@ export declare class NativePoller {
 
 /** Records of one or more sources in the poller's batch layout, plus times and sources. */
 export interface NativeArchiveBatch {
-  /** 32-byte index entries (bytes 20..24: segment). */
+  /**
+   * 32-byte index entries (bytes 20..24: segment). Each region's memory returns to the
+   * reader's pool when V8 collects its `Buffer`.
+   */
   index: Buffer
   /** Netlink payloads. */
   payloads: Buffer

@@ -100,9 +100,33 @@ export class ArchiveReader implements AsyncIterable<Connection> {
     yield* this.#drain(reader, true)
   }
 
-  /** The records, one by one, in file order. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Connection, void, undefined> {
-    for await (const b of this.batches()) yield* b.connections
+  /**
+   * The records, one by one, in file order. A plain iterator over each batch's array rather
+   * than an async generator with `yield*`: one promise per record instead of a chain of them.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Connection> {
+    const batches = this.batches()
+    let current: readonly Connection[] = []
+    let i = 0
+    const it: AsyncIterableIterator<Connection> = {
+      async next(): Promise<IteratorResult<Connection>> {
+        while (i >= current.length) {
+          const r = await batches.next()
+          if (r.done) return { done: true, value: undefined }
+          current = r.value.connections
+          i = 0
+        }
+        return { done: false, value: current[i++] as Connection }
+      },
+      async return(): Promise<IteratorResult<Connection>> {
+        await batches.return()
+        return { done: true, value: undefined }
+      },
+      [Symbol.asyncIterator]() {
+        return it
+      },
+    }
+    return it
   }
 
   async #resolve(skip: boolean): Promise<ArchiveSource[]> {

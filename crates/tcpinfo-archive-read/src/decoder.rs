@@ -7,9 +7,11 @@
 //! decompression chunk and one batch, however large the source. Design and error model:
 //! `docs/internals/archive/design.md`.
 
+use std::sync::Arc;
 use tcpinfo_core::parse::diag_msg::{parse_diag, InetDiagMsg, INET_DIAG_MSG_LEN};
 use tcpinfo_core::parse::nlmsg::{NLMSG_DONE, NLMSG_HDR_LEN, SOCK_DIAG_BY_FAMILY};
-use tcpinfo_core::{write_record_line, RecordKind, GO_ZERO_TIME};
+
+use tcpinfo_core::{write_record_line, RecordKind, RecordsPool, GO_ZERO_TIME, INDEX_ENTRY_LEN};
 use zstd::stream::raw::{Decoder as ZstdDecoder, Operation as _};
 
 use crate::batch::{ArchiveBatch, NewRecord, Segment};
@@ -93,9 +95,10 @@ struct Source {
     /// Stored offset where the current zstd frame starts; whether one is open.
     frame_start: u64,
     in_frame: bool,
+    /// Decompressed text: `text[text_pos..text_end]` is pending; the rest is room that is
+    /// written into directly (kept initialised, so it is zeroed only when it grows).
     text: Vec<u8>,
-    /// Decompression output, allocated (and zeroed) once per source.
-    zbuf: Vec<u8>,
+    text_end: usize,
     text_pos: usize,
     /// Decompressed offset of `text[0]`.
     text_offset: u64,
@@ -122,7 +125,7 @@ impl Source {
             frame_start: 0,
             in_frame: false,
             text: Vec::new(),
-            zbuf: Vec::new(),
+            text_end: 0,
             text_pos: 0,
             text_offset: 0,
             line_no: 0,
@@ -136,6 +139,8 @@ impl Source {
 /// Decodes archive sources, one after the other, into batches.
 pub struct ArchiveDecoder {
     opts: ReaderOptions,
+    /// Where batch buffers come from and go back to (see [`Self::with_pool`]).
+    pool: Option<Arc<RecordsPool>>,
     source: Option<Source>,
     batch: ArchiveBatch,
     scanned: Scanned,
@@ -154,10 +159,41 @@ impl ArchiveDecoder {
     pub fn new(opts: ReaderOptions) -> Self {
         Self {
             opts,
+            pool: None,
             source: None,
             batch: ArchiveBatch::default(),
             scanned: Scanned::default(),
             stopped: false,
+        }
+    }
+
+    /// Takes batch buffers from `pool` (and a consumer gives them back there), so a long read
+    /// neither reallocates nor faults in fresh pages for every batch.
+    #[must_use]
+    pub fn with_pool(mut self, pool: Arc<RecordsPool>) -> Self {
+        self.pool = Some(pool);
+        self.batch = self.fresh_batch();
+        self
+    }
+
+    /// Gives a consumed batch's buffers back to the pool (if any).
+    pub fn recycle(&self, batch: ArchiveBatch) {
+        if let Some(pool) = &self.pool {
+            pool.recycle_records(batch.records);
+            pool.recycle(batch.times);
+        }
+    }
+
+    fn fresh_batch(&self) -> ArchiveBatch {
+        let Some(pool) = &self.pool else {
+            return ArchiveBatch::default();
+        };
+        let (n, bytes) = (self.opts.max_batch_records, self.opts.max_batch_bytes);
+        let (records, _) = pool.take_records([n * INDEX_ENTRY_LEN, bytes * 2 / 5, bytes * 3 / 5]);
+        ArchiveBatch {
+            records,
+            times: pool.take(n * 8),
+            ..ArchiveBatch::default()
         }
     }
 
@@ -213,7 +249,8 @@ impl ArchiveDecoder {
         if let Some(s) = self.source.as_mut() {
             s.segment_in_batch = None;
         }
-        std::mem::take(&mut self.batch)
+        let fresh = self.fresh_batch();
+        std::mem::replace(&mut self.batch, fresh)
     }
 
     fn full(&self) -> bool {
@@ -259,9 +296,13 @@ impl ArchiveDecoder {
             return false;
         }
         if s.text_pos > 0 {
-            s.text.drain(..s.text_pos);
+            s.text.copy_within(s.text_pos..s.text_end, 0);
+            s.text_end -= s.text_pos;
             s.text_offset += s.text_pos as u64;
             s.text_pos = 0;
+        }
+        if s.text.len() - s.text_end < TEXT_CHUNK {
+            s.text.resize(s.text_end + TEXT_CHUNK, 0);
         }
         let avail = &s.input[s.input_pos..];
         if let Compression::Unknown = s.compression {
@@ -293,21 +334,19 @@ impl ArchiveDecoder {
         }
         match &mut s.compression {
             Compression::Plain | Compression::Unknown => {
-                let n = avail.len().min(TEXT_CHUNK);
-                s.text.extend_from_slice(&avail[..n]);
+                let n = avail.len().min(s.text.len() - s.text_end);
+                s.text[s.text_end..s.text_end + n].copy_from_slice(&avail[..n]);
+                s.text_end += n;
                 s.input_pos += n;
                 s.consumed += n as u64;
                 self.batch.stats.bytes_in += n as u64;
                 true
             }
             Compression::Zstd(z) => {
-                if s.zbuf.is_empty() {
-                    s.zbuf = vec![0; TEXT_CHUNK];
-                }
-                let r = z.run_on_buffers(avail, &mut s.zbuf);
+                let r = z.run_on_buffers(avail, &mut s.text[s.text_end..]);
                 match r {
                     Ok(st) => {
-                        s.text.extend_from_slice(&s.zbuf[..st.bytes_written]);
+                        s.text_end += st.bytes_written;
                         s.input_pos += st.bytes_read;
                         s.consumed += st.bytes_read as u64;
                         self.batch.stats.bytes_in += st.bytes_read as u64;
@@ -342,7 +381,7 @@ impl ArchiveDecoder {
         if s.finished {
             return;
         }
-        let tail = s.text.len() - s.text_pos;
+        let tail = s.text_end - s.text_pos;
         if s.in_frame {
             let (at, msg) = (
                 s.frame_start,
@@ -353,10 +392,10 @@ impl ArchiveDecoder {
             match s.content {
                 Content::Jsonl => {
                     // A last line without '\n' is still a line.
-                    let line = s.text[s.text_pos..].to_vec();
+                    let line = s.text[s.text_pos..s.text_end].to_vec();
                     let (no, off) = (s.line_no + 1, s.text_offset + s.text_pos as u64);
                     s.line_no = no;
-                    s.text_pos = s.text.len();
+                    s.text_pos = s.text_end;
                     self.line(&line, no, off);
                 }
                 Content::Netlink => {
@@ -370,7 +409,7 @@ impl ArchiveDecoder {
                     );
                 }
                 Content::Unknown => {
-                    let first = s.text[s.text_pos..]
+                    let first = s.text[s.text_pos..s.text_end]
                         .iter()
                         .any(|c| !c.is_ascii_whitespace());
                     if first {
@@ -392,7 +431,7 @@ impl ArchiveDecoder {
             s.input_pos = 0;
             s.text = Vec::new();
             s.text_pos = 0;
-            s.zbuf = Vec::new();
+            s.text_end = 0;
             self.batch.stats.sources_done += 1;
         }
     }
@@ -411,7 +450,7 @@ impl ArchiveDecoder {
             }
             match s.content {
                 Content::Unknown => {
-                    let rest = &s.text[s.text_pos..];
+                    let rest = &s.text[s.text_pos..s.text_end];
                     let Some(first) = rest.iter().position(|c| !c.is_ascii_whitespace()) else {
                         return Step::NeedMore;
                     };
@@ -454,14 +493,14 @@ impl ArchiveDecoder {
         let Some(s) = self.source.as_mut() else {
             return Step::NeedMore;
         };
-        let rest = &s.text[s.text_pos..];
+        let rest = &s.text[s.text_pos..s.text_end];
         let Some(nl) = memchr::memchr(b'\n', rest) else {
             if rest.len() > max_line {
                 let (no, off) = (s.line_no + 1, s.text_offset + s.text_pos as u64);
                 s.line_no = no;
                 let skipping = s.skipping_long_line;
                 s.skipping_long_line = true;
-                s.text_pos = s.text.len();
+                s.text_pos = s.text_end;
                 if !skipping {
                     self.record_error(
                         ErrorKind::LineTooLong,
@@ -508,7 +547,7 @@ impl ArchiveDecoder {
         let Some(s) = self.source.as_mut() else {
             return Step::NeedMore;
         };
-        let rest = &s.text[s.text_pos..];
+        let rest = &s.text[s.text_pos..s.text_end];
         if rest.len() < NLMSG_HDR_LEN {
             return Step::NeedMore;
         }
@@ -691,6 +730,7 @@ impl ArchiveDecoder {
             s.input_pos = 0;
             s.text = Vec::new();
             s.text_pos = 0;
+            s.text_end = 0;
             self.batch.stats.sources_done += 1;
         }
     }

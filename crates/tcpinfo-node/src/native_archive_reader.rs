@@ -1,9 +1,19 @@
 //! `NativeArchiveReader`: archive bytes in, batches of records out (see
 //! `tcpinfo-archive-read`); conversions only.
 
-use napi::bindgen_prelude::{BigInt, Buffer};
+use std::sync::Arc;
+
+use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
 use tcpinfo_archive_read::{ArchiveBatch, ArchiveDecoder, ReaderOptions};
+use tcpinfo_core::RecordsPool;
+
+use crate::native_records::PooledBuffer;
+
+/// Buffers kept for reuse: four regions of a few batches in flight.
+const POOL_BUFFERS: usize = 16;
+/// Bytes kept for reuse: 128 MiB.
+const POOL_BYTES: usize = 128 << 20;
 
 /// Reader bounds and error policy; every field optional (defaults of `ReaderOptions`).
 #[napi(object)]
@@ -54,14 +64,19 @@ pub struct NativeArchiveError {
 /// Records of one or more sources in the poller's batch layout, plus times and sources.
 #[napi(object, object_from_js = false)]
 pub struct NativeArchiveBatch {
-    /// 32-byte index entries (bytes 20..24: segment).
-    pub index: Buffer,
+    /// 32-byte index entries (bytes 20..24: segment). Each region's memory returns to the
+    /// reader's pool when V8 collects its `Buffer`.
+    #[napi(ts_type = "Buffer")]
+    pub index: PooledBuffer,
     /// Netlink payloads.
-    pub payloads: Buffer,
+    #[napi(ts_type = "Buffer")]
+    pub payloads: PooledBuffer,
     /// ArchivalRecord lines.
-    pub lines: Buffer,
+    #[napi(ts_type = "Buffer")]
+    pub lines: PooledBuffer,
     /// One little-endian i64 per record: unix ns (`-2^63` when none).
-    pub times: Buffer,
+    #[napi(ts_type = "Buffer")]
+    pub times: PooledBuffer,
     /// Sources of the records.
     pub segments: Vec<NativeArchiveSegment>,
     /// Errors met.
@@ -74,13 +89,14 @@ pub struct NativeArchiveBatch {
     clippy::cast_precision_loss,
     reason = "counters and offsets stay below 2^53"
 )]
-fn convert(b: ArchiveBatch) -> NativeArchiveBatch {
+fn convert(b: ArchiveBatch, pool: &Arc<RecordsPool>) -> NativeArchiveBatch {
     let s = b.stats;
+    let pooled = |v: Vec<u8>| PooledBuffer::new(v, Some(Arc::clone(pool)));
     NativeArchiveBatch {
-        index: b.records.index.into(),
-        payloads: b.records.payloads.into(),
-        lines: b.records.lines.into(),
-        times: b.times.into(),
+        index: pooled(b.records.index),
+        payloads: pooled(b.records.payloads),
+        lines: pooled(b.records.lines),
+        times: pooled(b.times),
         segments: b
             .segments
             .into_iter()
@@ -124,6 +140,7 @@ fn convert(b: ArchiveBatch) -> NativeArchiveBatch {
 #[napi]
 pub struct NativeArchiveReader {
     inner: ArchiveDecoder,
+    pool: Arc<RecordsPool>,
 }
 
 #[napi]
@@ -134,14 +151,17 @@ impl NativeArchiveReader {
         let o = options.unwrap_or_default();
         let d = ReaderOptions::default();
         let size = |v: Option<u32>, def: usize| v.map_or(def, |v| (v as usize).max(1));
+        let pool = Arc::new(RecordsPool::new(POOL_BUFFERS, POOL_BYTES));
         Self {
+            pool: Arc::clone(&pool),
             inner: ArchiveDecoder::new(ReaderOptions {
                 max_batch_records: size(o.max_batch_records, d.max_batch_records),
                 max_batch_bytes: size(o.max_batch_bytes, d.max_batch_bytes),
                 max_line_bytes: size(o.max_line_bytes, d.max_line_bytes),
                 stop_on_error: o.stop_on_error.unwrap_or(true),
                 ..d
-            }),
+            })
+            .with_pool(pool),
         }
     }
 
@@ -170,6 +190,6 @@ impl NativeArchiveReader {
     /// The next batch if one is full (or, with `flush`, whatever is pending); else `null`.
     #[napi(catch_unwind)]
     pub fn next(&mut self, flush: bool) -> Option<NativeArchiveBatch> {
-        self.inner.next_batch(flush).map(convert)
+        self.inner.next_batch(flush).map(|b| convert(b, &self.pool))
     }
 }
