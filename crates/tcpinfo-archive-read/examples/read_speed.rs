@@ -1,4 +1,5 @@
-//! Decode rate of the archive reader alone (no Node): `cargo run --release --example read_speed -- FILE...`.
+//! Decode rate of the archive reader alone (no Node), and with `--csv` the CSV rate:
+//! `cargo run --release --example read_speed -- [--csv] FILE...`.
 #![expect(clippy::print_stdout, reason = "an example prints its measurement")]
 
 use std::sync::Arc;
@@ -8,7 +9,10 @@ use tcpinfo_archive_read::{ArchiveDecoder, ReaderOptions};
 use tcpinfo_core::RecordsPool;
 
 fn main() {
-    for path in std::env::args().skip(1) {
+    let csv = std::env::args().any(|a| a == "--csv");
+    let cols: Vec<usize> = (0..tcpinfo_archive_read::csv::COLUMNS.len()).collect();
+    let mut out = Vec::new();
+    for path in std::env::args().skip(1).filter(|a| a != "--csv") {
         let bytes = std::fs::read(&path).expect("read");
         let t0 = Instant::now();
         let pool = Arc::new(RecordsPool::new(16, 256 << 20));
@@ -19,6 +23,17 @@ fn main() {
             d.feed(chunk);
             while let Some(b) = d.next_batch(false) {
                 n += b.len();
+                if csv {
+                    out.clear();
+                    let r = &b.records;
+                    tcpinfo_archive_read::csv::write_rows(
+                        &mut out,
+                        &r.index,
+                        &r.payloads,
+                        &r.lines,
+                        &cols,
+                    );
+                }
                 d.recycle(b);
             }
         }

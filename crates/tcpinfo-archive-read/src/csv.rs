@@ -264,6 +264,18 @@ pub fn write_header(out: &mut Vec<u8>, cols: &[usize]) {
 }
 
 fn rd(b: &[u8], off: usize, n: usize) -> u64 {
+    if let Some(s) = b.get(off..off + n) {
+        return match n {
+            1 => u64::from(s[0]),
+            2 => u64::from(u16::from_le_bytes([s[0], s[1]])),
+            4 => u64::from(u32::from_le_bytes([s[0], s[1], s[2], s[3]])),
+            _ => {
+                let mut a = [0u8; 8];
+                a[..n].copy_from_slice(s);
+                u64::from_le_bytes(a)
+            }
+        };
+    }
     // Zero-filled past the end, as M-Lab's maybeCopy does.
     let mut a = [0u8; 8];
     if let Some(s) = b.get(off..) {
@@ -273,20 +285,47 @@ fn rd(b: &[u8], off: usize, n: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
+/// "00".."99": two digits per division (as `itoa` does).
+const PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Decimal digits, pushed one by one: rows are mostly 1..10-digit numbers, for which a
+/// `memmove` call per number cost more than the digits (profile of `write_rows`).
 fn push_u64(out: &mut Vec<u8>, v: u64) {
+    if v < 10 {
+        out.push(b'0' + u8::try_from(v).unwrap_or_default());
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     let mut n = v;
-    loop {
-        i -= 1;
-        let digit = u8::try_from(n % 10).unwrap_or_default();
-        buf[i] = b'0' + digit;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+    while n >= 100 {
+        let pair = usize::try_from(n % 100).unwrap_or_default() * 2;
+        n /= 100;
+        i -= 2;
+        buf[i] = PAIRS[pair];
+        buf[i + 1] = PAIRS[pair + 1];
     }
-    out.extend_from_slice(&buf[i..]);
+    if n >= 10 {
+        let pair = usize::try_from(n).unwrap_or_default() * 2;
+        i -= 2;
+        buf[i] = PAIRS[pair];
+        buf[i + 1] = PAIRS[pair + 1];
+    } else {
+        i -= 1;
+        buf[i] = b'0' + u8::try_from(n).unwrap_or_default();
+    }
+    for &c in &buf[i..] {
+        out.push(c);
+    }
 }
 
 fn push_i64(out: &mut Vec<u8>, v: i64) {
@@ -311,8 +350,12 @@ fn push_ip(out: &mut Vec<u8>, b: &[u8]) {
     let mut a = [0u8; 16];
     a.copy_from_slice(&b[..16]);
     let v4 = |out: &mut Vec<u8>, q: &[u8]| {
-        // Writing to a Vec cannot fail.
-        write!(out, "{}.{}.{}.{}", q[0], q[1], q[2], q[3]).unwrap_or_default();
+        for (k, byte) in q.iter().enumerate() {
+            if k > 0 {
+                out.push(b'.');
+            }
+            push_u64(out, u64::from(*byte));
+        }
     };
     if a[4..].iter().all(|x| *x == 0) {
         v4(out, &a[..4]);
@@ -385,6 +428,9 @@ pub fn write_rows(
     rows
 }
 
+/// Attribute types with a column: their payloads are looked up once per row.
+const SLOTS: usize = 18;
+
 struct Row<'a> {
     stamp: Stamp,
     idm: &'a [u8],
@@ -410,7 +456,12 @@ impl Row<'_> {
     }
 
     fn write(&self, out: &mut Vec<u8>, cols: &[usize]) {
+        out.reserve(cols.len() * 12);
         let (observed, partial) = self.masks();
+        let mut slots: [Option<&[u8]>; SLOTS] = [None; SLOTS];
+        for (ty, slot) in slots.iter_mut().enumerate() {
+            *slot = u16::try_from(ty).ok().and_then(|t| self.attrs.get(t));
+        }
         for (i, c) in cols.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -454,7 +505,7 @@ impl Row<'_> {
                         .map_or(0, |p| rd(p, 0, 4)),
                 ),
                 Src::Field(ty, off, kind) => {
-                    let Some(p) = self.attrs.get(ty) else {
+                    let Some(p) = slots.get(usize::from(ty)).copied().flatten() else {
                         continue;
                     };
                     match kind {
