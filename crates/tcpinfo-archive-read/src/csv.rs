@@ -289,9 +289,9 @@ fn rd(b: &[u8], off: usize, n: usize) -> u64 {
 const PAIRS: [u8; 200] = {
     let mut t = [0u8; 200];
     let mut i = 0;
-    while i < 100 {
-        t[2 * i] = b'0' + (i / 10) as u8;
-        t[2 * i + 1] = b'0' + (i % 10) as u8;
+    while i < 100u8 {
+        t[2 * i as usize] = b'0' + i / 10;
+        t[2 * i as usize + 1] = b'0' + i % 10;
         i += 1;
     }
     t
