@@ -55,6 +55,18 @@ export interface PollWarning {
   message: string
 }
 
+/** Where an archived record came from: its file and the file's header line (`Metadata`). */
+export interface RecordMetadata {
+  /** File path, or `-` for a stream. */
+  source: string
+  /** `Metadata.UUID`, when the file has a header line. */
+  uuid?: string
+  /** `Metadata.Sequence`: the file's number in the connection's series (0 = first). */
+  sequence?: number
+  /** `Metadata.StartTime`: when the connection was first seen, unix ns. */
+  startTimeNs?: bigint
+}
+
 /** One connection reported by a poll. Fields are read from the batch's buffers on access. */
 export class Connection {
   readonly #batch: Batch
@@ -88,9 +100,21 @@ export class Connection {
   get cookie(): bigint {
     return this.#view.getBigUint64(this.#off + 24, true)
   }
-  /** M-Lab UUID: `<prefix>_<cookie as %016X>`. */
+  /** M-Lab UUID: `<prefix>_<cookie as %016X>` (for an archived record: its file's `Metadata.UUID`). */
   get uuid(): string {
-    return `${this.#batch.uuidPrefix}_${this.cookie.toString(16).toUpperCase().padStart(16, '0')}`
+    return this.#batch.recordUuid(this.#index, this.cookie)
+  }
+  /** When the record was taken, unix ns: the poll's start, or an archived record's `Timestamp`. */
+  get timestampNs(): bigint {
+    return this.#batch.recordTimestampNs(this.#index)
+  }
+  /** {@link timestampNs} as a `Date` (ms resolution). */
+  get timestamp(): Date {
+    return new Date(Number(this.timestampNs / 1_000_000n))
+  }
+  /** For an archived record: its source file and the file's header metadata; `undefined` for live ones. */
+  get metadata(): RecordMetadata | undefined {
+    return this.#batch.recordMetadata(this.#index)
   }
   /** Closed, and reported by the kernel's destroy event with the final counters. */
   get fromDestroyEvent(): boolean {
@@ -215,6 +239,21 @@ export class Batch {
    */
   archivalLines(): Buffer {
     return this.lines
+  }
+
+  /** @internal The UUID of record `i` (live: prefix and cookie). */
+  recordUuid(_i: number, cookie: bigint): string {
+    return `${this.uuidPrefix}_${cookie.toString(16).toUpperCase().padStart(16, '0')}`
+  }
+
+  /** @internal The timestamp of record `i` (live: the poll's). */
+  recordTimestampNs(_i: number): bigint {
+    return this.timestampNs
+  }
+
+  /** @internal The source of record `i` (live: none). */
+  recordMetadata(_i: number): RecordMetadata | undefined {
+    return undefined
   }
 
   /** @internal Decodes every record once, in one native call. */

@@ -7,6 +7,8 @@
 
 mod native_archive_options;
 mod native_archive_writer;
+mod native_archive_csv;
+mod native_archive_reader;
 mod native_decode;
 mod native_error;
 mod native_options;
