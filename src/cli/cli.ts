@@ -47,10 +47,6 @@ export function buildCli(colorDepth = 1): Cli<BaseContext> {
   cli.register(Builtins.HelpCommand)
   cli.register(Builtins.VersionCommand)
   for (const c of COMMANDS) cli.register(c)
-  cli.register(SnapshotCommand)
-  cli.register(WatchCommand)
-  cli.register(CsvCommand)
-  cli.register(ReportCommand)
   return cli
 }
 
