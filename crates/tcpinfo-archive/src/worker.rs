@@ -64,6 +64,8 @@ pub(crate) struct Worker {
     anon: Anonymizer,
     pending_total: usize,
     ticks: u32,
+    /// Time of the message being handled (one clock read per batch, not per record).
+    now: Instant,
     counters: Arc<Counters>,
     events: Arc<Events>,
 }
@@ -97,6 +99,7 @@ impl Worker {
             anon,
             pending_total: 0,
             ticks: 0,
+            now: Instant::now(),
             counters,
             events,
         })
@@ -130,6 +133,7 @@ impl Worker {
     }
 
     fn on_batch(&mut self, b: &WriteBatch) {
+        self.now = Instant::now();
         for rec in RecordIter::new(&b.index, &[], &b.lines) {
             if rec.flags & FLAG_HAS_RECORD != 0 && !rec.line.is_empty() {
                 self.append(rec.cookie, rec.line);
@@ -162,7 +166,21 @@ impl Worker {
 
     /// Appends one record line to the connection's open file, opening one if needed.
     fn append_line(&mut self, cookie: u64, line: &[u8]) {
-        let now = Instant::now();
+        let now = self.now;
+        // The common case, a connection with an open file: one lookup.
+        if let Some(file) = self.conns.get_mut(&cookie).and_then(|c| {
+            c.last_seen = now;
+            c.file.as_mut()
+        }) {
+            file.pending.extend_from_slice(line);
+            file.pending_records += 1;
+            file.last_write = now;
+            self.pending_total += line.len();
+            if file.pending.len() >= FLUSH_AT_BYTES {
+                self.flush_one(cookie);
+            }
+            return;
+        }
         if !self.conns.contains_key(&cookie) {
             let seq = self.existing.remove(&cookie).unwrap_or(0);
             let mut start = line_timestamp(line).to_vec();
@@ -174,48 +192,31 @@ impl Worker {
             self.conns.insert(cookie, new_conn(seq, &start, now));
             Counters::add(&self.counters.connections, 1);
         }
-        let needs_file = self.conns.get(&cookie).is_some_and(|c| c.file.is_none());
-        if needs_file {
-            if self.open.len() >= self.max_open {
-                self.evict_least_recent();
-            }
-            let Some(conn) = self.conns.get_mut(&cookie) else {
-                return;
-            };
-            match open_file(
-                &self.output,
-                &self.prefix,
-                cookie,
-                conn,
-                &mut self.known_dirs,
-            ) {
-                Ok(file) => {
-                    self.pending_total += file.pending.len();
-                    conn.file = Some(file);
-                    self.open.insert(cookie);
-                    Counters::add(&self.counters.files_opened, 1);
-                    Counters::add(&self.counters.open_files, 1);
-                }
-                Err((op, path, e)) => {
-                    self.count_error(op, &path, &e);
-                    Counters::add(&self.counters.records_dropped, 1);
-                    return;
-                }
-            }
+        if self.open.len() >= self.max_open {
+            self.evict_least_recent();
         }
         let Some(conn) = self.conns.get_mut(&cookie) else {
             return;
         };
-        conn.last_seen = now;
-        let Some(file) = conn.file.as_mut() else {
-            return;
-        };
-        file.pending.extend_from_slice(line);
-        file.pending_records += 1;
-        file.last_write = now;
-        self.pending_total += line.len();
-        if file.pending.len() >= FLUSH_AT_BYTES {
-            self.flush_one(cookie);
+        match open_file(
+            &self.output,
+            &self.prefix,
+            cookie,
+            conn,
+            &mut self.known_dirs,
+        ) {
+            Ok(file) => {
+                self.pending_total += file.pending.len();
+                conn.file = Some(file);
+                self.open.insert(cookie);
+                Counters::add(&self.counters.files_opened, 1);
+                Counters::add(&self.counters.open_files, 1);
+                self.append_line(cookie, line);
+            }
+            Err((op, path, e)) => {
+                self.count_error(op, &path, &e);
+                Counters::add(&self.counters.records_dropped, 1);
+            }
         }
     }
 
