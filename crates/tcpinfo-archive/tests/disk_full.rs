@@ -101,3 +101,62 @@ fn a_full_disk_is_counted_and_writing_resumes_when_space_returns() {
         assert_eq!(&lines_of(&data)[1..], &expected[0][..], "{}", f.display());
     }
 }
+
+#[test]
+fn a_read_only_output_is_counted_and_writing_resumes_when_it_is_writable() {
+    let dir = TempDir::new("readonly");
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "ro,size=1m", "tcpinfo-archive-test"])
+        .arg(&dir.0)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
+        {
+            eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+        }
+        return;
+    }
+    let _mount = Mount(dir.0.clone());
+    let out = dir.0.join("archive");
+    let lines = fixture_lines();
+    let mut c = WriterConfig::new(&out, "ro_1_unsafe");
+    c.flush_interval = Duration::from_millis(20);
+    let w = ArchiveWriter::new(&c).expect("an unwritable output is not a construction error");
+    for line in &lines[..5] {
+        assert!(w.write(batch(&[(1, 42, line)])).unwrap());
+    }
+    w.flush(Duration::from_secs(5)).unwrap();
+    let s = w.stats();
+    assert_eq!(
+        s.errors(ErrorCause::ReadOnly),
+        5,
+        "every record's mkdir failed"
+    );
+    assert_eq!(s.records_dropped, 5);
+    let events = w.take_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].cause, events[0].op, events[0].count),
+        (ErrorCause::ReadOnly, "mkdir", 1)
+    );
+
+    let remount = Command::new("mount")
+        .args(["-o", "remount,rw"])
+        .arg(&dir.0)
+        .status()
+        .unwrap();
+    assert!(remount.success());
+    w.write(batch(&[(2, 42, &lines[5])])).unwrap();
+    w.close(Duration::from_secs(5)).unwrap();
+    let files = archive_files(&out);
+    assert_eq!(files.len(), 1);
+    let (ok, data) = zstd_dc(&files[0]);
+    assert!(ok);
+    assert_eq!(&lines_of(&data)[1..], &[&lines[5][..]]);
+    assert_eq!(
+        w.stats().errors(ErrorCause::ReadOnly),
+        5,
+        "no error once writable"
+    );
+}
