@@ -26,6 +26,10 @@ use crate::writer::{Rotate, WriteBatch};
 const FORGET_SWEEP_TICKS: u32 = 60;
 /// Longest RFC 3339 timestamp kept as a start time (`2019-04-01T07:42:37.371123456Z` is 30).
 const MAX_START_LEN: usize = 40;
+/// Next sequence numbers kept for forgotten connections (and found on disk at start);
+/// beyond it a forgotten connection's next file still never overwrites (`O_EXCL`) but may
+/// reuse a sequence number that exists under another date.
+const MAX_REMEMBERED_SEQUENCES: usize = 1 << 20;
 /// Date directories remembered as existing (cleared when full).
 const MAX_KNOWN_DIRS: usize = 64;
 const TIMESTAMP_KEY: &[u8] = br#"{"Timestamp":""#;
@@ -334,8 +338,16 @@ impl Worker {
         if self.ticks % FORGET_SWEEP_TICKS == 0 {
             let before = self.conns.len();
             let forget = self.forget_after;
-            self.conns
-                .retain(|_, c| c.file.is_some() || now.duration_since(c.last_seen) < forget);
+            let existing = &mut self.existing;
+            self.conns.retain(|cookie, c| {
+                let keep = c.file.is_some() || now.duration_since(c.last_seen) < forget;
+                if !keep && existing.len() < MAX_REMEMBERED_SEQUENCES {
+                    // Its series goes on at the right number if it ever writes again (a
+                    // close this writer never saw): 12 bytes instead of the whole entry.
+                    existing.insert(*cookie, c.next_seq);
+                }
+                keep
+            });
             let gone = (before - self.conns.len()) as u64;
             self.counters
                 .connections

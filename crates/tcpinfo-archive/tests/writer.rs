@@ -344,3 +344,31 @@ fn over_the_queue_limit_closes_are_kept_and_the_rest_counted() {
         assert_eq!(last, lines[2], "the final record is the close");
     }
 }
+
+#[test]
+fn a_forgotten_connection_continues_its_series_at_the_next_number() {
+    let dir = TempDir::new("forget");
+    let lines = fixture_lines();
+    let mut c = config(&dir.0);
+    c.flush_interval = Duration::from_millis(5);
+    c.idle_close = Duration::from_millis(10);
+    c.forget_after = Duration::from_millis(10);
+    let w = ArchiveWriter::new(&c).unwrap();
+    w.write(batch(&[(OPENED, 77, &lines[0])])).unwrap();
+    w.flush(T).unwrap();
+    assert_eq!(w.stats().connections, 1);
+    let end = std::time::Instant::now() + T;
+    while w.stats().connections > 0 {
+        assert!(std::time::Instant::now() < end, "never forgotten");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A record dated another day: a new sequence 0 would go to another directory.
+    let next_day = String::from_utf8(lines[1].clone())
+        .unwrap()
+        .replace("2019-07-01T", "2019-07-02T");
+    w.write(batch(&[(CHANGED, 77, next_day.as_bytes())]))
+        .unwrap();
+    w.close(T).unwrap();
+    let m = by_cookie(&dir.0);
+    assert_eq!(m[&77].iter().map(|(s, _)| *s).collect::<Vec<_>>(), [0, 1]);
+}
