@@ -56,6 +56,8 @@ test.serial('watch() batches archived: one file series per connection, final tcp
   ip('-n', nsB, 'addr', 'add', '10.231.0.2/24', 'dev', `${tag}y`)
   ip('-n', nsA, 'link', 'set', `${tag}x`, 'up')
   ip('-n', nsB, 'link', 'set', `${tag}y`, 'up')
+  // A 20 Mbit/s bottleneck with a queue: transfers last long enough for many polls and frames.
+  execFileSync('ip', ['netns', 'exec', nsA, 'tc', 'qdisc', 'add', 'dev', `${tag}x`, 'root', 'tbf', 'rate', '20mbit', 'burst', '16kb', 'latency', '20ms'])
 
   const server = nodeIn(
     nsB,
@@ -116,6 +118,7 @@ test.serial('watch() batches archived: one file series per connection, final tcp
   while (closedPorts().length < SIZES.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
   w.close()
   await loop
+  t.is(writer.rotate([...portOf.keys(), 'other-prefix_0000000000000001']), portOf.size, 'rotate() knows its own UUIDs')
   await writer.close()
 
   t.true(polls > 0)
@@ -123,6 +126,7 @@ test.serial('watch() batches archived: one file series per connection, final tcp
   t.is(s.recordsDropped, 0)
   t.is(s.openFiles, 0)
   t.true(s.recordsWritten > 0)
+  t.true(s.framesWritten > portOf.size, 'several flushes per connection')
   const all = files(out)
   for (const [uuid, port] of portOf) {
     const series = all.filter((f) => f.includes(`/${uuid}.`)).sort()
