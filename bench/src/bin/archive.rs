@@ -273,9 +273,23 @@ fn load_mode(fixtures: &Path, output: &Path, p: &Load, level: i32) -> Result<(),
     }
     let t1 = writer_ticks();
     let wall = wall.elapsed();
-    let open = w.stats().open_files;
-    w.close(T).map_err(|e| e.to_string())?;
     let s = w.stats();
+    let open = s.open_files;
+    // Then one pending record per connection, and the time `close` takes to finish them all
+    // (what SIGTERM costs the collector).
+    let mut last = WriteBatch::default();
+    for c in 0..p.conns {
+        push(
+            &mut last,
+            1,
+            1 + c,
+            &lines[usize::try_from(c).unwrap_or(0) % lines.len()],
+        );
+    }
+    w.write(last).map_err(|e| e.to_string())?;
+    let closing = Instant::now();
+    w.close(T).map_err(|e| e.to_string())?;
+    let close_ms = closing.elapsed().as_secs_f64() * 1e3;
     let records = s.records_written as f64;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
@@ -286,7 +300,7 @@ fn load_mode(fixtures: &Path, output: &Path, p: &Load, level: i32) -> Result<(),
         "{{\"conns\":{},\"per_flush\":{},\"polls_per_flush\":{},\"flushes\":{},\"level\":{level},\
          \"records\":{},\"user_us_per_record\":{:.3},\"sys_us_per_record\":{:.3},\"wall_s\":{:.2},\
          \"bytes_per_record\":{:.1},\"uncompressed_bytes_per_record\":{:.1},\"frames\":{},\
-         \"open_files\":{open},\"rss_bytes_per_open_file\":{rss_per_file:.0},\"dropped\":{}}}",
+         \"open_files\":{open},\"close_ms\":{close_ms:.0},\"rss_bytes_per_open_file\":{rss_per_file:.0},\"dropped\":{}}}",
         p.conns,
         p.per_flush,
         p.polls_per_flush,

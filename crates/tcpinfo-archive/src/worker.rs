@@ -22,6 +22,12 @@ use crate::queue::{Msg, Queue};
 use crate::stats::{Counters, Events};
 use crate::writer::{Rotate, WriteBatch};
 
+/// At the open-file cap, this fraction (1/n) of the open files is finished at once.
+const EVICT_FRACTION: usize = 16;
+/// File descriptors left for everything else when the cap is clamped to `RLIMIT_NOFILE`.
+const FD_RESERVE: u64 = 512;
+/// The smallest open-file cap a clamp can give.
+const MIN_OPEN_FILES: usize = 16;
 /// Ticks between sweeps of forgotten connections.
 const FORGET_SWEEP_TICKS: u32 = 60;
 /// Longest RFC 3339 timestamp kept as a start time (`2019-04-01T07:42:37.371123456Z` is 30).
@@ -90,7 +96,7 @@ impl Worker {
             flush_interval: cfg.flush_interval,
             idle_close: cfg.idle_close,
             forget_after: cfg.forget_after,
-            max_open: cfg.max_open_files,
+            max_open: clamp_to_nofile(cfg.max_open_files),
             max_pending: cfg.max_pending_bytes,
             conns: FxHashMap::default(),
             open: FxHashSet::default(),
@@ -225,14 +231,22 @@ impl Worker {
     }
 
     /// Finishes the open file that was written least recently (the open-file cap).
+    ///
+    /// Finishes the least recently written 1/16 of the open files at once (one selection
+    /// pass over the open files), so a burst of new connections at the cap costs O(1) per
+    /// file rather than a scan each.
     fn evict_least_recent(&mut self) {
-        let victim = self
+        let mut by_age: Vec<(Instant, u64)> = self
             .open
             .iter()
-            .filter_map(|c| Some((*c, self.conns.get(c)?.file.as_ref()?.last_write)))
-            .min_by_key(|(_, t)| *t)
-            .map(|(c, _)| c);
-        if let Some(c) = victim {
+            .filter_map(|c| Some((self.conns.get(c)?.file.as_ref()?.last_write, *c)))
+            .collect();
+        let k = (by_age.len() / EVICT_FRACTION).max(1).min(by_age.len());
+        if k == 0 {
+            return;
+        }
+        by_age.select_nth_unstable(k - 1);
+        for &(_, c) in &by_age[..k] {
             self.finish(c);
         }
     }
@@ -465,6 +479,20 @@ fn write_header(out: &mut Vec<u8>, uuid: &str, seq: u32, start: &[u8]) {
     out.extend_from_slice(b"\"}}\n");
 }
 
+/// The open-file cap, at most the process's `RLIMIT_NOFILE` soft limit minus a reserve.
+pub(crate) fn clamp_to_nofile(max_open: usize) -> usize {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut rl) } != 0 {
+        return max_open;
+    }
+    let room = usize::try_from(rl.rlim_cur.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
+    max_open.min(room.max(MIN_OPEN_FILES))
+}
+
 fn unix_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -490,4 +518,54 @@ fn line_timestamp(line: &[u8]) -> &[u8] {
     line.strip_prefix(TIMESTAMP_KEY)
         .and_then(|rest| rest.iter().position(|&b| b == b'"').map(|n| &rest[..n]))
         .unwrap_or(&[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_file_cap_leaves_descriptors_for_the_rest() {
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the rlimit we pass.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut rl) },
+            0
+        );
+        let cap = clamp_to_nofile(usize::MAX);
+        assert!(
+            cap as u64
+                <= rl
+                    .rlim_cur
+                    .saturating_sub(FD_RESERVE)
+                    .max(MIN_OPEN_FILES as u64)
+        );
+        assert!(cap >= MIN_OPEN_FILES);
+        assert_eq!(clamp_to_nofile(4), 4, "a small cap is kept");
+    }
+
+    #[test]
+    fn header_matches_the_core_encoder() {
+        let mut ours = Vec::new();
+        write_header(
+            &mut ours,
+            "p_0000000000000001",
+            3,
+            b"2019-07-01T00:00:12.092Z",
+        );
+        let mut core = Vec::new();
+        tcpinfo_core::write_header_line(
+            &mut core,
+            "p_0000000000000001",
+            3,
+            1_561_939_212_092_000_000,
+        );
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            String::from_utf8(core).unwrap()
+        );
+    }
 }

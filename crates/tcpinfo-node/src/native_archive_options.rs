@@ -17,7 +17,7 @@ pub struct NativeArchiveWriterOptions {
     pub uuid_prefix: String,
     /// Milliseconds between flushes (default 1000).
     pub flush_interval_ms: Option<u32>,
-    /// Files open at once (default 4096).
+    /// Files open at once (default 16384, at most the fd limit minus 512).
     pub max_open_files: Option<u32>,
     /// Milliseconds without a record after which a file is finished (default 120000).
     pub idle_close_ms: Option<u32>,
