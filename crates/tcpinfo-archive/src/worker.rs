@@ -4,6 +4,7 @@
 //!
 //! See docs/internals/archive/design.md for why a frame per flush.
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use zstd::bulk::Compressor;
 use crate::anonymize::Anonymizer;
 use crate::config::WriterConfig;
 use crate::error::ErrorCause;
+#[cfg(test)]
+use crate::file::write_header;
 use crate::file::{ArchiveFile, FLUSH_AT_BYTES};
 use crate::path::{civil_date, date_dir, date_of_rfc3339, file_path, uuid, MAX_SEQUENCE};
 use crate::queue::{Msg, Queue};
@@ -65,6 +68,10 @@ pub(crate) struct Worker {
     max_pending: usize,
     conns: FxHashMap<u64, Conn>,
     open: FxHashSet<u64>,
+    /// Finished files whose last frame could not be written yet (disk full): they keep
+    /// their descriptor and pending lines and are retried every tick, so a closed
+    /// connection's final record survives a full disk. Bounded by `max_pending`.
+    finishing: VecDeque<Box<ArchiveFile>>,
     existing: FxHashMap<u64, u32>,
     known_dirs: FxHashSet<PathBuf>,
     cctx: Compressor<'static>,
@@ -100,6 +107,7 @@ impl Worker {
             max_pending: cfg.max_pending_bytes,
             conns: FxHashMap::default(),
             open: FxHashSet::default(),
+            finishing: VecDeque::new(),
             existing,
             known_dirs: FxHashSet::default(),
             cctx,
@@ -214,6 +222,7 @@ impl Worker {
             cookie,
             conn,
             &mut self.known_dirs,
+            now,
         ) {
             Ok(file) => {
                 self.pending_total += file.pending.len();
@@ -251,51 +260,81 @@ impl Worker {
         }
     }
 
-    /// Flushes one file's pending lines as a frame; on failure they stay pending.
+    /// Flushes one connection's pending lines as a frame; on failure they stay pending.
     fn flush_one(&mut self, cookie: u64) -> bool {
-        let Some(file) = self.conns.get_mut(&cookie).and_then(|c| c.file.as_mut()) else {
+        let Self {
+            conns,
+            cctx,
+            scratch,
+            counters,
+            events,
+            pending_total,
+            ..
+        } = self;
+        let Some(file) = conns.get_mut(&cookie).and_then(|c| c.file.as_mut()) else {
             return true;
         };
-        let before = file.pending.len();
-        match file.flush(&mut self.cctx, &mut self.scratch) {
-            Ok(done) => {
-                self.pending_total -= before;
-                if done.uncompressed > 0 {
-                    let c = &self.counters;
-                    Counters::add(&c.frames_written, 1);
-                    Counters::add(&c.bytes_compressed, done.compressed);
-                    Counters::add(&c.bytes_uncompressed, done.uncompressed);
-                    Counters::add(&c.records_written, done.records);
-                }
-                true
-            }
-            Err(e) => {
-                let path = file.path.clone();
-                self.count_error("write", &path, &e);
-                false
-            }
-        }
+        flush_file(cctx, scratch, counters, events, pending_total, file)
     }
 
-    /// Flushes and closes a connection's open file, if any. A file left empty (its
-    /// first frame never made it to disk) is removed: it holds nothing, and is ours.
+    /// Finishes a connection's open file, if any: its last frame, then `close`. If the
+    /// frame cannot be written, the file waits in `finishing` and is retried every tick.
     fn finish(&mut self, cookie: u64) {
-        if !self.flush_one(cookie) {
-            self.drop_pending(cookie);
-        }
-        let Some(file) = self.conns.get_mut(&cookie).and_then(|c| c.file.take()) else {
+        let Some(mut file) = self.conns.get_mut(&cookie).and_then(|c| c.file.take()) else {
             return;
         };
         self.open.remove(&cookie);
-        if file.written() == 0 {
-            // Removing our own empty file; if that fails it stays empty and harmless.
-            let _best_effort = std::fs::remove_file(&file.path);
+        let Self {
+            cctx,
+            scratch,
+            counters,
+            events,
+            pending_total,
+            ..
+        } = self;
+        if flush_file(cctx, scratch, counters, events, pending_total, &mut file) {
+            self.close_file(file);
+        } else {
+            self.finishing.push_back(file);
         }
+    }
+
+    /// Closes a finished file (one never written was never created).
+    fn close_file(&self, file: Box<ArchiveFile>) {
         drop(file);
         Counters::add(&self.counters.files_closed, 1);
         self.counters
             .open_files
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Gives up a finishing file's pending lines (counted as dropped) and closes it.
+    fn give_up(&mut self, mut file: Box<ArchiveFile>) {
+        self.pending_total -= file.pending.len();
+        Counters::add(&self.counters.records_dropped, file.pending_records);
+        file.pending = Vec::new();
+        file.pending_records = 0;
+        self.close_file(file);
+    }
+
+    /// Tries the finishing files again; returns how many are still waiting.
+    fn retry_finishing(&mut self) -> usize {
+        for mut file in std::mem::take(&mut self.finishing) {
+            let Self {
+                cctx,
+                scratch,
+                counters,
+                events,
+                pending_total,
+                ..
+            } = self;
+            if flush_file(cctx, scratch, counters, events, pending_total, &mut file) {
+                self.close_file(file);
+            } else {
+                self.finishing.push_back(file);
+            }
+        }
+        self.finishing.len()
     }
 
     /// Gives up a file's pending lines (counted as dropped).
@@ -322,6 +361,7 @@ impl Worker {
 
     fn tick(&mut self, now: Instant) {
         self.flush_all();
+        self.retry_finishing();
         // Idle files are finished: an idle connection holds no file and no buffer.
         let mut cookies = std::mem::take(&mut self.cookies);
         cookies.clear();
@@ -335,8 +375,18 @@ impl Worker {
             self.finish(c);
         }
         self.cookies = cookies;
+        // Writes keep failing: give up the oldest finished files' lines first.
+        let over = self.pending_total > self.max_pending;
+        while (over && self.pending_total > self.max_pending / 2)
+            || self.finishing.len() > self.max_open
+        {
+            let Some(file) = self.finishing.pop_front() else {
+                break;
+            };
+            self.give_up(file);
+        }
         if self.pending_total > self.max_pending {
-            // Writes keep failing: give up the oldest lines rather than grow.
+            // Still too much: give up open files' lines rather than grow.
             let mut cookies = std::mem::take(&mut self.cookies);
             cookies.clear();
             cookies.extend(self.open.iter().copied());
@@ -402,6 +452,13 @@ impl Worker {
             }
             self.finish(c);
         }
+        if Instant::now() < deadline {
+            self.retry_finishing();
+        }
+        for file in std::mem::take(&mut self.finishing) {
+            unfinished += 1;
+            self.give_up(file);
+        }
         self.publish_gauges();
         unfinished
     }
@@ -420,15 +477,47 @@ impl Worker {
     }
 }
 
-/// Creates the connection's next file (at the next free sequence number) with its
-/// header line pending. Sequence 0 goes under the connection's start date, later ones
-/// under today's date (as M-Lab).
+/// Writes a file's pending lines as one frame and counts it; on failure counts the
+/// error and leaves the lines pending.
+fn flush_file(
+    cctx: &mut Compressor<'static>,
+    scratch: &mut Vec<u8>,
+    counters: &Counters,
+    events: &Events,
+    pending_total: &mut usize,
+    file: &mut ArchiveFile,
+) -> bool {
+    let before = file.pending.len();
+    match file.flush(cctx, scratch) {
+        Ok(done) => {
+            *pending_total -= before;
+            if done.uncompressed > 0 {
+                Counters::add(&counters.frames_written, 1);
+                Counters::add(&counters.bytes_compressed, done.compressed);
+                Counters::add(&counters.bytes_uncompressed, done.uncompressed);
+                Counters::add(&counters.records_written, done.records);
+            }
+            true
+        }
+        Err((op, e)) => {
+            let cause = ErrorCause::of(&e);
+            Counters::add(&counters.errors[cause as usize], 1);
+            events.record(cause, op, &file.path.to_string_lossy(), &e);
+            false
+        }
+    }
+}
+
+/// The connection's next file (at the next free sequence number), its header pending;
+/// the file itself is created with its first frame. Sequence 0 goes under the
+/// connection's start date, later ones under today's date (as M-Lab).
 fn open_file(
     output: &Path,
     prefix: &str,
     cookie: u64,
     conn: &mut Conn,
     known_dirs: &mut FxHashSet<PathBuf>,
+    now: Instant,
 ) -> Result<Box<ArchiveFile>, (&'static str, PathBuf, io::Error)> {
     let date = if conn.next_seq == 0 {
         date_of_rfc3339(conn.start())
@@ -446,37 +535,18 @@ fn open_file(
     }
     let id = uuid(prefix, cookie);
     let mut seq = conn.next_seq;
-    let file = loop {
-        let path = file_path(&dir, &id, seq);
-        match ArchiveFile::create(&path) {
-            Ok(f) => break f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && seq < MAX_SEQUENCE => seq += 1,
-            Err(e) => {
-                if e.kind() == io::ErrorKind::NotFound {
-                    // The date directory went away under us: make it again next time.
-                    known_dirs.remove(&dir);
-                }
-                return Err(("create", path, e));
-            }
-        }
-    };
+    // Skip names that exist (the O_EXCL create at the first frame is the real guard).
+    while seq < MAX_SEQUENCE && std::fs::symlink_metadata(file_path(&dir, &id, seq)).is_ok() {
+        seq += 1;
+    }
     conn.next_seq = seq.saturating_add(1);
-    let mut file = Box::new(file);
-    write_header(&mut file.pending, &id, seq, conn.start());
-    Ok(file)
-}
-
-/// M-Lab's header line: `{"Timestamp":"0001-01-01T00:00:00Z","Metadata":{"UUID":…,
-/// "Sequence":N,"StartTime":…}}`. The UUID is validated (no character needing JSON
-/// escaping) and the start time is the connection's first record's `Timestamp`, verbatim.
-fn write_header(out: &mut Vec<u8>, uuid: &str, seq: u32, start: &[u8]) {
-    out.extend_from_slice(br#"{"Timestamp":"0001-01-01T00:00:00Z","Metadata":{"UUID":""#);
-    out.extend_from_slice(uuid.as_bytes());
-    out.extend_from_slice(br#"","Sequence":"#);
-    out.extend_from_slice(seq.to_string().as_bytes());
-    out.extend_from_slice(br#","StartTime":""#);
-    out.extend_from_slice(start);
-    out.extend_from_slice(b"\"}}\n");
+    Ok(Box::new(ArchiveFile::new(
+        &dir,
+        &id,
+        seq,
+        conn.start(),
+        now,
+    )))
 }
 
 /// The open-file cap, at most the process's `RLIMIT_NOFILE` soft limit minus a reserve.

@@ -72,6 +72,10 @@ fn a_full_disk_is_counted_and_writing_resumes_when_space_returns() {
     drop(filler);
 
     send(&w, 10, 60);
+    // A connection opened and closed while the disk is full: its final record must not be
+    // lost (the finished file waits and is retried).
+    w.write(batch(&[(0, 99, &lines[100]), (2, 99, &lines[101])]))
+        .unwrap();
     wait_until("no_space errors", || {
         w.stats().errors(ErrorCause::NoSpace) >= 3
     });
@@ -88,12 +92,31 @@ fn a_full_disk_is_counted_and_writing_resumes_when_space_returns() {
     }
 
     std::fs::remove_file(&filler_path).unwrap();
-    wait_until("writing to resume", || w.stats().records_written == 300);
+    let end = Instant::now() + Duration::from_secs(10);
+    while w.stats().records_written != 302 {
+        assert!(
+            Instant::now() < end,
+            "writing did not resume: {:?}",
+            w.stats()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    wait_until("the closed connection's file", || w.stats().open_files == 5);
     w.close(Duration::from_secs(5)).unwrap();
     let s = w.stats();
     assert_eq!(s.records_dropped, 0);
-    let files = archive_files(&out);
-    assert_eq!(files.len(), 5);
+    let mut files = archive_files(&out);
+    assert_eq!(files.len(), 6);
+    let closed = files
+        .iter()
+        .position(|f| f.to_string_lossy().contains("_0000000000000063."))
+        .unwrap();
+    let closed = files.remove(closed);
+    assert!(zstd_t(&closed));
+    assert_eq!(
+        &lines_of(&zstd_dc(&closed).1)[1..],
+        &[&lines[100][..], &lines[101]]
+    );
     for f in &files {
         assert!(zstd_t(f), "{}", f.display());
         let (ok, data) = zstd_dc(f);

@@ -372,3 +372,34 @@ fn a_forgotten_connection_continues_its_series_at_the_next_number() {
     let m = by_cookie(&dir.0);
     assert_eq!(m[&77].iter().map(|(s, _)| *s).collect::<Vec<_>>(), [0, 1]);
 }
+
+#[test]
+fn a_name_taken_before_the_first_frame_moves_to_the_next_sequence() {
+    let dir = TempDir::new("taken");
+    let lines = fixture_lines();
+    let w = ArchiveWriter::new(&config(&dir.0)).unwrap();
+    w.write(batch(&[(OPENED, 5, &lines[0])])).unwrap();
+    // The writer has chosen sequence 0 but creates the file only with its first frame.
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        archive_files(&dir.0).is_empty(),
+        "no file before its first frame"
+    );
+    let foreign = dir.0.join(format!(
+        "2019/07/01/{PREFIX}_0000000000000005.00000.jsonl.zst"
+    ));
+    std::fs::write(&foreign, b"not ours").unwrap();
+    w.close(T).unwrap();
+    assert_eq!(
+        std::fs::read(&foreign).unwrap(),
+        b"not ours",
+        "never overwritten"
+    );
+    std::fs::remove_file(&foreign).unwrap();
+    let m = by_cookie(&dir.0);
+    assert_eq!(m[&5].len(), 1);
+    let (seq, data) = &m[&5][0];
+    assert_eq!(*seq, 1);
+    assert_eq!(header(data)["Metadata"]["Sequence"], 1);
+    assert_eq!(lines_of(data)[1], &lines[0][..]);
+}
