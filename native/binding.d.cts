@@ -203,7 +203,7 @@ export interface NativeArchiveWriterOptions {
   uuidPrefix: string
   /** Milliseconds between flushes (default 1000). */
   flushIntervalMs?: number
-  /** Files open at once (default 4096). */
+  /** Files open at once (default 16384, at most the fd limit minus 512). */
   maxOpenFiles?: number
   /** Milliseconds without a record after which a file is finished (default 120000). */
   idleCloseMs?: number

@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 mod native_archive_options;
+mod native_archive_stats;
 mod native_archive_writer;
 mod native_archive_csv;
 mod native_archive_reader;
