@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 
 import test, { type ExecutionContext } from 'ava'
 
-import { readArchive } from '../src/index.js'
+import { readArchive as readWithLibrary } from '../src/index.js'
 import { CLIENT, netnsPair, nodeIn, SERVER, type NetnsPair } from './helpers/netns-pair.js'
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
@@ -173,7 +173,7 @@ test.serial('every connection through a tbf bottleneck is archived with its fina
   // The project's own reader decodes every record of every file, typed like watch()'s.
   let read = 0
   let closedWithCounters = 0
-  for await (const c of readArchive(out)) {
+  for await (const c of readWithLibrary(out)) {
     read++
     if (c.kind === 'closed' || c.tcpInfo?.bytesAcked !== undefined) closedWithCounters++
     t.is(c.uuid, c.metadata?.uuid)
