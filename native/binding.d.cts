@@ -24,6 +24,12 @@ export declare class NativeArchiveReader {
   end(): void
   /** The next batch if one is full (or, with `flush`, whatever is pending); else `null`. */
   next(flush: boolean): NativeArchiveBatch | null
+  /**
+   * Like `next()`, but the batch is turned into CSV rows (column indexes as
+   * `nativeCsvHeader`) here and its buffers reused at once: only the rows cross to JS,
+   * so memory stays bounded by a few batches whatever V8's collection pace.
+   */
+  nextCsv(flush: boolean, columns: Array<number>): NativeArchiveCsv | null
 }
 
 /**
@@ -59,6 +65,21 @@ export interface NativeArchiveBatch {
   /** Errors met. */
   errors: Array<NativeArchiveError>
   /** lines, headers, records, errors, skipped, bytesIn, bytesText, sourcesDone. */
+  stats: Array<number>
+}
+
+/** A chunk of CSV rows (`NativeArchiveReader.nextCsv`), with the batch's errors and counters. */
+export interface NativeArchiveCsv {
+  /**
+   * The rows, each with its `\n`; the memory returns to the reader's pool when V8
+   * collects the `Buffer`.
+   */
+  csv: Buffer
+  /** Rows written. */
+  rows: number
+  /** Errors met. */
+  errors: Array<NativeArchiveError>
+  /** As `NativeArchiveBatch.stats`. */
   stats: Array<number>
 }
 

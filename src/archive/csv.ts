@@ -1,6 +1,7 @@
 /**
  * Archives to CSV in M-Lab csvtool's format (columns, names, order and value formats:
- * docs/CSV.md), one row per data record. Rows are formatted in Rust, one call per batch.
+ * docs/CSV.md), one row per data record. Rows are formatted in Rust, one call per batch,
+ * and only the rows cross to JS.
  */
 import { once } from 'node:events'
 
@@ -54,8 +55,8 @@ export async function writeArchiveCsv(input: ArchiveInput | readonly ArchiveInpu
   const reader = readArchive(input, options)
   const n = native()
   await write(out, n.nativeCsvHeader(cols))
-  for await (const b of reader.batches()) {
-    await write(out, callNative(() => n.nativeCsvRows(b.index, b.payloads, b.lines, cols)))
+  for await (const rows of reader.csvChunks(cols)) {
+    await write(out, rows)
     options.onBatch?.(reader)
   }
   return reader

@@ -109,10 +109,10 @@ struct Source {
 }
 
 impl Source {
-    fn new(name: &str) -> Self {
+    fn new(name: String) -> Self {
         Self {
             segment: Segment {
-                source: name.to_owned(),
+                source: name,
                 ..Segment::default()
             },
             segment_in_batch: None,
@@ -199,12 +199,12 @@ impl ArchiveDecoder {
 
     /// Starts a new source named `name`; a source still open is ended first (its
     /// unfinished tail, if any, reported when decoded).
-    pub fn begin(&mut self, name: &str) {
+    pub fn begin(&mut self, name: impl Into<String>) {
         if let Some(s) = self.source.as_mut() {
             s.ended = true;
             self.drain_source();
         }
-        self.source = Some(Source::new(name));
+        self.source = Some(Source::new(name.into()));
     }
 
     /// Appends stored bytes of the current source. Ignored after a stop or with no source.
