@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import test from 'ava'
 
 import { ArchiveReadError, Connection, readArchive, TcpinfoError } from '../src/index.js'
+import { Progress } from '../src/cli/format/progress.js'
 import { run } from './helpers/cli.js'
 
 const MLAB = new URL('../crates/tcpinfo-core/tests/fixtures/mlab/', import.meta.url).pathname
@@ -146,6 +147,7 @@ test('tcpinfo csv: csvtool header and rows on every fixture; columns; json; erro
   for (const [name, count] of Object.entries(COUNTS)) {
     const r = await run(['csv', join(MLAB, name)])
     t.is(r.code, 0, r.stderr)
+    t.is(r.stderr, '', 'no progress line when stderr is not a terminal')
     const lines = r.stdout.trimEnd().split('\n')
     t.is(lines[0], header)
     t.is(lines.length, count + 1, name)
@@ -178,4 +180,19 @@ test('tcpinfo csv: csvtool header and rows on every fixture; columns; json; erro
   t.is(skipped.code, 0)
   t.regex(skipped.stderr, /1 errors skipped/)
   t.true(readdirSync(dir).length === 1)
+})
+
+test('the progress line: files, records, bytes, rate and ETA on a terminal only', async (t) => {
+  const reader = readArchive(NDT)
+  for await (const _ of reader.batches());
+  const written: string[] = []
+  const tty = { isTTY: true, write: (s: string) => written.push(s) > 0 } as unknown as NodeJS.WritableStream & { isTTY: boolean }
+  const p = new Progress(tty)
+  p.update(reader, true)
+  p.done(reader)
+  t.regex(written[0] ?? '', /files 1\/1 records 891 .*B\/.*B .* rec\/s/)
+  t.is(written.at(-1), '\n')
+  const quiet: string[] = []
+  new Progress({ isTTY: false, write: (s: string) => quiet.push(s) > 0 } as unknown as NodeJS.WritableStream).done(reader)
+  t.deepEqual(quiet, [])
 })
