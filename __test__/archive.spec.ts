@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import test from 'ava'
 
 import { ArchiveReadError, Connection, readArchive, TcpinfoError } from '../src/index.js'
+import { toJsonLine } from '../src/cli/format/json.js'
 import { Progress } from '../src/cli/format/progress.js'
 import { run } from './helpers/cli.js'
 
@@ -195,4 +196,20 @@ test('the progress line: files, records, bytes, rate and ETA on a terminal only'
   const quiet: string[] = []
   new Progress({ isTTY: false, write: (s: string) => quiet.push(s) > 0 } as unknown as NodeJS.WritableStream).done(reader)
   t.deepEqual(quiet, [])
+})
+
+test('csv --json (made in Rust) agrees with the records read in JS, field for field', async (t) => {
+  for (const name of ['ndt-jdczh_1553815964_00000000000003E8.00183.jsonl.zst', 'archiveRecords.jsonl.zst', 'testdata.zst', 'finwait2-sample_1554836592_unsafe_000000000135A272.00000.jsonl.zst']) {
+    const file = join(MLAB, name)
+    const r = await run(['csv', '--json', file])
+    t.is(r.code, 0, r.stderr)
+    const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const recs = await all(file)
+    t.is(lines.length, recs.length, name)
+    recs.forEach((c, i) => {
+      const m = c.metadata
+      const want = JSON.parse(toJsonLine({ timestamp: c.timestamp.toISOString(), uuid: c.uuid, ...(m?.sequence !== undefined ? { sequence: m.sequence } : {}), source: m?.source, ...c.decoded })) as unknown
+      t.deepEqual(lines[i], want, `${name} record ${i}`)
+    })
+  }
 })

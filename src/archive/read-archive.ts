@@ -98,7 +98,18 @@ export class ArchiveReader implements AsyncIterable<Connection> {
   csvChunks(columns: number[]): AsyncGenerator<Buffer, void, undefined> {
     return this.#run(
       (r, flush) => r.nextCsv(flush, columns),
-      (c) => (c.rows > 0 ? c.csv : undefined),
+      (c) => (c.rows > 0 ? c.text : undefined),
+    )
+  }
+
+  /**
+   * @internal Decoded JSON lines of the records (as `tcpinfo csv --json` prints them), made in
+   * Rust per batch like {@link csvChunks}.
+   */
+  jsonChunks(): AsyncGenerator<Buffer, void, undefined> {
+    return this.#run(
+      (r, flush) => r.nextJson(flush),
+      (c) => (c.rows > 0 ? c.text : undefined),
     )
   }
 

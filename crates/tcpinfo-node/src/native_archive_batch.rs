@@ -66,13 +66,14 @@ pub struct NativeArchiveBatch {
     pub stats: Vec<f64>,
 }
 
-/// A chunk of CSV rows (`NativeArchiveReader.nextCsv`), with the batch's errors and counters.
+/// A chunk of text rows made from one batch (`NativeArchiveReader.nextCsv`/`nextJson`),
+/// with the batch's errors and counters.
 #[napi(object, object_from_js = false)]
-pub struct NativeArchiveCsv {
+pub struct NativeArchiveRows {
     /// The rows, each with its `\n`; the memory returns to the reader's pool when V8
     /// collects the `Buffer`.
     #[napi(ts_type = "Buffer")]
-    pub csv: PooledBuffer,
+    pub text: PooledBuffer,
     /// Rows written.
     pub rows: u32,
     /// Errors met.

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use napi_derive::napi;
-use tcpinfo_archive_read::{csv, ArchiveDecoder, ReaderOptions};
+use tcpinfo_archive_read::{csv, json_out, ArchiveBatch, ArchiveDecoder, ReaderOptions};
+use tcpinfo_core::parse::tcp_info::AccEcnLayout;
 use tcpinfo_core::RecordsPool;
 
 use crate::native_archive_batch::{
-    convert, errors_and_stats, NativeArchiveBatch, NativeArchiveCsv,
+    convert, errors_and_stats, NativeArchiveBatch, NativeArchiveRows,
 };
 use crate::native_records::PooledBuffer;
 
@@ -89,16 +90,33 @@ impl NativeArchiveReader {
     /// `nativeCsvHeader`) here and its buffers reused at once: only the rows cross to JS,
     /// so memory stays bounded by a few batches whatever V8's collection pace.
     #[napi(catch_unwind)]
-    pub fn next_csv(&mut self, flush: bool, columns: Vec<u32>) -> Option<NativeArchiveCsv> {
-        let mut b = self.inner.next_batch(flush)?;
+    pub fn next_csv(&mut self, flush: bool, columns: Vec<u32>) -> Option<NativeArchiveRows> {
         let cols: Vec<usize> = columns.into_iter().map(|c| c as usize).collect();
+        self.rows(flush, |out, b| {
+            let r = &b.records;
+            csv::write_rows(out, &r.index, &r.payloads, &r.lines, &cols)
+        })
+    }
+
+    /// Like `nextCsv()`, with decoded JSON lines (`tcpinfo csv --json`).
+    #[napi(catch_unwind)]
+    pub fn next_json(&mut self, flush: bool) -> Option<NativeArchiveRows> {
+        let layout = AccEcnLayout::running_kernel();
+        self.rows(flush, |out, b| json_out::write_json_rows(out, b, layout))
+    }
+
+    fn rows(
+        &mut self,
+        flush: bool,
+        write: impl FnOnce(&mut Vec<u8>, &ArchiveBatch) -> usize,
+    ) -> Option<NativeArchiveRows> {
+        let mut b = self.inner.next_batch(flush)?;
         let mut out = self.pool.take(b.records.lines.len());
-        let r = &b.records;
-        let rows = csv::write_rows(&mut out, &r.index, &r.payloads, &r.lines, &cols);
+        let rows = write(&mut out, &b);
         let (errors, stats) = errors_and_stats(&mut b);
         self.inner.recycle(b);
-        Some(NativeArchiveCsv {
-            csv: PooledBuffer::new(out, Some(Arc::clone(&self.pool))),
+        Some(NativeArchiveRows {
+            text: PooledBuffer::new(out, Some(Arc::clone(&self.pool))),
             rows: u32::try_from(rows).unwrap_or(u32::MAX),
             errors,
             stats,
