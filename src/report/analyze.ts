@@ -119,6 +119,9 @@ function summarize(s: Record<SeriesField, number[]>): ConnectionSummary {
 
 /**
  * Reads archives and groups their records by connection (UUID), in order of first record.
+ * @example
+ * const { connections } = await analyzeArchive('2024/05/01')
+ * for (const c of connections) console.log(c.uuid, c.summary.verdict.verdict, c.summary.throughputBps)
  * @throws {ArchiveReadError} as {@link readArchive}, unless `onError: 'skip'`.
  */
 export async function analyzeArchive(input: ArchiveInput | readonly ArchiveInput[], options: ReadArchiveOptions = {}): Promise<{ connections: AnalyzedConnection[]; reader: ArchiveReader }> {
