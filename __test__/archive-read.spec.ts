@@ -12,6 +12,8 @@ import { join } from 'node:path'
 import test from 'ava'
 
 import { ArchiveReadError, Connection, readArchive, TcpinfoError } from '../src/index.js'
+import { toJsonLine } from '../src/cli/format/json.js'
+import { Progress } from '../src/cli/format/progress.js'
 import { run } from './helpers/cli.js'
 
 const MLAB = new URL('../crates/tcpinfo-core/tests/fixtures/mlab/', import.meta.url).pathname
@@ -146,6 +148,7 @@ test('tcpinfo csv: csvtool header and rows on every fixture; columns; json; erro
   for (const [name, count] of Object.entries(COUNTS)) {
     const r = await run(['csv', join(MLAB, name)])
     t.is(r.code, 0, r.stderr)
+    t.is(r.stderr, '', 'no progress line when stderr is not a terminal')
     const lines = r.stdout.trimEnd().split('\n')
     t.is(lines[0], header)
     t.is(lines.length, count + 1, name)
@@ -178,4 +181,35 @@ test('tcpinfo csv: csvtool header and rows on every fixture; columns; json; erro
   t.is(skipped.code, 0)
   t.regex(skipped.stderr, /1 errors skipped/)
   t.true(readdirSync(dir).length === 1)
+})
+
+test('the progress line: files, records, bytes, rate and ETA on a terminal only', async (t) => {
+  const reader = readArchive(NDT)
+  for await (const _ of reader.batches());
+  const written: string[] = []
+  const tty = { isTTY: true, write: (s: string) => written.push(s) > 0 } as unknown as NodeJS.WritableStream & { isTTY: boolean }
+  const p = new Progress(tty)
+  p.update(reader, true)
+  p.done(reader)
+  t.regex(written[0] ?? '', /files 1\/1 records 891 .*B\/.*B .* rec\/s/)
+  t.is(written.at(-1), '\n')
+  const quiet: string[] = []
+  new Progress({ isTTY: false, write: (s: string) => quiet.push(s) > 0 } as unknown as NodeJS.WritableStream).done(reader)
+  t.deepEqual(quiet, [])
+})
+
+test('csv --json (made in Rust) agrees with the records read in JS, field for field', async (t) => {
+  for (const name of ['ndt-jdczh_1553815964_00000000000003E8.00183.jsonl.zst', 'archiveRecords.jsonl.zst', 'testdata.zst', 'finwait2-sample_1554836592_unsafe_000000000135A272.00000.jsonl.zst']) {
+    const file = join(MLAB, name)
+    const r = await run(['csv', '--json', file])
+    t.is(r.code, 0, r.stderr)
+    const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const recs = await all(file)
+    t.is(lines.length, recs.length, name)
+    recs.forEach((c, i) => {
+      const m = c.metadata
+      const want = JSON.parse(toJsonLine({ timestamp: c.timestamp.toISOString(), uuid: c.uuid, ...(m?.sequence !== undefined ? { sequence: m.sequence } : {}), source: m?.source, ...c.decoded })) as unknown
+      t.deepEqual(lines[i], want, `${name} record ${i}`)
+    })
+  }
 })

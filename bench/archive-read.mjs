@@ -3,7 +3,7 @@
 // .jsonl, records/s on one core, and `tcpinfo csv` rows/s, optionally side by side with
 // M-Lab's csvtool. Results: docs/BENCHMARKS.md ("Reading archives").
 //
-//   node bench/archive-read.mjs [--records N] [--csvtool PATH] [--rounds R]
+//   node bench/archive-read.mjs [--records N] [--csvtool PATH] [--rounds R] [--report] [--lazy]
 //
 // Builds a synthetic archive of N records (default 500k) from the busy NDT fixture (its 891
 // data lines, each copy with its own cookie and a shifted timestamp, so records differ), in
@@ -27,7 +27,8 @@ const N = Number(opt('--records', '500000'))
 const ROUNDS = Number(opt('--rounds', '3'))
 const CSVTOOL = opt('--csvtool', undefined)
 
-const { readArchive, writeArchiveCsv } = await import(join(ROOT, 'dist/index.js'))
+const REPORT = args.includes('--report')
+const { readArchive, writeArchiveCsv, writeReport } = await import(join(ROOT, 'dist/index.js'))
 
 /** The synthetic archive: header + N data lines; cookie bytes 44..52 of RawIDM and the time vary per copy. */
 async function build() {
@@ -111,7 +112,7 @@ rows.push(await measure('for await (c of readArchive(.jsonl.zst)): Connection + 
   }
   return x === -1n ? 0 : n
 }))
-rows.push(await measure('… + c.tcpInfo.bytesAcked (lazy object decode)', async () => {
+if (args.includes('--lazy')) rows.push(await measure('… + c.tcpInfo.bytesAcked (lazy object decode)', async () => {
   let n = 0
   let x = 0n
   for await (const c of readArchive(zst)) {
@@ -125,19 +126,50 @@ rows.push(await measure('writeArchiveCsv(.jsonl.zst), all 105 columns', async ()
   const r = await writeArchiveCsv(zst, sink)
   return r.stats.records
 }))
-const cli = join(ROOT, 'dist/cli/main.js')
-rows.push(await measure('tcpinfo csv FILE.jsonl.zst > /dev/null (process)', async () => {
-  const r = spawnSync(process.execPath, [cli, 'csv', zst], { stdio: ['ignore', 'ignore', 'inherit'] })
-  if (r.status !== 0) throw new Error('tcpinfo csv failed')
-  return N
-}))
-if (CSVTOOL) {
-  rows.push(await measure('M-Lab csvtool FILE.jsonl.zst > /dev/null (process)', async () => {
-    const r = spawnSync(CSVTOOL, [zst], { stdio: ['ignore', 'ignore', 'ignore'] })
-    if (r.status !== 0) throw new Error('csvtool failed')
-    return N
-  }))
+/** A child process's wall and CPU time, from GNU time. */
+function child(label, argv) {
+  let bestRun
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = process.hrtime.bigint()
+    const p = spawnSync('/usr/bin/time', ['-f', '%U %S %M', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9
+    if (p.status !== 0) throw new Error(`${label} failed: ${p.stderr}`)
+    const [user, sys, rss] = p.stderr.toString().trim().split('\n').pop().split(' ').map(Number)
+    const run = { wall, cpu: user + sys, rssMb: rss / 1024 }
+    if (!bestRun || run.cpu < bestRun.cpu) bestRun = run
+  }
+  console.log(`| ${label} | ${N} | ${bestRun.wall.toFixed(3)} | ${bestRun.cpu.toFixed(3)} | ${(N / bestRun.wall / 1e6).toFixed(2)} M/s | ${(N / bestRun.cpu / 1e6).toFixed(2)} M/s (max RSS ${bestRun.rssMb.toFixed(0)} MB) |`)
 }
-console.log('\n(process rows: wall time of the child; CPU s column is this process only, ignore it there)')
+child('tcpinfo csv FILE.jsonl.zst > /dev/null (process)', [process.execPath, join(ROOT, 'dist/cli/main.js'), 'csv', zst])
+if (CSVTOOL) child('M-Lab csvtool FILE.jsonl.zst > /dev/null (process)', [CSVTOOL, zst])
+if (REPORT) {
+  // The report of the whole archive: one connection per copy of the 891-record download.
+  const html = join(OUT, `report-x${N}.html`)
+  const run = await time(async () => (await writeReport(zst, html)).connections.length)
+  const mb = statSync(html).size / 1e6
+  console.log(`\nreport: ${run.n} connections, ${N} points, ${run.wall.toFixed(2)} s wall, ${run.cpu.toFixed(2)} s CPU, ${mb.toFixed(1)} MB HTML (${html})`)
+  const chromium = await import('playwright-core').then((m) => m.chromium).catch(() => undefined)
+  if (chromium && existsSync('/usr/bin/chromium')) {
+    const ctx = await chromium.launchPersistentContext(join(OUT, 'chromium-profile'), { executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1280, height: 900 }, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] })
+    const page = await ctx.newPage()
+    const t0 = Date.now()
+    await page.goto(`file://${html}`, { waitUntil: 'load' })
+    await page.waitForFunction(() => document.querySelectorAll('#summary tbody tr').length > 0)
+    const loaded = Date.now() - t0
+    const t3 = Date.now()
+    await page.evaluate(() => document.getElementById('c0')?.scrollIntoView())
+    await page.waitForFunction(() => document.querySelectorAll('.uplot canvas').length >= 4)
+    const first = Date.now() - t3
+    const t1 = Date.now()
+    await page.click('#summary th:nth-child(5)')
+    const sorted = Date.now() - t1
+    const t2 = Date.now()
+    await page.evaluate(() => document.getElementById(`c${Math.floor(document.querySelectorAll('section').length / 2)}`)?.scrollIntoView())
+    await page.waitForFunction(() => document.querySelectorAll('.uplot canvas').length >= 12)
+    const scrolled = Date.now() - t2
+    console.log(`chromium: load and table ${loaded} ms; scroll to the first connection and draw ${first} ms; sort ${run.n} rows ${sorted} ms; jump to the middle and draw ${scrolled} ms`)
+    await ctx.close()
+  }
+}
 mkdirSync(OUT, { recursive: true })
 void readFileSync

@@ -24,6 +24,14 @@ export declare class NativeArchiveReader {
   end(): void
   /** The next batch if one is full (or, with `flush`, whatever is pending); else `null`. */
   next(flush: boolean): NativeArchiveBatch | null
+  /**
+   * Like `next()`, but the batch is turned into CSV rows (column indexes as
+   * `nativeCsvHeader`) here and its buffers reused at once: only the rows cross to JS,
+   * so memory stays bounded by a few batches whatever V8's collection pace.
+   */
+  nextCsv(flush: boolean, columns: Array<number>): NativeArchiveRows | null
+  /** Like `nextCsv()`, with decoded JSON lines (`tcpinfo csv --json`). */
+  nextJson(flush: boolean): NativeArchiveRows | null
 }
 
 /** An archive writer running on its own thread. */
@@ -132,6 +140,24 @@ export interface NativeArchiveReaderOptions {
   maxLineBytes?: number
   /** Stop at the first error (default true); false skips bad records and counts them. */
   stopOnError?: boolean
+}
+
+/**
+ * A chunk of text rows made from one batch (`NativeArchiveReader.nextCsv`/`nextJson`),
+ * with the batch's errors and counters.
+ */
+export interface NativeArchiveRows {
+  /**
+   * The rows, each with its `\n`; the memory returns to the reader's pool when V8
+   * collects the `Buffer`.
+   */
+  text: Buffer
+  /** Rows written. */
+  rows: number
+  /** Errors met. */
+  errors: Array<NativeArchiveError>
+  /** As `NativeArchiveBatch.stats`. */
+  stats: Array<number>
 }
 
 /** The source of a run of records (file and header metadata). */

@@ -17,7 +17,7 @@ export { ArchiveWriter, type ArchiveErrorCause, type ArchiveErrorEvent, type Arc
 export { type RecordMetadata } from './api/batch.js'
 export { readArchive, ArchiveReader, ArchiveReadError, type ArchiveErrorKind, type ReadArchiveOptions } from './archive/read-archive.js'
 export { ArchiveBatch, type ArchiveStats as ArchiveReadStats } from './archive/archive-batch.js'
-export { writeArchiveCsv, csvColumns, type ArchiveCsvOptions } from './archive/csv.js'
+export { writeArchiveCsv, writeArchiveJson, csvColumns, type ArchiveCsvOptions } from './archive/csv.js'
 export type { ArchiveInput } from './archive/sources.js'
 export { writeReport, type ReportOptions } from './report/write-report.js'
 export { analyzeArchive, type AnalyzedConnection, type ConnectionSummary } from './report/analyze.js'

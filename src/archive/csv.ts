@@ -1,6 +1,7 @@
 /**
  * Archives to CSV in M-Lab csvtool's format (columns, names, order and value formats:
- * docs/CSV.md), one row per data record. Rows are formatted in Rust, one call per batch.
+ * docs/CSV.md), one row per data record. Rows are formatted in Rust, one call per batch,
+ * and only the rows cross to JS.
  */
 import { once } from 'node:events'
 
@@ -9,7 +10,7 @@ import { callNative, native } from '../native.js'
 import { readArchive, type ArchiveReader, type ReadArchiveOptions } from './read-archive.js'
 import type { ArchiveInput } from './sources.js'
 
-/** Options of {@link writeArchiveCsv}. */
+/** Options of {@link writeArchiveCsv} and {@link writeArchiveJson}. */
 export interface ArchiveCsvOptions extends ReadArchiveOptions {
   /** Column names to write, in this order (default: all of csvtool's, in its order). */
   columns?: readonly string[]
@@ -54,8 +55,25 @@ export async function writeArchiveCsv(input: ArchiveInput | readonly ArchiveInpu
   const reader = readArchive(input, options)
   const n = native()
   await write(out, n.nativeCsvHeader(cols))
-  for await (const b of reader.batches()) {
-    await write(out, callNative(() => n.nativeCsvRows(b.index, b.payloads, b.lines, cols)))
+  for await (const rows of reader.csvChunks(cols)) {
+    await write(out, rows)
+    options.onBatch?.(reader)
+  }
+  return reader
+}
+
+/**
+ * Writes the records of `input` to `out` as decoded JSON lines: `timestamp` (ISO, ms), `uuid`,
+ * `sequence`, `source`, then every decoded field as `Connection.decoded` has them, 64-bit
+ * counters as decimal strings. Made in Rust, one batch at a time, bounded memory.
+ * @example
+ * await writeArchiveJson('conn.jsonl.zst', process.stdout)
+ * @throws {ArchiveReadError} as {@link readArchive}.
+ */
+export async function writeArchiveJson(input: ArchiveInput | readonly ArchiveInput[], out: Sink, options: ArchiveCsvOptions = {}): Promise<ArchiveReader> {
+  const reader = readArchive(input, options)
+  for await (const rows of reader.jsonChunks()) {
+    await write(out, rows)
     options.onBatch?.(reader)
   }
   return reader

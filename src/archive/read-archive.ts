@@ -4,6 +4,8 @@
  * (`crates/tcpinfo-archive-read`), a batch of thousands of records per native call.
  * See docs/internals/archive/design.md.
  */
+import type { Buffer } from 'node:buffer'
+
 import type { Connection } from '../api/batch.js'
 import { TcpinfoError } from '../errors.js'
 import { callNative, native, type NativeArchiveError, type NativeArchiveReader } from '../native.js'
@@ -52,6 +54,12 @@ export class ArchiveReadError extends TcpinfoError {
   }
 }
 
+/** What every native pull returns besides its payload. */
+interface Pulled {
+  errors: NativeArchiveError[]
+  stats: number[]
+}
+
 /** Errors kept in {@link ArchiveReader.errors}; more are only counted. */
 const MAX_KEPT_ERRORS = 100
 
@@ -73,7 +81,39 @@ export class ArchiveReader implements AsyncIterable<Connection> {
   }
 
   /** The records in batches (one native call each): the fastest way through large archives. Once only. */
-  async *batches(): AsyncGenerator<ArchiveBatch, void, undefined> {
+  batches(): AsyncGenerator<ArchiveBatch, void, undefined> {
+    return this.#run(
+      (r, flush) => r.next(flush),
+      (b) => {
+        const batch = new ArchiveBatch(b)
+        return batch.size > 0 ? batch : undefined
+      },
+    )
+  }
+
+  /**
+   * @internal CSV rows of the records (column indexes as `nativeCsvHeader`), made in Rust per
+   * batch; the batches never reach JS, so memory stays bounded whatever V8's GC pace.
+   */
+  csvChunks(columns: number[]): AsyncGenerator<Buffer, void, undefined> {
+    return this.#run(
+      (r, flush) => r.nextCsv(flush, columns),
+      (c) => (c.rows > 0 ? c.text : undefined),
+    )
+  }
+
+  /**
+   * @internal Decoded JSON lines of the records (as `tcpinfo csv --json` prints them), made in
+   * Rust per batch like {@link csvChunks}.
+   */
+  jsonChunks(): AsyncGenerator<Buffer, void, undefined> {
+    return this.#run(
+      (r, flush) => r.nextJson(flush),
+      (c) => (c.rows > 0 ? c.text : undefined),
+    )
+  }
+
+  async *#run<N extends Pulled, T>(pull: (r: NativeArchiveReader, flush: boolean) => N | null, wrap: (n: N) => T | undefined): AsyncGenerator<T, void, undefined> {
     if (this.#started) throw new TcpinfoError('ERR_CLOSED', 'an ArchiveReader is read once')
     this.#started = true
     const skip = this.#options.onError === 'skip'
@@ -87,7 +127,7 @@ export class ArchiveReader implements AsyncIterable<Connection> {
         for await (const chunk of src.open()) {
           this.#options.signal?.throwIfAborted()
           reader.feed(chunk as Buffer)
-          yield* this.#drain(reader, false)
+          yield* this.#drain(reader, false, pull, wrap)
         }
       } catch (e) {
         if (e instanceof ArchiveReadError || this.#options.signal?.aborted) throw e
@@ -95,9 +135,9 @@ export class ArchiveReader implements AsyncIterable<Connection> {
       }
       reader.end()
       this.stats.files++
-      yield* this.#drain(reader, false)
+      yield* this.#drain(reader, false, pull, wrap)
     }
-    yield* this.#drain(reader, true)
+    yield* this.#drain(reader, true, pull, wrap)
   }
 
   /**
@@ -150,15 +190,15 @@ export class ArchiveReader implements AsyncIterable<Connection> {
     if (this.errors.length < MAX_KEPT_ERRORS) this.errors.push(err)
   }
 
-  *#drain(reader: NativeArchiveReader, flush: boolean): Generator<ArchiveBatch, void, undefined> {
+  *#drain<N extends Pulled, T>(reader: NativeArchiveReader, flush: boolean, pull: (r: NativeArchiveReader, flush: boolean) => N | null, wrap: (n: N) => T | undefined): Generator<T, void, undefined> {
     for (;;) {
-      const b = callNative(() => reader.next(flush))
-      if (!b) return
-      const batch = new ArchiveBatch(b)
-      for (const k of ARCHIVE_STATS_FIELDS) this.stats[k] += batch.readStats[k]
-      const errors = b.errors.map((e) => new ArchiveReadError(e))
+      const n = callNative(() => pull(reader, flush))
+      if (!n) return
+      ARCHIVE_STATS_FIELDS.forEach((k, i) => (this.stats[k] += n.stats[i] ?? 0))
+      const errors = n.errors.map((e) => new ArchiveReadError(e))
       for (const e of errors) if (this.errors.length < MAX_KEPT_ERRORS) this.errors.push(e)
-      if (batch.size > 0) yield batch
+      const item = wrap(n)
+      if (item !== undefined) yield item
       if (errors[0] && this.#options.onError !== 'skip') throw errors[0]
     }
   }

@@ -109,7 +109,7 @@ function summarize(s: Record<SeriesField, number[]>): ConnectionSummary {
     bytesOut,
     bytesIn,
     throughputBps: durationS > 0 ? ((Math.max(delta(s.bytesAcked) || 0, delta(s.bytesReceived) || 0) * 8) / durationS) : 0,
-    minRttMs: minRtts.length ? Math.min(...minRtts) / 1000 : Number.NaN,
+    minRttMs: minRtts.length ? minRtts.reduce((a, b) => Math.min(a, b)) / 1000 : Number.NaN,
     medianRttMs: rtts.length ? (rtts[rtts.length >> 1] as number) / 1000 : Number.NaN,
     retransmits: lastFinite(s.totalRetrans) || 0,
     finalState: STATE_NAMES[lastFinite(s.state)] ?? 'UNKNOWN',
@@ -119,6 +119,9 @@ function summarize(s: Record<SeriesField, number[]>): ConnectionSummary {
 
 /**
  * Reads archives and groups their records by connection (UUID), in order of first record.
+ * @example
+ * const { connections } = await analyzeArchive('2024/05/01')
+ * for (const c of connections) console.log(c.uuid, c.summary.verdict.verdict, c.summary.throughputBps)
  * @throws {ArchiveReadError} as {@link readArchive}, unless `onError: 'skip'`.
  */
 export async function analyzeArchive(input: ArchiveInput | readonly ArchiveInput[], options: ReadArchiveOptions = {}): Promise<{ connections: AnalyzedConnection[]; reader: ArchiveReader }> {
@@ -133,7 +136,11 @@ export async function analyzeArchive(input: ArchiveInput | readonly ArchiveInput
     for (let i = 0; i < count; i++) {
       const c = conns[i]
       if (!c) continue
-      const uuid = c.uuid
+      // A file's UUID names one connection; records of another cookie under it (concatenated
+      // or synthetic files) are kept apart, named by UUID and cookie.
+      const cookie = c.cookie.toString(16).toUpperCase().padStart(16, '0')
+      const fileUuid = c.uuid
+      const uuid = fileUuid.endsWith(cookie) ? fileUuid : `${fileUuid}_${cookie}`
       let a = byUuid.get(uuid)
       if (!a) {
         const series = Object.fromEntries(SERIES_FIELDS.map((f) => [f, [] as number[]])) as Record<SeriesField, number[]>

@@ -41,7 +41,11 @@ export interface VerdictInput {
 
 const clamp = (x: number): number => (Number.isFinite(x) ? Math.min(Math.max(x, 0), 1) : 0)
 
-/** Computes the verdict; see docs/REPORT.md for the method. */
+/**
+ * Computes the verdict; see docs/REPORT.md for the method. Times in µs, bytes as counted.
+ * @example
+ * verdictOf({ elapsedUs: 10e6, busyUs: 9e6, rwndUs: 8e6, sndbufUs: 0, bytesOut: 1e6, bytesIn: 0, appLimitedSamples: 0 }).verdict // 'receiver'
+ */
 export function verdictOf(v: VerdictInput): Verdict {
   const receiving = v.bytesIn > v.bytesOut
   const base = { appLimitedSamples: v.appLimitedSamples, receiving }

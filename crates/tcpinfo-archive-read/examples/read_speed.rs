@@ -17,7 +17,7 @@ fn main() {
         let t0 = Instant::now();
         let pool = Arc::new(RecordsPool::new(16, 256 << 20));
         let mut d = ArchiveDecoder::new(ReaderOptions::default()).with_pool(pool);
-        d.begin(&path);
+        d.begin(path.as_str());
         let mut n = 0usize;
         for chunk in bytes.chunks(1 << 20) {
             d.feed(chunk);

@@ -15,6 +15,7 @@ pub mod csv;
 mod decoder;
 mod error;
 mod json;
+pub mod json_out;
 mod payload;
 pub mod series;
 mod time;
@@ -26,4 +27,4 @@ pub use decoder::{
 };
 pub use error::{ArchiveError, ErrorKind};
 pub use json::{scan_line, Metadata, ScanError, Scanned, Text};
-pub use time::{parse_rfc3339, write_csvtool_time, Stamp};
+pub use time::{parse_rfc3339, write_csvtool_time, write_iso_millis, Stamp};

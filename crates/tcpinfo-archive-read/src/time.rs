@@ -137,6 +137,37 @@ pub fn write_csvtool_time(out: &mut Vec<u8>, stamp: Stamp) {
     }
 }
 
+/// Appends unix nanoseconds as JS `Date.toISOString()` does (`2019-07-01T00:00:12.092Z`,
+/// always three decimals, UTC); Go's zero time as `0001-01-01T00:00:00.000Z`.
+pub fn write_iso_millis(out: &mut Vec<u8>, nanos: i64) {
+    if nanos == GO_ZERO_TIME {
+        out.extend_from_slice(b"0001-01-01T00:00:00.000Z");
+        return;
+    }
+    let ms = nanos.div_euclid(1_000_000);
+    let secs = ms.div_euclid(1000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(SECS_PER_DAY));
+    let sod = secs.rem_euclid(SECS_PER_DAY);
+    for (i, (v, w)) in [
+        (y, 4),
+        (m, 2),
+        (d, 2),
+        (sod / 3600, 2),
+        (sod / 60 % 60, 2),
+        (sod % 60, 2),
+        (ms.rem_euclid(1000), 3),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            out.push([b'-', b'-', b'T', b':', b':', b'.'][i - 1]);
+        }
+        push_num(out, v, w);
+    }
+    out.push(b'Z');
+}
+
 fn push_num(out: &mut Vec<u8>, v: i64, width: usize) {
     let mut buf = [b'0'; 20];
     let mut n = v.unsigned_abs();
@@ -217,6 +248,16 @@ mod tests {
             "2019-07-01T00:00:12Z"
         );
         assert_eq!(round_trip("0001-01-01T00:00:00Z"), "2009-05-29T23:59:59Z");
+    }
+
+    #[test]
+    fn iso_millis_as_js() {
+        let mut out = Vec::new();
+        write_iso_millis(&mut out, 1_561_939_212_092_999_999);
+        assert_eq!(out, b"2019-07-01T00:00:12.092Z");
+        out.clear();
+        write_iso_millis(&mut out, GO_ZERO_TIME);
+        assert_eq!(out, b"0001-01-01T00:00:00.000Z");
     }
 
     #[test]

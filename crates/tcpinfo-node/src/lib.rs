@@ -5,6 +5,7 @@
 //! is the only JS module that loads this addon.
 #![deny(missing_docs)]
 
+mod native_archive_batch;
 mod native_archive_options;
 mod native_archive_stats;
 mod native_archive_writer;

@@ -32,16 +32,13 @@ pub fn native_csv_rows(index: &[u8], payloads: &[u8], lines: &[u8], columns: Vec
 /// Column-major numeric series (`out[f * n + i]`, `NaN` when absent) of the named fields
 /// (`time`, `state`, `cookie`, `deliveryRateAppLimited`, any `tcp_info` field).
 #[napi(catch_unwind)]
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "napi hands over owned JS strings"
-)]
 pub fn native_archive_series(
     index: &[u8],
     payloads: &[u8],
     times: &[u8],
     fields: Vec<String>,
 ) -> Float64Array {
-    let names: Vec<&str> = fields.iter().map(String::as_str).collect();
+    let owned: Vec<String> = fields.into_iter().collect();
+    let names: Vec<&str> = owned.iter().map(String::as_str).collect();
     series::extract(index, payloads, times, &names).into()
 }

@@ -3,17 +3,20 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
-use tcpinfo_archive_read::{ArchiveBatch, ArchiveDecoder, ReaderOptions};
+use tcpinfo_archive_read::{csv, json_out, ArchiveBatch, ArchiveDecoder, ReaderOptions};
+use tcpinfo_core::parse::tcp_info::AccEcnLayout;
 use tcpinfo_core::RecordsPool;
 
+use crate::native_archive_batch::{
+    convert, errors_and_stats, NativeArchiveBatch, NativeArchiveRows,
+};
 use crate::native_records::PooledBuffer;
 
 /// Buffers kept for reuse: four regions of a few batches in flight.
 const POOL_BUFFERS: usize = 16;
-/// Bytes kept for reuse: 128 MiB.
-const POOL_BYTES: usize = 128 << 20;
+/// Bytes kept for reuse: 48 MiB (a few 8 MiB batches and their CSV).
+const POOL_BYTES: usize = 48 << 20;
 
 /// Reader bounds and error policy; every field optional (defaults of `ReaderOptions`).
 #[napi(object)]
@@ -27,112 +30,6 @@ pub struct NativeArchiveReaderOptions {
     pub max_line_bytes: Option<u32>,
     /// Stop at the first error (default true); false skips bad records and counts them.
     pub stop_on_error: Option<bool>,
-}
-
-/// The source of a run of records (file and header metadata).
-#[napi(object)]
-pub struct NativeArchiveSegment {
-    /// File path or `-`.
-    pub source: String,
-    /// `Metadata.UUID`.
-    pub uuid: Option<String>,
-    /// `Metadata.Sequence`.
-    pub sequence: Option<f64>,
-    /// `Metadata.StartTime`, unix ns.
-    pub start_time_ns: Option<BigInt>,
-}
-
-/// One reading error.
-#[napi(object)]
-pub struct NativeArchiveError {
-    /// Always `ERR_ARCHIVE`.
-    pub code: String,
-    /// `truncated`, `compression`, `json`, `record`, `line-too-long`, `netlink`, `foreign`.
-    pub kind: String,
-    /// File path or `-`.
-    pub source: String,
-    /// 1-based line (or netlink message) number, when known.
-    pub line: Option<f64>,
-    /// Byte offset (decompressed for line errors, stored for compression errors).
-    pub byte_offset: f64,
-    /// Whether `byteOffset` counts stored (compressed) bytes.
-    pub compressed_offset: bool,
-    /// One-line explanation.
-    pub message: String,
-}
-
-/// Records of one or more sources in the poller's batch layout, plus times and sources.
-#[napi(object, object_from_js = false)]
-pub struct NativeArchiveBatch {
-    /// 32-byte index entries (bytes 20..24: segment). Each region's memory returns to the
-    /// reader's pool when V8 collects its `Buffer`.
-    #[napi(ts_type = "Buffer")]
-    pub index: PooledBuffer,
-    /// Netlink payloads.
-    #[napi(ts_type = "Buffer")]
-    pub payloads: PooledBuffer,
-    /// ArchivalRecord lines.
-    #[napi(ts_type = "Buffer")]
-    pub lines: PooledBuffer,
-    /// One little-endian i64 per record: unix ns (`-2^63` when none).
-    #[napi(ts_type = "Buffer")]
-    pub times: PooledBuffer,
-    /// Sources of the records.
-    pub segments: Vec<NativeArchiveSegment>,
-    /// Errors met.
-    pub errors: Vec<NativeArchiveError>,
-    /// lines, headers, records, errors, skipped, bytesIn, bytesText, sourcesDone.
-    pub stats: Vec<f64>,
-}
-
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "counters and offsets stay below 2^53"
-)]
-fn convert(b: ArchiveBatch, pool: &Arc<RecordsPool>) -> NativeArchiveBatch {
-    let s = b.stats;
-    let pooled = |v: Vec<u8>| PooledBuffer::new(v, Some(Arc::clone(pool)));
-    NativeArchiveBatch {
-        index: pooled(b.records.index),
-        payloads: pooled(b.records.payloads),
-        lines: pooled(b.records.lines),
-        times: pooled(b.times),
-        segments: b
-            .segments
-            .into_iter()
-            .map(|g| NativeArchiveSegment {
-                source: g.source,
-                uuid: g.uuid,
-                sequence: g.sequence.map(|v| v as f64),
-                start_time_ns: g.start_time.map(BigInt::from),
-            })
-            .collect(),
-        errors: b
-            .errors
-            .into_iter()
-            .map(|e| NativeArchiveError {
-                code: e.code().into(),
-                kind: e.kind.name().into(),
-                line: e.line.map(|v| v as f64),
-                byte_offset: e.byte_offset as f64,
-                compressed_offset: e.compressed_offset,
-                message: e.to_string(),
-                source: e.source,
-            })
-            .collect(),
-        stats: [
-            s.lines,
-            s.headers,
-            s.records,
-            s.errors,
-            s.skipped,
-            s.bytes_in,
-            s.bytes_text,
-            s.sources_done,
-        ]
-        .map(|v| v as f64)
-        .to_vec(),
-    }
 }
 
 /// A streaming archive decoder. Feed each source's bytes between `begin()` and `end()`;
@@ -167,12 +64,8 @@ impl NativeArchiveReader {
 
     /// Starts the next source.
     #[napi]
-    #[expect(
-        clippy::needless_pass_by_value,
-        reason = "napi hands over owned JS strings"
-    )]
     pub fn begin(&mut self, name: String) {
-        self.inner.begin(&name);
+        self.inner.begin(name);
     }
 
     /// Appends stored bytes of the current source (copied; the chunk may be reused).
@@ -191,5 +84,42 @@ impl NativeArchiveReader {
     #[napi(catch_unwind)]
     pub fn next(&mut self, flush: bool) -> Option<NativeArchiveBatch> {
         self.inner.next_batch(flush).map(|b| convert(b, &self.pool))
+    }
+
+    /// Like `next()`, but the batch is turned into CSV rows (column indexes as
+    /// `nativeCsvHeader`) here and its buffers reused at once: only the rows cross to JS,
+    /// so memory stays bounded by a few batches whatever V8's collection pace.
+    #[napi(catch_unwind)]
+    pub fn next_csv(&mut self, flush: bool, columns: Vec<u32>) -> Option<NativeArchiveRows> {
+        let cols: Vec<usize> = columns.into_iter().map(|c| c as usize).collect();
+        self.rows(flush, |out, b| {
+            let r = &b.records;
+            csv::write_rows(out, &r.index, &r.payloads, &r.lines, &cols)
+        })
+    }
+
+    /// Like `nextCsv()`, with decoded JSON lines (`tcpinfo csv --json`).
+    #[napi(catch_unwind)]
+    pub fn next_json(&mut self, flush: bool) -> Option<NativeArchiveRows> {
+        let layout = AccEcnLayout::running_kernel();
+        self.rows(flush, |out, b| json_out::write_json_rows(out, b, layout))
+    }
+
+    fn rows(
+        &mut self,
+        flush: bool,
+        write: impl FnOnce(&mut Vec<u8>, &ArchiveBatch) -> usize,
+    ) -> Option<NativeArchiveRows> {
+        let mut b = self.inner.next_batch(flush)?;
+        let mut out = self.pool.take(b.records.lines.len());
+        let rows = write(&mut out, &b);
+        let (errors, stats) = errors_and_stats(&mut b);
+        self.inner.recycle(b);
+        Some(NativeArchiveRows {
+            text: PooledBuffer::new(out, Some(Arc::clone(&self.pool))),
+            rows: u32::try_from(rows).unwrap_or(u32::MAX),
+            errors,
+            stats,
+        })
     }
 }

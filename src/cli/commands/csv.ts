@@ -1,11 +1,9 @@
 /** `tcpinfo csv`: archives to CSV in M-Lab csvtool's format, or to decoded JSON lines. */
 import { Option } from 'clipanion'
 
-import type { Connection } from '../../api/batch.js'
-import { csvColumns, writeArchiveCsv } from '../../archive/csv.js'
-import { readArchive, type ArchiveReader } from '../../archive/read-archive.js'
+import { csvColumns, writeArchiveCsv, writeArchiveJson } from '../../archive/csv.js'
+import type { ArchiveReader } from '../../archive/read-archive.js'
 import { BaseCommand } from '../base-command.js'
-import { toJsonLine } from '../format/json.js'
 import { Progress } from '../format/progress.js'
 
 export class CsvCommand extends BaseCommand {
@@ -36,27 +34,12 @@ export class CsvCommand extends BaseCommand {
     const inputs = this.inputs.length > 0 ? this.inputs : ['-']
     const progress = new Progress(this.context.stderr as NodeJS.WritableStream & { isTTY?: boolean })
     const options = { onError: this.skipErrors ? ('skip' as const) : ('throw' as const) }
+    const onBatch = (r: ArchiveReader): void => progress.update(r)
     const reader = this.json
-      ? await writeJson(readArchive(inputs, options), out, progress)
-      : await writeArchiveCsv(inputs, out, { ...options, ...(this.columns ? { columns: this.columns.split(',') } : {}), onBatch: (r) => progress.update(r) })
+      ? await writeArchiveJson(inputs, out, { ...options, onBatch })
+      : await writeArchiveCsv(inputs, out, { ...options, ...(this.columns ? { columns: this.columns.split(',') } : {}), onBatch })
     progress.done(reader)
     if (reader.stats.errors > 0) this.context.stderr.write(`tcpinfo: ${reader.stats.errors} errors skipped; first: ${reader.errors[0]?.message ?? '?'}\n`)
     return 0
   }
-}
-
-/** One JSON object per record: its source, then everything decoded (64-bit counters as strings). */
-function recordJson(c: Connection): Record<string, unknown> {
-  const m = c.metadata
-  return { timestamp: c.timestamp.toISOString(), uuid: c.uuid, ...(m?.sequence !== undefined ? { sequence: m.sequence } : {}), source: m?.source, ...(c.decoded ?? { family: c.family, state: c.state }) }
-}
-
-async function writeJson(reader: ArchiveReader, out: NodeJS.WritableStream, progress: Progress): Promise<ArchiveReader> {
-  for await (const b of reader.batches()) {
-    let text = ''
-    for (const c of b.connections) text += toJsonLine(recordJson(c))
-    if (!out.write(text)) await new Promise((r) => out.once('drain', r))
-    progress.update(reader)
-  }
-  return reader
 }

@@ -76,7 +76,7 @@ pub fn decode(sources: &[(&str, &[u8])], opts: ReaderOptions, chunk: usize) -> D
     let mut d = ArchiveDecoder::new(opts);
     let mut out = Decoded::default();
     for (name, bytes) in sources {
-        d.begin(name);
+        d.begin(*name);
         for c in bytes.chunks(chunk.max(1)) {
             d.feed(c);
             while let Some(b) = d.next_batch(false) {
