@@ -6,7 +6,7 @@ import test from 'ava'
 import * as api from '../src/index.js'
 
 test('the package exports exactly the documented API', (t) => {
-  t.deepEqual(Object.keys(api).sort(), ['AbortError', 'ArchiveWriter', 'Batch', 'Connection', 'TCP_STATES', 'TcpinfoError', 'snapshot', 'watch'])
+  t.deepEqual(Object.keys(api).sort(), ['AbortError', 'ArchiveWriter', 'Batch', 'BoundedQueue', 'Connection', 'EventSocketServer', 'MetricsSink', 'NullSink', 'TCP_STATES', 'TcpinfoError', 'events', 'parseEvent', 'snapshot', 'watch'])
 })
 
 test('package.json exports and bin point at the built files', (t) => {

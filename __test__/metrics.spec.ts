@@ -1,0 +1,168 @@
+/**
+ * Prometheus metrics (issue 10) after a real run with traffic in a network namespace:
+ * every M-Lab name is exposed with sensible values (connection counts equal the sockets
+ * in the namespace, new files equal the files on disk, the send- and receive-rate sums
+ * within 10% of the bytes moved × 8), `promtool check metrics` passes, `/healthz` answers,
+ * per-port metrics follow the configured ports, and a scrape flood does not delay polls.
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import test, { type ExecutionContext } from 'ava'
+import { Registry } from 'prom-client'
+
+import { MetricsSink } from '../src/metrics/metrics.js'
+import { archiveFiles, get, HOLD, sample, startCollector, stopCollector } from './helpers/collector.js'
+import { CLIENT, netnsPair, nodeIn, SERVER, type NetnsPair } from './helpers/netns-pair.js'
+
+const PORT = 45_320
+const REPLY = 30_000
+const MLAB_NAMES = [
+  'tcpinfo_syscall_time_histogram',
+  'tcpinfo_polling_interval_histogram',
+  'tcpinfo_connection_count_histogram',
+  'tcpinfo_cache_count_histogram',
+  'tcpinfo_error_total',
+  'tcpinfo_new_file_total',
+  'tcpinfo_snapshot_total',
+  'tcpinfo_flow_events_total',
+  'tcpinfo_send_rate_histogram',
+  'tcpinfo_receive_rate_histogram',
+]
+
+let subnet = 221
+async function setup(t: ExecutionContext): Promise<{ pair: NetnsPair; out: string }> {
+  const tag = `omt${process.pid % 10_000}${subnet}`
+  const pair = netnsPair(tag, subnet++)
+  t.teardown(() => pair.destroy())
+  const server = nodeIn(pair.b, SERVER(pair.addrB, PORT, REPLY))
+  t.teardown(() => server.child.kill())
+  await server.lines.next()
+  const out = mkdtempSync(join(tmpdir(), 'tcpinfo-metrics-'))
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
+  return { pair, out }
+}
+
+async function runClients(pair: NetnsPair, sizes: number[]): Promise<{ sent: number; recv: number }[]> {
+  const c = nodeIn(pair.a, CLIENT(pair.addrB, PORT, sizes, 0, 10))
+  const out: { sent: number; recv: number }[] = []
+  for await (const line of c.lines) {
+    const o = JSON.parse(line) as { done?: boolean; error?: string; sent: number; recv: number }
+    if (o.done) break
+    if (o.error) throw new Error(o.error)
+    out.push(o)
+  }
+  return out
+}
+
+/** TCP sockets in namespace `ns` (all states), as `ss` counts them. */
+function socketsIn(ns: string): number {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'ss', '-Htan'], { encoding: 'utf8' })
+  return r.stdout.split('\n').filter((l) => l.trim() !== '').length
+}
+
+test('the registry is injected: two sinks in one process do not collide, and the global registry stays empty', async (t) => {
+  const a = new MetricsSink({ registry: new Registry(), intervalMs: 10, processMetrics: false })
+  const b = new MetricsSink({ intervalMs: 10, ports: [443] })
+  const { register } = await import('prom-client')
+  t.is((await register.getMetricsAsJSON()).length, 0)
+  t.true((await a.registry.metrics()).includes('tcpinfo_send_rate_histogram_sum 0'))
+  t.true((await b.registry.metrics()).includes('tcpinfo_port_connections{port="443"} 0'))
+  t.throws(() => new MetricsSink({ intervalMs: 10, ports: Array.from({ length: 65 }, (_, i) => i + 1) }), { message: /at most 64/ })
+})
+
+test.serial('after a run with traffic every M-Lab metric is exposed with sensible values; promtool accepts the exposition', async (t) => {
+  const { pair, out } = await setup(t)
+  const data = join(out, 'data')
+  const col = await startCollector(['--output', data, '--netns', pair.pathA, '--interval', '10', '--flush-interval', '100ms', '--prom', '127.0.0.1:0', '--metrics-port', `${PORT},22`])
+  t.teardown(() => col.child.kill('SIGKILL'))
+  await new Promise((r) => setTimeout(r, 300))
+  const sizes = [200_000, 400_000, 300_000, 100_000, 500_000]
+  const reports = await runClients(pair, sizes)
+  const sent = reports.reduce((s, r) => s + r.sent, 0)
+  const recv = reports.reduce((s, r) => s + r.recv, 0)
+  t.is(sent, sizes.reduce((a, b) => a + b))
+  t.is(recv, REPLY * sizes.length)
+  // Hold some connections open while scraping: the connection counts must equal the sockets there.
+  const held = nodeIn(pair.a, HOLD(pair.addrB, PORT, 7))
+  t.teardown(() => held.child.kill())
+  t.truthy(JSON.parse((await held.lines.next()).value as string).open)
+  await new Promise((r) => setTimeout(r, 1300)) // past the one-second rate window and a flush
+  const m0 = (await get(`http://${col.prom}/metrics`)).body
+  await new Promise((r) => setTimeout(r, 300))
+  const m = (await get(`http://${col.prom}/metrics`)).body
+  const ss = socketsIn(pair.a)
+
+  for (const name of MLAB_NAMES) t.true(m.includes(`# TYPE ${name} `), `${name} exposed`)
+  const d = (s: string): number => (sample(m, s) ?? Number.NaN) - (sample(m0, s) ?? Number.NaN)
+  // Between the two scrapes every poll saw the same sockets: the mean of the observations is the count.
+  t.is(d('tcpinfo_connection_count_histogram_sum{af="all"}') / d('tcpinfo_connection_count_histogram_count{af="all"}'), ss, `sockets in the namespace: ${ss}`)
+  t.is(d('tcpinfo_cache_count_histogram_sum') / d('tcpinfo_cache_count_histogram_count'), ss)
+  t.is(sample(m, 'tcpinfo_tracked_connections'), ss)
+  t.is(sample(m, 'tcpinfo_port_connections{port="45320"}'), 7, 'held connections on the metrics port')
+  t.is(sample(m, 'tcpinfo_port_connections{port="22"}'), 0)
+  t.is(sample(m, 'tcpinfo_new_file_total'), archiveFiles(data).length, 'new files = files on disk')
+  t.true((sample(m, 'tcpinfo_snapshot_total') ?? 0) >= 2 * sizes.length)
+  t.true((sample(m, 'tcpinfo_flow_events_total{event="open"}') ?? 0) >= sizes.length + 7)
+  t.true((sample(m, 'tcpinfo_flow_events_total{event="close"}') ?? 0) >= sizes.length)
+  const sendSum = sample(m, 'tcpinfo_send_rate_histogram_sum') ?? 0
+  const recvSum = sample(m, 'tcpinfo_receive_rate_histogram_sum') ?? 0
+  t.log(`send-rate sum ${sendSum} bits for ${sent * 8} sent; receive-rate sum ${recvSum} bits for ${recv * 8} received`)
+  t.true(Math.abs(sendSum - sent * 8) <= sent * 8 * 0.1, `send-rate _sum ${sendSum} vs ${sent * 8}`)
+  t.true(Math.abs(recvSum - recv * 8) <= recv * 8 * 0.1, `receive-rate _sum ${recvSum} vs ${recv * 8}`)
+  t.true((sample(m, 'tcpinfo_send_rate_histogram_count') ?? 0) >= 1)
+  t.true(Math.abs((sample(m, 'tcpinfo_port_bytes_sent_total{port="45320"}') ?? 0) - sent) <= sent * 0.1)
+  t.true((sample(m, 'tcpinfo_syscall_time_histogram_count{af="all"}') ?? 0) > 10)
+  const intervals = sample(m, 'tcpinfo_polling_interval_histogram_count') ?? 0
+  t.true(intervals > 10 && (sample(m, 'tcpinfo_polling_interval_histogram_sum') ?? 0) / intervals < 0.03, 'mean poll interval near 10 ms')
+  t.is(sample(m, 'tcpinfo_error_total{type="write_no_space"}'), 0)
+  t.is(sample(m, 'tcpinfo_sink_dropped_records_total{sink="archive"}'), 0)
+  t.true((sample(m, 'tcpinfo_archive_bytes_written_total') ?? 0) > 0)
+  t.true(m.includes('process_cpu_seconds_total'), 'process metrics included')
+  const lint = spawnSync('promtool', ['check', 'metrics'], { input: m, encoding: 'utf8' })
+  t.is(lint.error, undefined, 'promtool is installed (Debian package prometheus)')
+  t.is(lint.status, 0, `promtool check metrics: ${lint.stdout}${lint.stderr}`)
+  const h = await get(`http://${col.prom}/healthz`)
+  t.deepEqual(h, { status: 200, body: 'ok\n' })
+  t.is((await get(`http://${col.prom}/nope`)).status, 404)
+  held.child.stdin?.write('close\n')
+  await held.lines.next()
+  t.is(await stopCollector(col.child), 0, col.stderr())
+})
+
+test.serial('a scrape flood does not delay polls', async (t) => {
+  const { pair, out } = await setup(t)
+  const col = await startCollector(['--output', join(out, 'data'), '--netns', pair.pathA, '--interval', '10', '--prom', '127.0.0.1:0'])
+  t.teardown(() => col.child.kill('SIGKILL'))
+  const held = nodeIn(pair.a, HOLD(pair.addrB, PORT, 200))
+  t.teardown(() => held.child.kill())
+  await held.lines.next()
+  await new Promise((r) => setTimeout(r, 300))
+  const url = `http://${col.prom}/metrics`
+  const m0 = (await get(url)).body
+  const t0 = Date.now()
+  let scrapes = 0
+  // 8 parallel loops of back-to-back scrapes for 2 s, at most 4000 requests.
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (Date.now() - t0 < 2000 && scrapes < 4000) {
+        const r = await get(url)
+        if (r.status !== 200) throw new Error(`scrape: ${r.status}`)
+        scrapes++
+      }
+    }),
+  )
+  const elapsed = Date.now() - t0
+  await new Promise((r) => setTimeout(r, 150))
+  const m1 = (await get(url)).body
+  const polls = (sample(m1, 'tcpinfo_polls_total') ?? 0) - (sample(m0, 'tcpinfo_polls_total') ?? 0)
+  const skipped = (sample(m1, 'tcpinfo_polls_skipped_total') ?? 0) - (sample(m0, 'tcpinfo_polls_skipped_total') ?? 0)
+  t.log(`${scrapes} scrapes in ${elapsed} ms; ${polls} polls (+${skipped} skipped) at a 10 ms interval`)
+  t.true(scrapes > 100, `the flood happened: ${scrapes}`)
+  t.true(polls >= ((elapsed + 150) / 10) * 0.7, `polls kept their pace during the flood: ${polls} in ${elapsed + 150} ms`)
+  t.true(skipped <= polls * 0.05, `few skipped polls: ${skipped}`)
+  held.child.stdin?.write('close\n')
+  t.is(await stopCollector(col.child), 0, col.stderr())
+})
