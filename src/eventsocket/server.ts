@@ -2,9 +2,12 @@
  * The event socket as a sink: a unix stream socket serving M-Lab's v1 protocol
  * (./protocol.ts) to any number of clients. Better than M-Lab's server where it is weak:
  * a client that connects gets open events for the connections already open, then the
- * live stream; each client has its own bounded queue (the socket's write buffer, checked
- * after every write), and a client that stops reading is dropped when it fills (counted,
- * logged once per minute), never waited on. `offer()` is one pass over the batch's index,
+ * live stream; each client has its own bounded queue (the socket's write buffer), and a
+ * client that stops reading is dropped (counted, logged once per minute), never waited on:
+ * at each poll, before this poll's events are written, a client whose backlog is still
+ * over its bound is dropped. A client's memory is thus at most its bound plus one poll's
+ * events (plus the kernel's socket buffer); its bound is `maxClientBytes` plus the size of
+ * the initial state it was sent, so a late client has time to read that. `offer()` is one pass over the batch's index,
  * touching only the opened and closed records, and one write per client per poll.
  */
 import { chmodSync, lstatSync, renameSync, unlinkSync } from 'node:fs'
@@ -43,9 +46,9 @@ export interface EventSocketStats {
   clientsRefused: number
   /** Disconnected by themselves (including write errors such as EPIPE). */
   clientsDisconnected: number
-  /** Event lines handed to clients (one per event per client). */
+  /** Event lines delivered to clients' sockets (one per event per client). */
   eventsSent: number
-  /** Events of the write that made a client be dropped (they never reached it). */
+  /** Events that never reached a client because it was dropped (still queued for it, or of the poll it was dropped at). */
   eventsDropped: number
   /** Open events and close events produced. */
   opens: number
@@ -58,6 +61,10 @@ interface Client {
   socket: Socket
   /** Its queue bound: maxClientBytes plus the initial state. */
   limit: number
+  /** Characters written so far (the lines are ASCII: bytes). */
+  written: number
+  /** Writes not yet flushed to the kernel: [end offset in `written`, events]. */
+  pending: [number, number][]
 }
 
 export class EventSocketServer implements Sink {
@@ -130,7 +137,7 @@ export class EventSocketServer implements Sink {
     this.#s.clientsAccepted++
     let initial = ''
     for (const line of this.#open.values()) initial += line
-    const client: Client = { socket, limit: this.#maxBytes + Buffer.byteLength(initial) }
+    const client: Client = { socket, limit: this.#maxBytes + initial.length, written: 0, pending: [] }
     this.#clients.add(client)
     socket.on('error', () => undefined)
     socket.on('close', () => {
@@ -140,27 +147,44 @@ export class EventSocketServer implements Sink {
     if (initial) this.#send(client, initial, this.#open.size)
   }
 
-  /** Writes to one client; drops it if its queue is now over its bound. */
+  /** Writes to one client, remembering which events are still queued. */
   #send(client: Client, text: string, events: number): void {
     const s = client.socket
     if (s.destroyed) return
     s.write(text)
-    if (s.writableLength > client.limit) {
-      this.#clients.delete(client)
-      this.#s.clientsDropped++
-      this.#s.eventsDropped += events
-      this.#log?.limited('eventsocket-dropped', 60_000, 'warn', 'eventsocket', `dropped a client that stopped reading (${s.writableLength} bytes queued)`, { dropped: this.#s.clientsDropped })
-      s.destroy()
-      return
-    }
+    client.written += text.length
+    client.pending.push([client.written, events])
+    const flushed = client.written - s.writableLength
+    while (client.pending.length > 0 && (client.pending[0] as [number, number])[0] <= flushed) client.pending.shift()
     this.#s.eventsSent += events
+  }
+
+  /** Drops the clients whose backlog is over their bound; `events` were about to be sent to each. */
+  #dropStalled(events: number): void {
+    for (const c of this.#clients) {
+      const queued = c.socket.writableLength
+      if (queued <= c.limit) continue
+      this.#clients.delete(c)
+      this.#s.clientsDropped++
+      // This poll's events, and those still queued for it (a partly flushed write counts whole).
+      const flushed = c.written - queued
+      let lost = events
+      for (const [end, n] of c.pending) if (end > flushed) lost += n
+      this.#s.eventsDropped += lost
+      this.#s.eventsSent -= lost - events
+      this.#log?.limited('eventsocket-dropped', 60_000, 'warn', 'eventsocket', `dropped a client that stopped reading (${queued} bytes queued)`, { dropped: this.#s.clientsDropped })
+      c.socket.destroy()
+    }
   }
 
   offer(batch: Batch): boolean {
     this.#offered++
     const index = batch.index
     const n = batch.size
-    if (n === 0) return true
+    if (n === 0) {
+      this.#dropStalled(0)
+      return true
+    }
     const view = new DataView(index.buffer, index.byteOffset, index.byteLength)
     const payloads = batch.payloads
     let time: string | undefined
@@ -194,7 +218,8 @@ export class EventSocketServer implements Sink {
         this.#s.closes++
       }
     }
-    if (events > 0) for (const c of [...this.#clients]) this.#send(c, out, events)
+    this.#dropStalled(events)
+    if (events > 0) for (const c of this.#clients) this.#send(c, out, events)
     return true
   }
 
