@@ -14,6 +14,7 @@ import test, { type ExecutionContext } from 'ava'
 import { Registry } from 'prom-client'
 
 import { MetricsSink } from '../src/metrics/metrics.js'
+import { MetricsServer, splitAddress } from '../src/metrics/server.js'
 import { archiveFiles, get, HOLD, sample, startCollector, stopCollector } from './helpers/collector.js'
 import { CLIENT, netnsPair, nodeIn, SERVER, type NetnsPair } from './helpers/netns-pair.js'
 
@@ -71,6 +72,24 @@ test('the registry is injected: two sinks in one process do not collide, and the
   t.true((await a.registry.metrics()).includes('tcpinfo_send_rate_histogram_sum 0'))
   t.true((await b.registry.metrics()).includes('tcpinfo_port_connections{port="443"} 0'))
   t.throws(() => new MetricsSink({ intervalMs: 10, ports: Array.from({ length: 65 }, (_, i) => i + 1) }), { message: /at most 64/ })
+})
+
+test('/healthz says why when unhealthy; /metrics renders at most every 100 ms; bad addresses are refused', async (t) => {
+  let why: string | undefined = 'no poll for 7 s'
+  const registry = new Registry()
+  const sink = new MetricsSink({ registry, intervalMs: 10, processMetrics: false })
+  const server = await MetricsServer.listen({ address: '127.0.0.1:0', registry, health: () => why })
+  t.teardown(() => server.close())
+  t.deepEqual(await get(`http://${server.address}/healthz`), { status: 503, body: 'unhealthy: no poll for 7 s\n' })
+  why = undefined
+  t.deepEqual(await get(`http://${server.address}/healthz`), { status: 200, body: 'ok\n' })
+  const bodies = await Promise.all(Array.from({ length: 20 }, async () => (await get(`http://${server.address}/metrics`)).body))
+  t.true(bodies.every((b) => b === bodies[0] && b.includes('tcpinfo_polls_total 0')))
+  t.is(server.scrapes, 20)
+  t.is(sink.polls, 0)
+  t.deepEqual(splitAddress(':9990'), { host: undefined, port: 9990 })
+  t.deepEqual(splitAddress('[::1]:9990'), { host: '::1', port: 9990 })
+  await t.throwsAsync(MetricsServer.listen({ address: server.address, registry, health: () => undefined }), { code: 'ERR_CONFIG' })
 })
 
 test.serial('after a run with traffic every M-Lab metric is exposed with sensible values; promtool accepts the exposition', async (t) => {
