@@ -182,7 +182,9 @@ export class Collector {
     const rotateEvery = Math.min(MAX_ROTATE_CHECK_MS, Math.max(1, c.rotateAgeMs / 10))
     const rotation = setInterval(() => this.#rotate(), rotateEvery)
     try {
-      await this.#startOutputs()
+      // Polling starts at once; the outputs bind meanwhile and the first batch waits for them.
+      const outputs = this.#startOutputs()
+      outputs.catch(() => this.#abort.abort())
       const w = watch({
         intervalMs: c.intervalMs,
         excludeLocal: c.excludeLocal,
@@ -192,6 +194,7 @@ export class Collector {
         ...(c.netns ? { netns: c.netns } : {}),
         signal: this.#abort.signal,
       })
+      await outputs
       try {
         for await (const batch of w) {
           this.#take(batch)
