@@ -9,7 +9,6 @@
 // (`cargo build --release -p tcpinfo-bench --bin farm`).
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -28,6 +27,11 @@ const CLIENTS = arg('--clients', 100)
 const CHANGE = arg('--change', 0.01)
 const TICKS = 100 // USER_HZ
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+/** `node -e READERS <socket> <n>`: n clients reading and discarding; prints the bytes received every second. */
+const READERS = `
+  const net = require('net'); let bytes = 0
+  for (let i = 0; i < Number(process.argv[2]); i++) { const c = net.connect(process.argv[1]); c.on('data', (d) => (bytes += d.length)); c.on('error', () => {}) }
+  setInterval(() => console.log(bytes), 1000)`
 
 function cpuTicks(pid) {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
@@ -45,7 +49,8 @@ function value(text, name) {
 async function runCollector(ns, withOutputs) {
   const out = mkdtempSync(join(tmpdir(), 'tcpinfo-bench-outputs-'))
   const sock = join(out, 'events.sock')
-  const args = [CLI, 'collect', '--netns', `/var/run/netns/${ns}`, '--output', join(out, 'data'), '--exclude-local=false', '--prom', '127.0.0.1:0', '--interval', '10']
+  // Enough open files for every connection: the archive's file churn is not what is measured here.
+  const args = [CLI, 'collect', '--netns', `/var/run/netns/${ns}`, '--output', join(out, 'data'), '--exclude-local=false', '--prom', '127.0.0.1:0', '--interval', '10', '--max-open-files', String(SOCKETS + 1000)]
   if (withOutputs) args.push('--eventsocket', sock)
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   let err = ''
@@ -55,17 +60,15 @@ async function runCollector(ns, withOutputs) {
     await sleep(50)
   }
   const addr = /serving \/metrics and \/healthz on (\S+)/.exec(err)[1]
-  const clients = []
-  let received = 0
+  await sleep(4000) // warm-up: the first poll's opens and files, JIT
+  // The clients: a process of their own, reading and discarding (each first gets the open connections).
+  let readers
+  let received = '0'
   if (withOutputs) {
-    for (let i = 0; i < CLIENTS; i++) {
-      const c = connect(sock)
-      c.on('data', (d) => (received += d.length))
-      c.on('error', () => undefined)
-      clients.push(c)
-    }
+    readers = spawn(process.execPath, ['-e', READERS, sock, String(CLIENTS)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    readers.stdout.on('data', (d) => (received = String(d).trim().split('\n').at(-1)))
+    await sleep(4000) // every client has its initial state
   }
-  await sleep(3000) // warm-up: the first poll's opens, JIT
   const m0 = await scrape(addr)
   const c0 = cpuTicks(child.pid)
   const t0 = Date.now()
@@ -86,10 +89,10 @@ async function runCollector(ns, withOutputs) {
     sockets: value(m1, 'tcpinfo_tracked_connections'),
     clients: withOutputs ? value(m1, 'tcpinfo_eventsocket_clients') : 0,
     clientsDropped: withOutputs ? value(m1, 'tcpinfo_eventsocket_clients_dropped_total') : 0,
-    eventBytesReceived: received,
+    eventBytesReceived: Number(received),
     scrapes,
   }
-  for (const c of clients) c.destroy()
+  readers?.kill()
   child.kill('SIGTERM')
   await new Promise((r) => child.once('exit', r))
   rmSync(out, { recursive: true, force: true })
