@@ -15,7 +15,7 @@ import { Registry } from 'prom-client'
 
 import { MetricsSink } from '../src/metrics/metrics.js'
 import { MetricsServer, splitAddress } from '../src/metrics/server.js'
-import { archiveFiles, get, HOLD, sample, startCollector, stopCollector } from './helpers/collector.js'
+import { archiveFiles, CLI, get, HOLD, sample, startCollector, stopCollector } from './helpers/collector.js'
 import { CLIENT, netnsPair, nodeIn, SERVER, type NetnsPair } from './helpers/netns-pair.js'
 
 const PORT = 45_320
@@ -32,6 +32,14 @@ const MLAB_NAMES = [
   'tcpinfo_send_rate_histogram',
   'tcpinfo_receive_rate_histogram',
 ]
+
+/** `node -e FLOOD URL`: 8 keep-alive loops of back-to-back GETs for 2 s (at most 4000); prints how many. */
+const FLOOD = `
+  const http = require('http'); const agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
+  const url = process.argv[1]; const t0 = Date.now(); let n = 0
+  const one = () => new Promise((res, rej) => http.get(url, { agent }, (r) => { if (r.statusCode !== 200) rej(new Error('status ' + r.statusCode)); r.resume(); r.on('end', res) }).on('error', rej))
+  const loop = async () => { while (Date.now() - t0 < 2000 && n < 4000) { await one(); n++ } }
+  Promise.all(Array.from({ length: 8 }, loop)).then(() => { console.log(n); process.exit(0) }, (e) => { console.error(e.message); process.exit(1) })`
 
 let subnet = 221
 async function setup(t: ExecutionContext): Promise<{ pair: NetnsPair; out: string }> {
@@ -182,17 +190,11 @@ test.serial('a scrape flood does not delay polls', async (t) => {
   await new Promise((r) => setTimeout(r, 150))
   const m0 = (await get(url)).body
   const t0 = Date.now()
-  let scrapes = 0
-  // 8 parallel loops of back-to-back scrapes for 2 s, at most 4000 requests.
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      while (Date.now() - t0 < 2000 && scrapes < 4000) {
-        const r = await get(url)
-        if (r.status !== 200) throw new Error(`scrape: ${r.status}`)
-        scrapes++
-      }
-    }),
-  )
+  // The flood comes from a process of its own at the lowest priority, so that what is measured
+  // is the collector's handling of it, not the CPU the flooding client takes from it.
+  const flood = spawnSync('nice', ['-n', '19', process.execPath, '-e', FLOOD, url], { encoding: 'utf8', timeout: 20_000 })
+  t.is(flood.status, 0, flood.stderr)
+  const scrapes = Number(flood.stdout.trim())
   await new Promise((r) => setTimeout(r, 150))
   const elapsed = Date.now() - t0
   const m1 = (await get(url)).body
@@ -204,4 +206,23 @@ test.serial('a scrape flood does not delay polls', async (t) => {
   t.true(skipped <= done * 0.05, `few skipped polls: ${skipped}`)
   held.child.stdin?.write('close\n')
   t.is(await stopCollector(col.child), 0, col.stderr())
+})
+
+test('the output flags: bad values exit 2 naming the flag; the mode is octal', (t) => {
+  const run = (...args: string[]): { status: number | null; stdout: string; stderr: string } => spawnSync(process.execPath, [CLI, 'collect', ...args], { encoding: 'utf8' })
+  for (const [args, message] of [
+    [['--eventsocket-mode', '0999'], /--eventsocket-mode must be an octal file mode/],
+    [['--metrics-port', '0'], /--metrics-port must be an integer from 1 to 65535/],
+    [['--metrics-port', Array.from({ length: 65 }, (_, i) => i + 1).join(',')], /--metrics-port must be a list of at most 64 items/],
+    [['--eventsocket-queue-bytes', '10'], /--eventsocket-queue-bytes must be an integer from 4096/],
+    [['--prom', 'nohost'], /--prom must be a listen address/],
+  ] as const) {
+    const r = run(...args)
+    t.is(r.status, 2, r.stderr)
+    t.regex(r.stderr, message)
+  }
+  const cfg = JSON.parse(run('--eventsocket-mode', '0640', '--metrics-port', '443,80', '--prom', '', '--print-config').stdout) as Record<string, { value: unknown }>
+  t.is(cfg.eventsocketMode?.value, 0o640)
+  t.deepEqual(cfg.metricsPorts?.value, [443, 80])
+  t.is(cfg.prom?.value, '')
 })

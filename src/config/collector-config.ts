@@ -76,6 +76,8 @@ interface OptionSpec {
   repeatable?: boolean
   /** A boolean flag: `-flag` alone means true. */
   bool?: boolean
+  /** The default as `--help` shows it, when not `String(default)`. */
+  defaultText?: string
 }
 
 /**
@@ -147,7 +149,7 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'anonymizeIp', flag: 'anonymize-ip', aliases: ['anonymize.ip'], field: oneOf(['none', 'netblock'] as const, 'IP anonymization'), default: 'none' },
   { key: 'prom', flag: 'prom', aliases: ['prometheusx.listen-address'], field: { ...listenAddressField, check: (v, n) => (v === '' ? '' : listenAddressField.check(v, n)), parse: (t, n) => (t === '' ? '' : listenAddressField.parse(t, n)) }, default: '127.0.0.1:9990' },
   { key: 'eventsocket', flag: 'eventsocket', aliases: ['tcpinfo.eventsocket'], field: { ...text('event socket path'), check: (v) => (v === '' ? '' : text('').check(v, '')), parse: (t) => t }, default: '' },
-  { key: 'eventsocketMode', flag: 'eventsocket-mode', field: fileModeField, default: 0o660 },
+  { key: 'eventsocketMode', flag: 'eventsocket-mode', field: fileModeField, default: 0o660, defaultText: '0660' },
   { key: 'eventsocketQueueBytes', flag: 'eventsocket-queue-bytes', field: integer(4096, 1 << 30, 'bytes queued per event-socket client'), default: 1 << 20 },
   { key: 'metricsPorts', flag: 'metrics-port', field: list(integer(1, 65535, 'a local port'), 64, 'local ports with per-port metrics'), default: [], repeatable: true },
   { key: 'netns', flag: 'netns', field: { ...text('namespace path'), check: (v) => (v === '' ? '' : text('').check(v, '')), parse: (t) => t }, default: '' },
@@ -321,7 +323,7 @@ export function collectorOptionsHelp(): string {
   return COLLECTOR_OPTIONS.map((o) => {
     const names = [o.flag, ...(o.aliases ?? [])]
     const env = names.map(envName).join(', ')
-    const def = o.default === undefined || o.default === '' ? '' : ` (default ${Array.isArray(o.default) ? (o.default.length ? o.default.join(',') : 'none') : String(o.default)})`
+    const def = o.default === undefined || o.default === '' ? '' : ` (default ${o.defaultText ?? (Array.isArray(o.default) ? (o.default.length ? o.default.join(',') : 'none') : String(o.default))})`
     return `  --${o.flag}${o.bool ? '[=false]' : ' VALUE'}${o.aliases ? ` | -${o.aliases.join(' | -')}` : ''}\n      ${OPTION_DOCS[o.flag] ?? o.field.doc}${def}. Env: ${env}.`
   }).join('\n')
 }
