@@ -201,18 +201,23 @@ test.serial('open and close events for every connection, in order, with the arch
   leaver.on('error', () => undefined)
   await new Promise((r) => setTimeout(r, 300))
   const metrics = async (): Promise<string> => (await get(`http://${col.prom}/metrics`)).body
-  /** Polls per ms over one second. */
-  const pace = async (): Promise<number> => {
+  /** Polls per ms over one second, and the polls the collector skipped because its consumer was behind. */
+  const pace = async (): Promise<{ rate: number; skipped: number; polls: number }> => {
     const a = await metrics()
     const t0 = Date.now()
     await new Promise((r) => setTimeout(r, 1000))
     const b = await metrics()
     const n = (x: string): number => (sample(b, x) ?? 0) - (sample(a, x) ?? 0)
-    return (n('tcpinfo_polls_total') + n('tcpinfo_polls_skipped_total')) / (Date.now() - t0)
+    return { rate: n('tcpinfo_polls_total') / (Date.now() - t0), skipped: n('tcpinfo_polls_skipped_total'), polls: n('tcpinfo_polls_total') }
   }
   const opensOf = (g: FlowEvent[], ports: Set<number>): number => g.filter((e) => e.type === 'open' && ports.has(e.id?.SPort ?? -1)).length
   const closes = (g: FlowEvent[]): number => g.filter((e) => e.type === 'close').length
 
+  // Both clients connected before any traffic.
+  for (const end = Date.now() + 15_000; sample(await metrics(), 'tcpinfo_eventsocket_clients') !== 2; ) {
+    if (Date.now() > end) throw new Error('the early clients did not connect')
+    await new Promise((r) => setTimeout(r, 50))
+  }
   const seqPorts = await runClients(pair, [1000, 2000, 3000])
   const h1 = await hold(t, pair, N)
   await early.until((g) => opensOf(g, h1.ports) === h1.ports.size)
@@ -224,9 +229,12 @@ test.serial('open and close events for every connection, in order, with the arch
   await once(stalled, 'connect')
   await new Promise((r) => setTimeout(r, 100))
   const during = await pace()
-  t.log(`polls per second at ${N} connections: ${Math.round(before * 1000)}; with a stalled client: ${Math.round(during * 1000)} (20 ms interval)`)
+  t.log(`polls per second at ${N} connections: ${Math.round(before.rate * 1000)}; with a stalled client: ${Math.round(during.rate * 1000)}, ${during.skipped} skipped (20 ms interval)`)
   t.is(sample(await metrics(), 'tcpinfo_eventsocket_clients'), 2, 'the early and the stalled client (the leaver is gone)')
-  t.true(during >= 0.5 * before, 'a stalled client does not slow the polls')
+  // A server that waited on the client (M-Lab's) would stop the consumer: no polls, only skipped ones.
+  // The machine's load moves the rate a lot (other tests, other users), hence the wide margin.
+  t.true(during.skipped <= during.polls * 0.05, `the consumer kept up: ${during.skipped} skipped`)
+  t.true(during.rate >= 0.25 * before.rate, 'a stalled client does not slow the polls')
 
   // The late client: the open connections' opens come before anything else.
   const late = cliReader(t, sock)
@@ -236,7 +244,18 @@ test.serial('open and close events for every connection, in order, with the arch
   t.is(opensOf(late.got.slice(0, h1.ports.size), h1.ports), h1.ports.size)
 
   await h1.close()
-  await early.until((g) => closes(g) >= h1.ports.size + seqPorts.length)
+  try {
+    await early.until((g) => closes(g) >= h1.ports.size + seqPorts.length)
+  } catch (e) {
+    // Diagnose: which connections have no close, what the kernel says of them, what the collector counted.
+    const closed = new Set(early.got.filter((x) => x.type === 'close').map((x) => x.uuid))
+    const open = early.got.filter((x) => x.type === 'open' && !closed.has(x.uuid)).map((x) => x.id?.SPort)
+    const ss = spawnSync('ip', ['netns', 'exec', pair.a, 'ss', '-Htan'], { encoding: 'utf8' }).stdout
+    const m = await metrics()
+    t.log(`no close for ports ${open.join(',')}; ss in A:\n${ss.split('\n').filter((l) => open.some((p) => l.includes(`:${p} `))).join('\n')}`)
+    t.log(m.split('\n').filter((l) => /^tcpinfo_(flow_events|destroy_overruns|incomplete_dumps|polls|dropped_closes|error)/.test(l)).join('\n'))
+    throw e
+  }
   // Another 700 opens and closes overflow the stalled client's bound: dropped at the next poll.
   const h2 = await hold(t, pair, N)
   await h2.close()
