@@ -146,7 +146,8 @@ test.serial('after a run with traffic every M-Lab metric is exposed with sensibl
   t.true(Math.abs((sample(m, 'tcpinfo_port_bytes_received_total{port="45320"}') ?? 0) - recv) <= recv * 0.1)
   t.true((sample(m, 'tcpinfo_syscall_time_histogram_count{af="all"}') ?? 0) > 10)
   const intervals = sample(m, 'tcpinfo_polling_interval_histogram_count') ?? 0
-  t.true(intervals > 10 && (sample(m, 'tcpinfo_polling_interval_histogram_sum') ?? 0) / intervals < 0.03, 'mean poll interval near 10 ms')
+  const meanInterval = (sample(m, 'tcpinfo_polling_interval_histogram_sum') ?? 0) / intervals
+  t.true(intervals > 10 && meanInterval >= 0.0095 && meanInterval < 1, `mean poll interval ${meanInterval} s: at least the 10 ms interval`)
   t.is(sample(m, 'tcpinfo_error_total{type="write_no_space"}'), 0)
   t.is(sample(m, 'tcpinfo_sink_dropped_records_total{sink="archive"}'), 0)
   t.true((sample(m, 'tcpinfo_archive_bytes_written_total') ?? 0) > 0)
