@@ -6,7 +6,7 @@ import test from 'ava'
 import * as api from '../src/index.js'
 
 test('the package exports exactly the documented API', (t) => {
-  t.deepEqual(Object.keys(api).sort(), ['AbortError', 'Batch', 'Connection', 'TCP_STATES', 'TcpinfoError', 'snapshot', 'watch'])
+  t.deepEqual(Object.keys(api).sort(), ['AbortError', 'Batch', 'Connection', 'RttBatch', 'TCP_STATES', 'TcpinfoError', 'flowKey', 'rtt', 'snapshot', 'watch'])
 })
 
 test('package.json exports and bin point at the built files', (t) => {

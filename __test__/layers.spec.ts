@@ -13,7 +13,7 @@ function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []))
 }
 
-const LAYER_ORDER = ['errors', 'native', 'api', 'collector', 'eventsocket', 'metrics', 'sinks', 'cli'] as const
+const LAYER_ORDER = ['errors', 'native', 'api', 'rtt', 'collector', 'eventsocket', 'metrics', 'sinks', 'cli'] as const
 
 function layerOf(file: string): number {
   const top = relative(SRC, file).split('/')[0] ?? ''

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativePoller = nativeBinding.NativePoller
+module.exports.NativeRtt = nativeBinding.NativeRtt
 module.exports.nativeDecodeRecords = nativeBinding.nativeDecodeRecords
 module.exports.nativeKernelRelease = nativeBinding.nativeKernelRelease
 module.exports.nativeSnapshot = nativeBinding.nativeSnapshot

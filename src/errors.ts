@@ -15,6 +15,9 @@ export type TcpinfoErrorCode =
   | 'ERR_UNSUPPORTED_PLATFORM'
   | 'ERR_NATIVE_MISSING'
   | 'ERR_INTERNAL'
+  | 'ERR_PERMISSION'
+  | 'ERR_IO'
+  | 'ERR_CAPTURE_FILE'
 
 /** An error with a stable {@link TcpinfoErrorCode}. */
 export class TcpinfoError extends Error {

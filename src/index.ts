@@ -12,3 +12,5 @@ export { Batch, Connection, type ChangeKind, type PollStats, type PollWarning } 
 export { TcpinfoError, type TcpinfoErrorCode } from './errors.js'
 export { TCP_STATES, type ChangeRuleOptions, type PollOptions, type TcpStateName, type WatchOptions } from './api/options.js'
 export type * from './api/types.js'
+export { rtt, RttBatch, type RttCapture, type RttOptions } from './rtt/rtt.js'
+export { flowKey, type RttFlow, type RttFlowSummary, type RttSample, type RttStats } from './rtt/records.js'

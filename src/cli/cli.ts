@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { Builtins, Cli, type BaseContext } from 'clipanion'
 
 import { EXIT_USAGE } from './base-command.js'
+import { RttCommand } from './commands/rtt.js'
 import { SnapshotCommand } from './commands/snapshot.js'
 import { WatchCommand } from './commands/watch.js'
 
@@ -19,6 +20,7 @@ export function buildCli(): Cli<BaseContext> {
   cli.register(Builtins.VersionCommand)
   cli.register(SnapshotCommand)
   cli.register(WatchCommand)
+  cli.register(RttCommand)
   return cli
 }
 

@@ -200,6 +200,7 @@ impl Drop for RttSession {
 /// Accumulates samples into batches.
 struct Batcher<'a> {
     tx: &'a mpsc::Sender<Result<RttBatch>>,
+    stop: &'a AtomicBool,
     cur: RttBatch,
     max_samples: usize,
     live: bool,
@@ -238,7 +239,8 @@ impl Batcher<'_> {
             dropped_samples: self.dropped,
         };
         b.last = last;
-        if self.live && !last {
+        // Never block a live ring, nor a stopped session (its consumer may be gone).
+        if (self.live && !last) || self.stop.load(Ordering::Acquire) {
             match self.tx.try_send(Ok(b)) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(Ok(b))) => {
@@ -262,6 +264,7 @@ fn run(
     let mut parse = ParseStats::default();
     let mut batcher = Batcher {
         tx,
+        stop,
         cur: RttBatch::default(),
         max_samples: config.max_batch_samples,
         live: matches!(config.source, Source::Live { .. }),

@@ -122,7 +122,7 @@ fn loopback_ping_pong_gives_samples_both_ways() {
         (0, 0, 0, 0),
         "{st:?}"
     );
-    assert_eq!(st.matching.samples as usize, samples.len());
+    assert_eq!(st.matching.samples, samples.len() as u64);
     drop(session);
 }
 
