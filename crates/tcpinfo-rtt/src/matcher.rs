@@ -83,7 +83,9 @@ pub struct MatchStats {
     pub zero_timestamp: u64,
     /// New flows ignored because `max_flows` was reached.
     pub flows_full: u64,
-    /// TSvals not stored because the reverse direction was not seen yet.
+    /// TSvals not stored because the reverse direction was not seen yet (pping's rule:
+    /// a SYN's TSval is never stored, so the handshake gives no sample on the opener's
+    /// side; the opener's kernel `tcpi_min_rtt` leaves the handshake out too).
     pub unidirectional: u64,
     /// Segments repeating the newest TSval of their flow (not stored again).
     pub tsval_repeats: u64,
@@ -117,16 +119,20 @@ struct Flow {
     rev_id: u64,
     last_seen_ns: i64,
     newest_tsval: Option<u32>,
+    /// End of the highest sequence sent so far (new data vs. retransmission).
+    snd_max: Option<u32>,
     last_stored_ns: i64,
-    /// The first TSval and its time, kept while the reverse direction is unseen (so
-    /// the SYN's TSval is matched by the SYN-ACK).
-    pending: Option<(u32, i64)>,
     rtt: FlowRtt,
 }
 
 #[derive(Debug)]
 struct TsEntry {
+    /// When the TSval was first seen.
     t_ns: i64,
+    /// The last segment with this TSval that sent new data: its time and end sequence.
+    /// An echo whose ACK covers that data was sent after the data arrived, so timing it
+    /// from there is still never an underestimate, and tighter (see design.md).
+    last_data: Option<(i64, u32)>,
     used: bool,
 }
 
@@ -217,9 +223,21 @@ impl Matcher {
         let flow = self.flows.get_mut(&seg.flow)?;
         flow.last_seen_ns = t_ns;
         let (id, rev_id) = (flow.id, flow.rev_id);
+        // Does the segment send new data (not a retransmission, not a pure ACK)?
+        let end = seg.seq.wrapping_add(seg.seq_len);
+        let new_data = seg.seq_len > 0 && flow.snd_max.is_none_or(|m| ts_after(end, m));
+        if new_data {
+            flow.snd_max = Some(end);
+        }
+        let last_data = new_data.then_some((t_ns, end));
         // Remember the TSval if it is new for this direction.
         match flow.newest_tsval {
-            Some(n) if n == ts.tsval => self.stats.tsval_repeats += 1,
+            Some(n) if n == ts.tsval => {
+                self.stats.tsval_repeats += 1;
+                if let (Some(d), Some(e)) = (last_data, self.tsvals.get_mut(&(id, ts.tsval))) {
+                    e.last_data = Some(d);
+                }
+            }
             Some(n) if !ts_after(ts.tsval, n) => self.stats.stale_tsvals += 1,
             _ => {
                 flow.newest_tsval = Some(ts.tsval);
@@ -227,20 +245,18 @@ impl Matcher {
                 {
                     self.stats.rate_limited += 1;
                 } else if rev_id == 0 {
-                    if flow.pending.is_none() {
-                        flow.pending = Some((ts.tsval, t_ns));
-                        flow.last_stored_ns = t_ns;
-                    } else {
-                        self.stats.unidirectional += 1;
-                    }
+                    // pping: TSvals are stored only once both directions were seen.
+                    self.stats.unidirectional += 1;
                 } else if self.tsvals.len() >= self.config.max_tsvals {
                     self.stats.tsvals_full += 1;
                 } else {
                     flow.last_stored_ns = t_ns;
                     self.stats.tsvals_stored += 1;
-                    self.tsvals
-                        .entry((id, ts.tsval))
-                        .or_insert(TsEntry { t_ns, used: false });
+                    self.tsvals.entry((id, ts.tsval)).or_insert(TsEntry {
+                        t_ns,
+                        last_data,
+                        used: false,
+                    });
                 }
             }
         }
@@ -253,7 +269,11 @@ impl Matcher {
             return None;
         }
         entry.used = true;
-        let Ok(rtt_ns) = u64::try_from(t_ns - entry.t_ns) else {
+        let sent = match entry.last_data {
+            Some((t, end)) if !ts_after(end, seg.ack_no) => t,
+            _ => entry.t_ns,
+        };
+        let Ok(rtt_ns) = u64::try_from(t_ns - sent) else {
             self.stats.negative_rtt += 1;
             return None;
         };
@@ -281,20 +301,6 @@ impl Matcher {
         if let Some(rev) = self.flows.get_mut(&key.reverse()) {
             rev.rev_id = id;
             rev_id = rev.id;
-            if let Some((tsval, t)) = rev.pending.take() {
-                if self.tsvals.len() < self.config.max_tsvals {
-                    self.stats.tsvals_stored += 1;
-                    self.tsvals.insert(
-                        (rev.id, tsval),
-                        TsEntry {
-                            t_ns: t,
-                            used: false,
-                        },
-                    );
-                } else {
-                    self.stats.tsvals_full += 1;
-                }
-            }
         }
         self.flows.insert(
             *key,
@@ -303,8 +309,8 @@ impl Matcher {
                 rev_id,
                 last_seen_ns: t_ns,
                 newest_tsval: None,
+                snd_max: None,
                 last_stored_ns: i64::MIN,
-                pending: None,
                 rtt: FlowRtt::default(),
             },
         );
@@ -326,14 +332,8 @@ impl Matcher {
         self.stats.tsvals_expired += (before - self.tsvals.len()) as u64;
         let idle = nanos(self.config.flow_max_idle);
         let before = self.flows.len();
-        self.flows.retain(|_, f| {
-            if f.pending
-                .is_some_and(|(_, t)| now_ns.saturating_sub(t) > max_age)
-            {
-                f.pending = None;
-            }
-            now_ns.saturating_sub(f.last_seen_ns) <= idle
-        });
+        self.flows
+            .retain(|_, f| now_ns.saturating_sub(f.last_seen_ns) <= idle);
         self.stats.flows_expired += (before - self.flows.len()) as u64;
     }
 }

@@ -178,6 +178,13 @@ pub struct Segment {
     pub syn: bool,
     /// ACK flag.
     pub ack: bool,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number (valid when `ack`).
+    pub ack_no: u32,
+    /// Sequence space the segment occupies: payload bytes (from the IP length fields, not
+    /// the captured bytes) plus one for SYN and one for FIN.
+    pub seq_len: u32,
 }
 
 /// Why a frame gave no [`Segment`]. Each reason has a counter in [`ParseStats`].
@@ -274,18 +281,24 @@ pub fn parse(link: LinkType, frame: &[u8]) -> Result<Segment, Skip> {
 }
 
 fn segment(p: &LaxSlicedPacket<'_>) -> Result<Segment, Skip> {
-    let (src, dst, v6, payload) = match &p.net {
+    // `ip_len`: the IP payload length the headers claim (0 when they do not say, as
+    // with TSO/GRO super-packets), so that a snaplen cut does not shorten the segment.
+    let (src, dst, v6, payload, ip_len) = match &p.net {
         Some(LaxNetSlice::Ipv4(s)) => {
             let h = s.header();
             let mut src = [0; 16];
             let mut dst = [0; 16];
             src[..4].copy_from_slice(&h.source());
             dst[..4].copy_from_slice(&h.destination());
-            (src, dst, false, s.payload())
+            let len = usize::from(h.total_len()).saturating_sub(
+                usize::from(h.ihl()) * 4 + s.extensions().auth.map_or(0, |a| a.slice().len()),
+            );
+            (src, dst, false, s.payload(), len)
         }
         Some(LaxNetSlice::Ipv6(s)) => {
             let h = s.header();
-            (h.source(), h.destination(), true, s.payload())
+            let len = usize::from(h.payload_length()).saturating_sub(s.extensions().slice().len());
+            (h.source(), h.destination(), true, s.payload(), len)
         }
         Some(LaxNetSlice::Arp(_)) => return Err(Skip::NotIp),
         None => return Err(stop_reason(p).unwrap_or(Skip::NotIp)),
@@ -299,6 +312,15 @@ fn segment(p: &LaxSlicedPacket<'_>) -> Result<Segment, Skip> {
     let Some(TransportSlice::Tcp(tcp)) = &p.transport else {
         return Err(stop_reason(p).unwrap_or(Skip::Truncated));
     };
+    let header_len = usize::from(tcp.data_offset()) * 4;
+    let data = if ip_len == 0 {
+        payload.payload.len()
+    } else {
+        ip_len
+    }
+    .saturating_sub(header_len);
+    let seq_len =
+        u32::try_from(data).unwrap_or(u32::MAX) + u32::from(tcp.syn()) + u32::from(tcp.fin());
     Ok(Segment {
         flow: FlowKey {
             src,
@@ -310,6 +332,9 @@ fn segment(p: &LaxSlicedPacket<'_>) -> Result<Segment, Skip> {
         ts: timestamps(tcp.options())?,
         syn: tcp.syn(),
         ack: tcp.ack(),
+        seq: tcp.sequence_number(),
+        ack_no: tcp.acknowledgment_number(),
+        seq_len,
     })
 }
 

@@ -371,8 +371,17 @@ fn live_loop(
     let mut last_summary = Instant::now();
     let heartbeat = Duration::from_secs(1);
     let mut ring_stats = RingStats::default();
-    while !stop.load(Ordering::Acquire) && !batcher.closed {
-        let r = ring.next_packets(POLL_TIMEOUT, |t_ns, data| {
+    // After a stop request, one more wait of a block timeout: the kernel then retires
+    // the partly filled block, so the packets of the last moments are not lost.
+    let final_wait = match &config.source {
+        Source::Live { ring, .. } => ring.block_timeout + Duration::from_millis(10),
+        Source::File(_) => Duration::ZERO,
+    };
+    let mut stopping = false;
+    while !stopping && !batcher.closed {
+        stopping = stop.load(Ordering::Acquire);
+        let timeout = if stopping { final_wait } else { POLL_TIMEOUT };
+        let r = ring.next_packets(timeout, |t_ns, data| {
             let Some(seg) = parse.parse(Some(LinkType::RawIp), data) else {
                 return;
             };

@@ -21,16 +21,56 @@ fn seg(flow: FlowKey, tsval: u32, tsecr: u32) -> Segment {
         ts: Some(Timestamps { tsval, tsecr }),
         syn: false,
         ack: true,
+        seq: 0,
+        ack_no: 0,
+        seq_len: 0,
     }
 }
 
 fn syn(flow: FlowKey, tsval: u32) -> Segment {
     Segment {
-        flow,
         ts: Some(Timestamps { tsval, tsecr: 0 }),
         syn: true,
         ack: false,
+        seq_len: 1,
+        ..seg(flow, 0, 0)
     }
+}
+
+/// A segment sending `len` bytes from `seq`, acknowledging `ack_no`.
+fn data(flow: FlowKey, tsval: u32, tsecr: u32, seq: u32, len: u32, ack_no: u32) -> Segment {
+    Segment {
+        seq,
+        seq_len: len,
+        ack_no,
+        ..seg(flow, tsval, tsecr)
+    }
+}
+
+#[test]
+fn an_echo_covering_later_new_data_is_timed_from_that_data() {
+    let c = key(false);
+    let s = c.reverse();
+    let mut m = Matcher::new(MatcherConfig::default());
+    m.process(&data(c, 1, 7, 1000, 0, 500), 0);
+    m.process(&data(s, 7, 1, 500, 0, 1000), MS);
+    // A pure ACK, then data in the same TSval tick (the request of a request/response).
+    m.process(&data(c, 2, 7, 1000, 0, 500), 10 * MS);
+    m.process(&data(c, 2, 7, 1000, 100, 500), 10 * MS + 600_000);
+    // The reply acknowledges the data: timed from the data, not from the pure ACK.
+    let r = m.process(&data(s, 8, 2, 500, 100, 1100), 20 * MS).unwrap();
+    assert_eq!(r.rtt_ns, 9_400_000);
+    // An echo that does not cover the later data is timed from the first packet.
+    m.process(&data(c, 3, 8, 1100, 0, 600), 30 * MS);
+    m.process(&data(c, 3, 8, 1100, 100, 600), 30 * MS + 500_000);
+    let r = m.process(&data(s, 9, 3, 600, 0, 1100), 40 * MS).unwrap();
+    assert_eq!(r.rtt_ns, 10_000_000);
+    // A retransmission (old sequence) in the tick does not move the time: a spurious
+    // retransmit of data the peer already has must not shorten the sample.
+    m.process(&data(c, 4, 9, 1200, 0, 600), 50 * MS);
+    m.process(&data(c, 4, 9, 1100, 100, 600), 50 * MS + 700_000);
+    let r = m.process(&data(s, 10, 4, 600, 0, 1200), 60 * MS).unwrap();
+    assert_eq!(r.rtt_ns, 10_000_000);
 }
 
 #[test]
@@ -39,28 +79,31 @@ fn handshake_and_data_give_samples_both_ways() {
         let c = key(v6);
         let s = c.reverse();
         let mut m = Matcher::new(MatcherConfig::default());
+        // pping: the SYN's TSval is not stored (the reverse direction is unseen), so the
+        // SYN-ACK gives no sample.
         assert!(m.process(&syn(c, 100), 0).is_none());
-        // SYN-ACK echoes the SYN's TSval: the server side's RTT (capture point <-> server).
-        let r = m
+        assert!(m
             .process(
                 &Segment {
                     syn: true,
                     ..seg(s, 5000, 100)
                 },
-                10 * MS,
+                10 * MS
             )
-            .unwrap();
-        assert_eq!((r.flow, r.rtt_ns, r.tsecr), (s, 10 * MS as u64, 100));
-        // ACK echoes the SYN-ACK: the client side's RTT.
+            .is_none());
+        // The ACK echoes the SYN-ACK: the client side's RTT (capture point <-> client).
         let r = m.process(&seg(c, 101, 5000), 10 * MS + 50_000).unwrap();
-        assert_eq!((r.flow, r.rtt_ns), (c, 50_000));
-        // Data, then its ACK.
+        assert_eq!((r.flow, r.rtt_ns, r.tsecr), (c, 50_000, 5000));
+        // Data, then its ACK: the server side's RTT.
         assert!(m.process(&seg(c, 105, 5000), 20 * MS).is_none());
         let r = m.process(&seg(s, 5010, 105), 32 * MS).unwrap();
-        assert_eq!(r.rtt_ns, 12 * MS as u64);
+        assert_eq!((r.flow, r.rtt_ns), (s, 12 * MS as u64));
+        assert!(m.process(&seg(c, 106, 5010), 33 * MS).is_some());
+        assert!(m.process(&seg(s, 5011, 106), 43 * MS).is_some());
         assert_eq!(m.flow_rtt(&s).unwrap().min_ns, 10 * MS as u64);
         assert_eq!(m.flow_rtt(&s).unwrap().count, 2);
-        assert_eq!(m.stats().samples, 3);
+        assert_eq!(m.stats().samples, 4);
+        assert_eq!(m.stats().unidirectional, 1);
     }
 }
 
@@ -137,17 +180,18 @@ fn pping_ignores_zero_timestamps_and_missing_options() {
 }
 
 #[test]
-fn unidirectional_flows_keep_only_their_first_tsval() {
+fn unidirectional_flows_store_nothing() {
     let c = key(false);
     let mut m = Matcher::new(MatcherConfig::default());
     for i in 1..=10 {
         m.process(&seg(c, i, 99), i64::from(i) * MS);
     }
     let st = m.stats();
-    assert_eq!((st.unidirectional, st.tsvals, st.flows), (9, 0, 1));
-    // When the reverse shows up, the first TSval becomes matchable.
-    let r = m.process(&seg(c.reverse(), 500, 1), 20 * MS).unwrap();
-    assert_eq!(r.rtt_ns, 19 * MS as u64);
+    assert_eq!((st.unidirectional, st.tsvals, st.flows), (10, 0, 1));
+    // Once the reverse shows up, its own TSvals are stored and the next ones of c too.
+    assert!(m.process(&seg(c.reverse(), 500, 10), 20 * MS).is_none());
+    assert!(m.process(&seg(c, 11, 500), 21 * MS).is_some());
+    assert!(m.process(&seg(c.reverse(), 501, 11), 25 * MS).is_some());
 }
 
 #[test]
@@ -223,8 +267,10 @@ fn negative_rtt_is_dropped_and_counted() {
     let c = key(false);
     let s = c.reverse();
     let mut m = Matcher::new(MatcherConfig::default());
-    m.process(&syn(c, 1), 10 * MS);
-    assert!(m.process(&seg(s, 1, 1), 5 * MS).is_none());
+    m.process(&seg(c, 1, 7), 0);
+    m.process(&seg(s, 7, 1), MS);
+    m.process(&seg(c, 2, 7), 10 * MS);
+    assert!(m.process(&seg(s, 8, 2), 5 * MS).is_none());
     assert_eq!(m.stats().negative_rtt, 1);
 }
 
@@ -233,15 +279,16 @@ fn summaries_report_flows_with_new_samples_once() {
     let c = key(false);
     let s = c.reverse();
     let mut m = Matcher::new(MatcherConfig::default());
-    m.process(&syn(c, 1), 0);
-    m.process(&seg(s, 1, 1), 3 * MS);
+    m.process(&seg(c, 1, 7), 0);
+    m.process(&seg(s, 7, 1), MS);
+    m.process(&seg(c, 2, 7), 2 * MS);
+    m.process(&seg(s, 8, 2), 5 * MS);
     let mut seen = Vec::new();
     m.take_summaries(|k, sum| seen.push((*k, *sum)));
-    assert_eq!(seen.len(), 1);
-    assert_eq!(
-        (seen[0].0, seen[0].1.count, seen[0].1.min_ns),
-        (s, 1, 3 * MS as u64)
-    );
+    seen.sort_by_key(|x| x.0);
+    assert_eq!(seen.len(), 2);
+    let server = seen.iter().find(|x| x.0 == s).unwrap();
+    assert_eq!((server.1.count, server.1.min_ns), (1, 3 * MS as u64));
     seen.clear();
     m.take_summaries(|k, sum| seen.push((*k, *sum)));
     assert!(seen.is_empty());

@@ -72,6 +72,10 @@ fn snaplen_cut_payload_still_parses() {
         let f = frame(link, &ip);
         let s = parse(link, &f[..128]).unwrap();
         assert_eq!(s.ts, Some(Timestamps { tsval: 9, tsecr: 8 }));
+        assert_eq!(
+            s.seq_len, 1000,
+            "payload length from the IP header, not the captured bytes"
+        );
     }
 }
 
