@@ -20,7 +20,7 @@ mod summary;
 pub use error::{Error, Result};
 pub use matcher::{
     ts_after, MatchStats, Matcher, MatcherConfig, Sample, DEFAULT_FLOW_MAX_IDLE, DEFAULT_MAX_FLOWS,
-    DEFAULT_MAX_TSVALS, DEFAULT_SWEEP_INTERVAL, DEFAULT_TSVAL_MAX_AGE,
+    DEFAULT_MAX_TSVALS, DEFAULT_MAX_TSVALS_PER_FLOW, DEFAULT_SWEEP_INTERVAL, DEFAULT_TSVAL_MAX_AGE,
 };
 pub use packet::{parse, FlowKey, LinkType, ParseStats, Segment, Skip, Timestamps};
 pub use pcap::{read_file, FileStats, Frame};

@@ -260,6 +260,103 @@ impl ParseStats {
 /// # Errors
 /// A [`Skip`] saying why the frame holds no usable TCP segment.
 pub fn parse(link: LinkType, frame: &[u8]) -> Result<Segment, Skip> {
+    if let Some(seg) = fast(link, frame) {
+        return Ok(seg);
+    }
+    parse_general(link, frame)
+}
+
+/// The common case by hand, about four times faster than the general slicer: a
+/// complete, unfragmented IPv4 (any header length) or IPv6 (no extension headers) TCP
+/// segment behind Ethernet (with VLAN tags), SLL, SLL2 or nothing. `None` for anything
+/// else, which then takes the general path (and its error classification); both paths
+/// give the same [`Segment`] for every frame this one accepts (tested).
+#[inline]
+fn fast(link: LinkType, frame: &[u8]) -> Option<Segment> {
+    const VLAN: [u16; 2] = [0x8100, 0x88a8];
+    let (ethertype, off) = match link {
+        LinkType::Ethernet => {
+            let (mut et, mut off) = (be16(frame, 12)?, 14);
+            // At most as many tags as the general path (`LaxSlicedPacket::LINK_EXTS_CAP`).
+            while VLAN.contains(&et) {
+                if off >= 14 + 4 * LaxSlicedPacket::LINK_EXTS_CAP {
+                    return None;
+                }
+                et = be16(frame, off + 2)?;
+                off += 4;
+            }
+            (et, off)
+        }
+        LinkType::LinuxSll => (be16(frame, SLL_PROTOCOL_OFFSET)?, SLL_HEADER_LEN),
+        LinkType::LinuxSll2 => (be16(frame, 0)?, SLL2_HEADER_LEN),
+        LinkType::RawIp => match frame.first()? >> 4 {
+            4 => (0x0800, 0),
+            6 => (0x86dd, 0),
+            _ => return None,
+        },
+    };
+    let ip = frame.get(off..)?;
+    let mut src = [0; 16];
+    let mut dst = [0; 16];
+    let (v6, tcp_off, ip_len) = match ethertype {
+        0x0800 => {
+            let ihl = usize::from(*ip.first()? & 0x0f) * 4;
+            if ip[0] >> 4 != 4
+                || ihl < 20
+                || ip.len() < ihl
+                || ip[9] != 6
+                || be16(ip, 6)? & 0x3fff != 0
+            {
+                return None;
+            }
+            // Total length 0: unknown (TSO); the general path then uses the captured bytes.
+            let total = usize::from(be16(ip, 2)?);
+            if total != 0 && total < ihl + 20 {
+                return None;
+            }
+            src[..4].copy_from_slice(&ip[12..16]);
+            dst[..4].copy_from_slice(&ip[16..20]);
+            (false, ihl, total.saturating_sub(ihl))
+        }
+        0x86dd => {
+            if ip.len() < 40 || ip[0] >> 4 != 6 || ip[6] != 6 {
+                return None;
+            }
+            src.copy_from_slice(&ip[8..24]);
+            dst.copy_from_slice(&ip[24..40]);
+            (true, 40, usize::from(be16(ip, 4)?))
+        }
+        _ => return None,
+    };
+    let tcp = ip.get(tcp_off..)?;
+    let doff = usize::from(*tcp.get(12)? >> 4) * 4;
+    if doff < 20 || tcp.len() < doff || (ip_len != 0 && ip_len < doff) {
+        return None;
+    }
+    let ts = timestamps(&tcp[20..doff]).ok()?;
+    let flags = tcp[13];
+    let (fin, syn, ack) = (flags & 0x01 != 0, flags & 0x02 != 0, flags & 0x10 != 0);
+    let data = if ip_len == 0 { tcp.len() } else { ip_len }.saturating_sub(doff);
+    Some(Segment {
+        flow: FlowKey {
+            src,
+            dst,
+            sport: be16(tcp, 0)?,
+            dport: be16(tcp, 2)?,
+            v6,
+        },
+        ts,
+        syn,
+        ack,
+        seq: u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]),
+        ack_no: u32::from_be_bytes([tcp[8], tcp[9], tcp[10], tcp[11]]),
+        seq_len: u32::try_from(data).unwrap_or(u32::MAX) + u32::from(syn) + u32::from(fin),
+    })
+}
+
+/// The general path only (for tests comparing it with the fast path).
+#[doc(hidden)]
+pub fn parse_general(link: LinkType, frame: &[u8]) -> Result<Segment, Skip> {
     let sliced = match link {
         LinkType::Ethernet => LaxSlicedPacket::from_ethernet(frame).map_err(|_| Skip::Truncated)?,
         LinkType::RawIp => LaxSlicedPacket::from_ip(frame).map_err(|e| match e {

@@ -237,7 +237,7 @@ fn aging_forgets_old_tsvals_and_idle_flows() {
     m.process(&seg(c, 2, 1), 2 * MS);
     m.advance(11_000 * MS);
     assert_eq!(m.stats().tsvals, 0);
-    assert!(m.stats().tsvals_expired >= 2);
+    assert_eq!(m.stats().tsvals_expired, 1, "the one TSval left unmatched");
     // The TSval is gone: a very late echo gives nothing.
     assert!(m.process(&seg(s, 2, 2), 11_001 * MS).is_none());
     m.advance(50_000 * MS);
@@ -292,4 +292,34 @@ fn summaries_report_flows_with_new_samples_once() {
     seen.clear();
     m.take_summaries(|k, sum| seen.push((*k, *sum)));
     assert!(seen.is_empty());
+}
+
+#[test]
+fn an_echo_drops_the_older_tsvals_it_passed_and_tables_stay_small() {
+    let c = key(false);
+    let s = c.reverse();
+    let mut m = Matcher::new(MatcherConfig {
+        max_tsvals_per_flow: 8,
+        ..MatcherConfig::default()
+    });
+    m.process(&seg(c, 1, 7), 0);
+    m.process(&seg(s, 7, 1), MS);
+    // Ten new TSvals from c; s echoes only the 5th: the four before it are never echoed.
+    for i in 2..12 {
+        m.process(&seg(c, i, 7), i64::from(i) * MS);
+    }
+    assert_eq!(
+        m.stats().tsvals_full,
+        2,
+        "8 per flow: the two oldest made room"
+    );
+    assert!(m.process(&seg(s, 8, 6), 20 * MS).is_some());
+    let st = m.stats();
+    assert_eq!(
+        (st.tsvals_passed, st.tsvals),
+        (2, 6),
+        "c: 7..=11 left; s: its 8"
+    );
+    // An echo of an older TSval (a reordered ACK) gives nothing.
+    assert!(m.process(&seg(s, 9, 5), 21 * MS).is_none());
 }

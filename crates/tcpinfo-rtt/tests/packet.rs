@@ -4,6 +4,7 @@
 mod common;
 
 use common::{frame, ip_packet, vlan_frame, Tcp};
+use tcpinfo_rtt::packet::parse_general;
 use tcpinfo_rtt::{parse, LinkType, ParseStats, Skip, Timestamps};
 
 const LINKS: [LinkType; 4] = [
@@ -41,6 +42,7 @@ fn every_link_type_ipv4_and_ipv6() {
                 "10.9.0.1:40000+10.9.0.2:5201"
             };
             assert_eq!(s.flow.to_string(), want);
+            assert_eq!(Ok(s), parse_general(link, &frame(link, &ip)));
         }
     }
 }
@@ -176,6 +178,12 @@ fn garbage_never_panics() {
         };
         f.truncate(len.max(f.len() / 2));
         let link = LINKS[(x >> 60) as usize % 4];
+        // The fast path and the general one agree on every frame.
+        assert_eq!(
+            parse(link, &f),
+            parse_general(link, &f),
+            "{link:?} {f:02x?}"
+        );
         stats.parse(Some(link), &f);
     }
     assert_eq!(stats.frames, 200_000);
