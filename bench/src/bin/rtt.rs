@@ -22,7 +22,7 @@ use tcpinfo_rtt::{
 
 const USAGE: &str = "\
 usage: rtt parse [--packets 2000000] [--flows 1000] [--write FILE]
-       rtt ring [--pps 200000] [--seconds 3]
+       rtt ring [--pps 200000] [--seconds 3] [--blocks 8]
 
 parse: user CPU per packet of parse + match over a synthetic trace held in memory.
 ring:  (root) frames sent at --pps through a veth pair in two network namespaces,
@@ -196,6 +196,7 @@ fn sh(args: &[&str]) -> Result<(), String> {
 fn ring_bench(flags: &mut Flags) -> Result<String, String> {
     let pps: u64 = flags.take("pps", 200_000)?;
     let seconds: f64 = flags.take("seconds", 3.0)?;
+    let blocks: u32 = flags.take("blocks", tcpinfo_rtt::ring::DEFAULT_BLOCKS)?;
     let (a, b) = (
         format!("rttbench-{}-a", std::process::id()),
         format!("rttbench-{}-b", std::process::id()),
@@ -212,6 +213,7 @@ fn ring_bench(flags: &mut Flags) -> Result<String, String> {
         let cfg = SessionConfig::new(Source::Live {
             ring: RingConfig {
                 interface: Some("rbenchb".into()),
+                blocks,
                 ..RingConfig::default()
             },
             netns: Some(b.clone()),
@@ -242,7 +244,7 @@ fn ring_bench(flags: &mut Flags) -> Result<String, String> {
         #[expect(clippy::cast_precision_loss, reason = "packet counts far below 2^52")]
         let per = |d: Duration| d.as_secs_f64() * 1e9 / stats.ring.packets.max(1) as f64;
         Ok(format!(
-            "{{\"mode\":\"ring\",\"kernel\":\"{}\",\"pps_target\":{pps},\"seconds\":{seconds},\"sent\":{sent},\"achieved_pps\":{:.0},\"ring_packets\":{},\"ring_drops\":{},\"ring_freezes\":{},\"parsed\":{},\"capture_user_ns_per_packet\":{:.1},\"capture_sys_ns_per_packet\":{:.1}}}",
+            "{{\"mode\":\"ring\",\"kernel\":\"{}\",\"pps_target\":{pps},\"ring_blocks\":{blocks},\"seconds\":{seconds},\"sent\":{sent},\"achieved_pps\":{:.0},\"ring_packets\":{},\"ring_drops\":{},\"ring_freezes\":{},\"parsed\":{},\"capture_user_ns_per_packet\":{:.1},\"capture_sys_ns_per_packet\":{:.1}}}",
             kernel_release(),
             f64::from(u32::try_from(sent).unwrap_or(u32::MAX)) / seconds,
             stats.ring.packets,
@@ -284,7 +286,8 @@ fn send(ns: &str, pps: u64, dur: Duration) -> Result<(u64, CpuTime), String> {
             clippy::cast_sign_loss,
             reason = "seconds * pps fits"
         )]
-        let due = (start.elapsed().as_secs_f64() * pps as f64) as u64;
+        let due = (start.elapsed().as_secs_f64()
+            * f64::from(u32::try_from(pps).unwrap_or(u32::MAX))) as u64;
         while sent < due {
             let f = &frames[usize::try_from(sent).unwrap_or(0) % frames.len()].1;
             // SAFETY: `f` and `sll` are valid for the call.

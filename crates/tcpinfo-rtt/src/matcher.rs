@@ -97,9 +97,8 @@ pub struct MatchStats {
     pub zero_timestamp: u64,
     /// New flows ignored because `max_flows` was reached.
     pub flows_full: u64,
-    /// TSvals not stored because the reverse direction was not seen yet (pping's rule:
-    /// a SYN's TSval is never stored, so the handshake gives no sample on the opener's
-    /// side; the opener's kernel `tcpi_min_rtt` leaves the handshake out too).
+    /// TSvals not stored because the reverse direction was not seen yet (pping's rule;
+    /// a SYN's TSval is stored all the same, so the handshake is timed).
     pub unidirectional: u64,
     /// Segments repeating the newest TSval of their flow (not stored again).
     pub tsval_repeats: u64,
@@ -294,8 +293,10 @@ impl Matcher {
                 flow.newest_tsval = Some(tsval);
                 if t_ns.saturating_sub(flow.last_stored_ns) < min_interval {
                     self.stats.rate_limited += 1;
-                } else if flow.rev == NONE {
-                    // pping: TSvals are stored only once both directions were seen.
+                } else if flow.rev == NONE && !seg.syn {
+                    // pping: TSvals are stored only once both directions were seen; a
+                    // SYN's is the exception (its SYN-ACK shows the reverse direction),
+                    // since the opener's kernel counts the handshake in tcpi_min_rtt.
                     self.stats.unidirectional += 1;
                 } else if self.tsvals >= total_max && flow.tsvals.is_empty() {
                     self.stats.tsvals_full += 1;

@@ -79,18 +79,12 @@ fn handshake_and_data_give_samples_both_ways() {
         let c = key(v6);
         let s = c.reverse();
         let mut m = Matcher::new(MatcherConfig::default());
-        // pping: the SYN's TSval is not stored (the reverse direction is unseen), so the
-        // SYN-ACK gives no sample.
         assert!(m.process(&syn(c, 100), 0).is_none());
-        assert!(m
-            .process(
-                &Segment {
-                    syn: true,
-                    ..seg(s, 5000, 100)
-                },
-                10 * MS
-            )
-            .is_none());
+        // The SYN-ACK echoes the SYN's TSval: the server side's RTT (capture point <-> server).
+        let r = m
+            .process(&Segment { syn: true, ..seg(s, 5000, 100) }, 10 * MS)
+            .unwrap();
+        assert_eq!((r.flow, r.rtt_ns, r.tsecr), (s, 10 * MS as u64, 100));
         // The ACK echoes the SYN-ACK: the client side's RTT (capture point <-> client).
         let r = m.process(&seg(c, 101, 5000), 10 * MS + 50_000).unwrap();
         assert_eq!((r.flow, r.rtt_ns, r.tsecr), (c, 50_000, 5000));
@@ -101,9 +95,9 @@ fn handshake_and_data_give_samples_both_ways() {
         assert!(m.process(&seg(c, 106, 5010), 33 * MS).is_some());
         assert!(m.process(&seg(s, 5011, 106), 43 * MS).is_some());
         assert_eq!(m.flow_rtt(&s).unwrap().min_ns, 10 * MS as u64);
-        assert_eq!(m.flow_rtt(&s).unwrap().count, 2);
-        assert_eq!(m.stats().samples, 4);
-        assert_eq!(m.stats().unidirectional, 1);
+        assert_eq!(m.flow_rtt(&s).unwrap().count, 3);
+        assert_eq!(m.stats().samples, 5);
+        assert_eq!(m.stats().unidirectional, 0);
     }
 }
 
