@@ -7,7 +7,7 @@
 //! passes only IPv4/IPv6 TCP and cuts each packet to the snap length in the kernel.
 //! The kernel retires a block when it is full or after `block_timeout`; user space
 //! walks the packets of each retired block and hands the block back.
-//! See docs/internals/rtt/implementation.md.
+//! See docs/internals/rtt/design.md.
 
 use std::ffi::CString;
 use std::io;
