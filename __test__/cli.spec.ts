@@ -70,7 +70,7 @@ const BAD_ARGS: [string[], RegExp][] = [
   [['snapshot', '--exclude-srcport', '22,x'], /--exclude-srcport .*"x"/],
   [['snapshot', '--exclude-dstip', '10.0.0.0/40'], /--exclude-dstip .*10\.0\.0\.0\/40/],
   [['watch', '--ignore-field', 'nope'], /--ignore-field must be one of state, caState/],
-  [["nosuchcommand"], /unknown command "nosuchcommand"; commands: collect, snapshot, watch, events, csv, report/],
+  [["nosuchcommand"], /unknown command "nosuchcommand"; commands: collect, snapshot, watch, events, csv, report, rtt/],
   [['snapshto'], /did you mean snapshot\?/],
   [['wach', '--json'], /did you mean watch\?/],
 ]

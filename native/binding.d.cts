@@ -77,6 +77,22 @@ export declare class NativePoller {
   close(): void
 }
 
+/** A running capture. */
+export declare class NativeRtt {
+  /**
+   * Opens the source and starts the thread. Throws `ERR_CONFIG`, `ERR_PERMISSION`
+   * (no `CAP_NET_RAW`), `ERR_NETNS`, `ERR_SOCKET` or `ERR_IO`.
+   */
+  constructor(options: NativeRttOptions)
+  /**
+   * The next batch, or `null` after the last. The TS wrapper keeps one call in flight.
+   * Rejects with `ERR_CAPTURE_FILE` when a file turns out corrupt.
+   */
+  next(): Promise<NativeRttBatch | null>
+  /** Stops the capture: the thread sends a last batch and ends. Idempotent. */
+  close(): void
+}
+
 /** Records of one or more sources in the poller's batch layout, plus times and sources. */
 export interface NativeArchiveBatch {
   /**
@@ -362,6 +378,50 @@ export interface NativePollStats {
   trackerBytes: number
   /** Of this batch's three buffers, how many were reused from the records pool. */
   reusedBuffers: number
+}
+
+/** One batch of samples. */
+export interface NativeRttBatch {
+  /** 64-byte sample records back to back. */
+  samples: Buffer
+  /** 80-byte per-flow summary records (flows with new samples), back to back. */
+  summaries: Buffer
+  /** Counters, in the order of `RTT_STATS_FIELDS` in `src/native.ts`. */
+  stats: Array<number>
+  /** Whether this is the last batch (end of file, or closed). */
+  last: boolean
+}
+
+/** Options of `new NativeRtt()`. Exactly one of `interface` and `pcap`. */
+export interface NativeRttOptions {
+  /** Live capture on this interface; `"any"` for all interfaces. */
+  interface?: string
+  /** Read this pcap/pcapng file. */
+  pcap?: string
+  /** Live capture inside this network namespace (name under /run/netns, or a path). */
+  netns?: string
+  /** Bytes kept per packet from the IP header on (default 128). */
+  snaplen?: number
+  /** Ring block size in bytes (default 1 MiB). */
+  ringBlockBytes?: number
+  /** Ring blocks (default 8). */
+  ringBlocks?: number
+  /** Most flow directions tracked (default 10000). */
+  maxFlows?: number
+  /** Most TSvals remembered (default 200000). */
+  maxTsvals?: number
+  /** Unmatched TSvals forgotten after this many ms (default 10000). */
+  tsvalMaxAgeMs?: number
+  /** Idle flows forgotten after this many ms (default 300000). */
+  flowMaxIdleMs?: number
+  /** Per-flow rate limit of stored TSvals, ms (default 0: off). */
+  minTsvalIntervalMs?: number
+  /** Summaries of flows with new samples every this many ms (default: only at the end). */
+  summaryIntervalMs?: number
+  /** Most samples per batch (default 4096). */
+  maxBatchSamples?: number
+  /** Live: longest a sample waits for its batch, ms (default 100). */
+  batchIntervalMs?: number
 }
 
 /** One snapshot of all current sockets (every record is `opened`). */

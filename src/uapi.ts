@@ -135,6 +135,9 @@ export const ARCHIVE_ERROR_CODES = ['ERR_CONFIG', 'ERR_CLOSED', 'ERR_ARCHIVE_THR
 /** Error codes raised only by the TypeScript side. */
 export const TS_ERROR_CODES = ['ERR_UNSUPPORTED_PLATFORM', 'ERR_NATIVE_MISSING'] as const
 
+/** Error codes of passive RTT (`Error::code` in crates/tcpinfo-rtt/src/error.rs). */
+export const RTT_ERROR_CODES = ['ERR_PERMISSION', 'ERR_SOCKET', 'ERR_IO', 'ERR_CAPTURE_FILE', 'ERR_CONFIG', 'ERR_NETNS', 'ERR_CLOSED'] as const
+
 /** Poll warning codes (`WARNING_CODES` in crates/tcpinfo-core/src/poll/batch.rs). */
 export const WARNING_CODES = [
   'ERR_SOCKET',

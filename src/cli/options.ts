@@ -28,6 +28,14 @@ export const VALUE_NAMES: Readonly<Record<string, string>> = {
   '--netns': 'NAME|PATH',
   '--ignore-field': 'FIELD',
   '--uuid-prefix-file': 'FILE',
+  '--interface': 'IF',
+  '--pcap': 'FILE',
+  '--summary': 'SECONDS',
+  '--duration': 'SECONDS',
+  '--socket': 'PATH',
+  '--columns': 'LIST',
+  '--out': 'FILE',
+  '--title': 'TEXT',
 }
 
 /** Parses `text` for `flag` with a schema field; a bad value is a `UsageError` naming the flag. */

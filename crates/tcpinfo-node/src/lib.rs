@@ -17,6 +17,8 @@ mod native_options;
 mod native_poller;
 mod native_records;
 mod native_vocabulary;
+mod native_rtt;
+mod native_rtt_options;
 
 /// Makes a Rust panic say what it is before napi turns it into a JS error.
 #[napi_derive::module_init]
