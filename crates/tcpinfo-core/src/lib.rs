@@ -17,6 +17,7 @@ mod error;
 mod filter;
 mod host;
 mod netlink;
+pub mod netns;
 pub mod parse;
 mod poll;
 mod uuid;
@@ -33,15 +34,16 @@ pub use netlink::bytecode::exclusion_program;
 pub use netlink::dump::{DumpEnd, DumpSocket, DumpStats, DEFAULT_RECV_BUFFER_BYTES};
 pub use netlink::request::DumpSpec;
 pub use poll::batch::{
-    PollBatch, PollStats, RecordIter, RecordKind, RecordView, Records, Warning, WarningCode,
+    NamespaceInfo, PollBatch, PollStats, RecordIter, RecordKind, RecordView, Records, Warning, WarningCode,
     FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX_ENTRY_LEN, WARNING_CODES,
 };
 pub use poll::config::{
     PollerConfig, ALL_STATES, DEFAULT_CLOSE_GRACE, DEFAULT_EXT, DEFAULT_MAX_PENDING_CLOSES,
     DEFAULT_MAX_QUEUED_BYTES, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_DEPTH, DEFAULT_STATES, MAX_MAX_QUEUED_BYTES,
-    MAX_POLL_INTERVAL, MAX_QUEUE_DEPTH, MIN_MAX_QUEUED_BYTES,
+    MAX_POLL_INTERVAL, MAX_QUEUE_DEPTH, MIN_MAX_CPU, MIN_MAX_QUEUED_BYTES,
 };
 pub use poll::ingest::Ingest;
+pub use poll::multi::{MultiPoller, MAX_NAMESPACES};
 pub use poll::poller::{unix_nanos, Poller};
 pub use poll::records_pool::RecordsPool;
 pub use poll::thread::{snapshot, BatchReceiver, PollerThread};
