@@ -45,6 +45,26 @@ export interface PollStats {
   trackerBytes: number
   /** Of this batch's three buffers, how many were reused from the records pool. */
   reusedBuffers: number
+  /** Network namespaces polled (1 unless `netns: 'all'`). */
+  namespaces: number
+  /** CPU time of the poller thread for this poll, ns. */
+  cpuNanos: number
+  /** Interval before the next poll, ns: `intervalMs`, or longer to stay within `maxCpu`. */
+  effectiveIntervalNanos: number
+  /** Polls so far that took longer than `intervalMs` (xtcp's `long_poll`). */
+  longPolls: number
+}
+
+/** The network namespace a connection lives in. */
+export interface Netns {
+  /** Namespace inode, as `readlink /proc/PID/ns/net` shows it (`net:[INODE]`). */
+  inode: number
+  /** The `/run/netns` name, else a container id from a member process's cgroup, else `null`. */
+  name: string | null
+  /** The namespace tcpinfo runs in (or the one `netns` named): UUIDs in M-Lab's format. */
+  host: boolean
+  /** Between the prefix and the cookie in this namespace's UUIDs (docs/netns.md); `''` for the host. */
+  uuidTag: string
 }
 
 /** A soft error of one poll: the poll still returned all it could. */
@@ -88,9 +108,18 @@ export class Connection {
   get cookie(): bigint {
     return this.#view.getBigUint64(this.#off + 24, true)
   }
-  /** M-Lab UUID: `<prefix>_<cookie as %016X>`. */
+  /** The network namespace of the connection. */
+  get netns(): Netns | undefined {
+    return this.#batch.namespaces[this.#view.getUint32(this.#off + INDEX.netns, true)]
+  }
+  /**
+   * M-Lab UUID: `<prefix>_<cookie as %016X>`; in a namespace other than the host's
+   * (`netns: 'all'`), `<prefix>_<uuidTag>_<cookie as %016X>` (docs/netns.md).
+   */
   get uuid(): string {
-    return `${this.#batch.uuidPrefix}_${this.cookie.toString(16).toUpperCase().padStart(16, '0')}`
+    const tag = this.netns?.uuidTag
+    const cookie = this.cookie.toString(16).toUpperCase().padStart(16, '0')
+    return tag ? `${this.#batch.uuidPrefix}_${tag}_${cookie}` : `${this.#batch.uuidPrefix}_${cookie}`
   }
   /** Closed, and reported by the kernel's destroy event with the final counters. */
   get fromDestroyEvent(): boolean {
@@ -134,7 +163,7 @@ export class Connection {
 
   /** Plain-object view for `console.log` and `JSON.stringify`. */
   toJSON(): Record<string, unknown> {
-    return { kind: this.kind, uuid: this.uuid, cookie: this.cookie.toString(), family: this.family, state: this.state }
+    return { kind: this.kind, uuid: this.uuid, cookie: this.cookie.toString(), family: this.family, state: this.state, netns: this.netns }
   }
 }
 
@@ -152,6 +181,8 @@ export class Batch {
   readonly complete: boolean
   readonly warnings: readonly PollWarning[]
   readonly stats: PollStats
+  /** The network namespaces of this batch's connections (`Connection.netns` is one of them). */
+  readonly namespaces: readonly Netns[]
   /** Number of reported connections (opened + changed + closed). */
   readonly size: number
   /** Bytes of the batch's buffers (index, payloads and lines), as counted against `maxQueuedBytes`. */
@@ -180,6 +211,7 @@ export class Batch {
     this.complete = b.complete
     this.warnings = b.warnings
     this.stats = b.stats
+    this.namespaces = b.namespaces.map((n) => ({ inode: n.inode, name: n.name ?? null, host: n.host, uuidTag: n.uuidTag }))
     this.index = b.index
     this.payloads = b.payloads
     this.lines = b.lines

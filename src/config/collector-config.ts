@@ -16,8 +16,8 @@ import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 
 import { TcpinfoError } from '../errors.js'
-import { cidrField, MAX_INTERVAL_MS } from './poll-options.js'
-import { boolean, checkField, echo, integer, Invalid, list, oneOf, parseField, suggest, text, type Field } from './schema.js'
+import { cidrField, MAX_INTERVAL_MS, MIN_MAX_CPU } from './poll-options.js'
+import { boolean, checkField, echo, integer, Invalid, list, number, oneOf, parseField, suggest, text, type Field } from './schema.js'
 
 /** Where a value came from. */
 export type ConfigSource = 'flag' | 'env' | 'file' | 'default'
@@ -50,8 +50,10 @@ export interface CollectorConfig {
   readonly prom: string
   /** Event socket path; empty = none. */
   readonly eventsocket: string
-  /** Network namespace path to watch; empty = the current one. */
+  /** Network namespace path to watch, or `all`; empty = the current one. */
   readonly netns: string
+  /** CPU budget of the poller thread, fraction of one core; unset = none (watch()'s `maxCpu`). */
+  readonly maxCpu?: number
   /** Log line format. */
   readonly logFormat: 'text' | 'json'
   /** Lowest level logged. */
@@ -126,6 +128,7 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'prom', flag: 'prom', aliases: ['prometheusx.listen-address'], field: listenAddressField, default: '127.0.0.1:9990' },
   { key: 'eventsocket', flag: 'eventsocket', aliases: ['tcpinfo.eventsocket'], field: { ...text('event socket path'), check: (v) => (v === '' ? '' : text('').check(v, '')), parse: (t) => t }, default: '' },
   { key: 'netns', flag: 'netns', field: { ...text('namespace path'), check: (v) => (v === '' ? '' : text('').check(v, '')), parse: (t) => t }, default: '' },
+  { key: 'maxCpu', flag: 'max-cpu', field: number(MIN_MAX_CPU, 1, 'CPU budget of the poller, fraction of one core'), default: undefined },
   { key: 'logFormat', flag: 'log-format', field: oneOf(['text', 'json'] as const, 'log line format'), default: 'text' },
   { key: 'logLevel', flag: 'log-level', field: oneOf(['debug', 'info', 'warn', 'error'] as const, 'lowest level logged'), default: 'info' },
 ]
@@ -145,7 +148,8 @@ export const OPTION_DOCS: Readonly<Record<string, string>> = {
   'anonymize-ip': 'none, or netblock: archived addresses cut to their /24 (v4) or /48 (v6), local interfaces kept',
   prom: 'Prometheus /metrics listen address (:PORT = all interfaces)',
   eventsocket: 'Unix socket path for M-Lab event socket clients (empty: none)',
-  netns: 'Network namespace to watch (a path such as /var/run/netns/NAME; empty: the current one)',
+  netns: 'Network namespace to watch (a path such as /var/run/netns/NAME; all: every namespace of the host; empty: the current one)',
+  'max-cpu': 'CPU budget of the poller thread, a fraction of one core (0.2 = 20%): the interval stretches to stay within it (default: none)',
   'log-format': 'text (one human-readable line per event) or json',
   'log-level': 'debug, info, warn or error',
 }

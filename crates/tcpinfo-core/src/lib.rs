@@ -35,7 +35,8 @@ pub use netlink::dump::{DumpEnd, DumpSocket, DumpStats, DEFAULT_RECV_BUFFER_BYTE
 pub use netlink::request::DumpSpec;
 pub use poll::batch::{
     NamespaceInfo, PollBatch, PollStats, RecordIter, RecordKind, RecordView, Records, Warning, WarningCode,
-    FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX_ENTRY_LEN, WARNING_CODES,
+    FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX_ENTRY_LEN, INDEX_NETNS_OFFSET,
+    WARNING_CODES,
 };
 pub use poll::config::{
     PollerConfig, ALL_STATES, DEFAULT_CLOSE_GRACE, DEFAULT_EXT, DEFAULT_MAX_PENDING_CLOSES,

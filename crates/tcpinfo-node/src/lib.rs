@@ -13,6 +13,7 @@ mod native_options;
 mod native_poller;
 mod native_records;
 mod native_vocabulary;
+mod native_namespace;
 
 /// Makes a Rust panic say what it is before napi turns it into a JS error.
 #[napi_derive::module_init]

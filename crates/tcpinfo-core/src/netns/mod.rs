@@ -21,6 +21,27 @@ const CAP_SYS_PTRACE: u32 = 19;
 /// `CAP_SYS_ADMIN`.
 const CAP_SYS_ADMIN: u32 = 21;
 
+/// Whether socket cookies are unique across namespaces on kernel `release` (`uname -r`):
+/// since Linux 5.12 one generator serves the whole host; before, each namespace counted
+/// from 1 on its own.
+pub fn global_cookies(release: &str) -> bool {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor) >= (5, 12)
+}
+
+/// The UUID tag of a namespace other than the host's: `ns<INODE>`, plus, on kernels whose
+/// cookies are per namespace, `.<unix seconds when tcpinfo first saw it>` (an inode is
+/// reused once its namespace is gone, and a new namespace's cookies start again from 1).
+pub fn uuid_tag(inode: u64, global_cookies: bool, first_seen_nanos: i64) -> String {
+    if global_cookies {
+        format!("ns{inode}")
+    } else {
+        format!("ns{inode}.{}", first_seen_nanos.div_euclid(1_000_000_000))
+    }
+}
+
 /// Moves the calling thread into the namespace `ns` (an open `/proc/PID/ns/net` or
 /// `/run/netns/NAME`).
 ///
@@ -113,4 +134,20 @@ pub fn within<T>(path: &Path, home: &File, f: impl FnOnce() -> Result<T>) -> Res
         source,
     })?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_scope_follows_the_kernel_version_and_tags_say_it() {
+        assert!(global_cookies("6.18.44-fc-v657"));
+        assert!(global_cookies("5.12.0"));
+        assert!(!global_cookies("5.11.22-generic"));
+        assert!(!global_cookies("4.19.0"));
+        assert!(!global_cookies(""));
+        assert_eq!(uuid_tag(4_026_532_246, true, 1_700_000_000_123_456_789), "ns4026532246");
+        assert_eq!(uuid_tag(4_026_532_246, false, 1_700_000_000_123_456_789), "ns4026532246.1700000000");
+    }
 }

@@ -20,6 +20,9 @@ use crate::parse::diag_msg::InetDiagMsg;
 
 /// Size of one index entry.
 pub const INDEX_ENTRY_LEN: usize = 32;
+/// Offset of the `netns` field (a `u32` position in the batch's namespace table) in an
+/// index entry.
+pub const INDEX_NETNS_OFFSET: usize = 20;
 
 /// Why a record is in the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +161,10 @@ pub struct NamespaceInfo {
     /// The namespace tcpinfo itself runs in (or the one given by `netns`): its UUIDs keep
     /// M-Lab's format.
     pub host: bool,
+    /// What the UUIDs of this namespace's connections carry between the prefix and the
+    /// cookie (`<prefix>_<tag>_<COOKIE>`); empty for the host namespace. See
+    /// [`crate::netns::uuid_tag`].
+    pub uuid_tag: String,
 }
 
 /// The records of one poll, in three regions (see the module docs).
@@ -330,7 +337,7 @@ impl IndexEntry {
         put_u32(&mut e, 8, self.payload.1);
         put_u32(&mut e, 12, self.line.0);
         put_u32(&mut e, 16, self.line.1);
-        e[20..24].copy_from_slice(&self.netns.to_le_bytes());
+        e[INDEX_NETNS_OFFSET..INDEX_NETNS_OFFSET + 4].copy_from_slice(&self.netns.to_le_bytes());
         e[24..].copy_from_slice(&self.cookie.to_le_bytes());
         index.extend_from_slice(&e);
     }
@@ -406,7 +413,7 @@ impl<'a> Iterator for RecordIter<'a> {
             family: e[2],
             state: e[3],
             cookie: u64::from_le_bytes(cookie),
-            netns: u32::try_from(get_u32(e, 20)).unwrap_or(u32::MAX),
+            netns: u32::try_from(get_u32(e, INDEX_NETNS_OFFSET)).unwrap_or(u32::MAX),
             payload: region(self.payloads, 4),
             line: region(self.lines, 12),
         })

@@ -18,7 +18,7 @@ use super::poller::{unix_nanos, BatchSource, Poller};
 use super::records_pool::RecordsPool;
 use crate::error::{Error, Result};
 use crate::netns::discover::{scan, Found};
-use crate::netns::{check_privileges, current, name, within};
+use crate::netns::{check_privileges, current, global_cookies, name, uuid_tag, within};
 
 /// Namespaces that could not be opened and are remembered (so each warns once) at most.
 const MAX_FAILED_REMEMBERED: usize = 4096;
@@ -45,6 +45,8 @@ pub struct MultiPoller {
     pending: PollBatch,
     /// A warning about too many namespaces was given.
     warned_full: bool,
+    /// Socket cookies are unique across namespaces on this kernel.
+    global_cookies: bool,
 }
 
 impl MultiPoller {
@@ -65,6 +67,7 @@ impl MultiPoller {
             inode: home_inode,
             name: None,
             host: true,
+            uuid_tag: String::new(),
         });
         let mut members = BTreeMap::new();
         members.insert(home_inode, Member { poller: own });
@@ -78,6 +81,7 @@ impl MultiPoller {
             failed: HashSet::new(),
             pending: PollBatch::default(),
             warned_full: false,
+            global_cookies: global_cookies(&crate::host::kernel_release()),
         };
         let mut ignored = PollBatch::default();
         multi.refresh(&mut ignored, 0)?;
@@ -188,6 +192,7 @@ impl MultiPoller {
                     inode: ino,
                     name,
                     host: false,
+                    uuid_tag: uuid_tag(ino, self.global_cookies, unix_nanos()),
                 });
                 self.members.insert(ino, Member { poller });
                 Ok(())

@@ -154,6 +154,7 @@ impl Poller {
                 .filter(|p| p.parent() == Some(Path::new(RUN_NETNS)) || p.parent() == Some(Path::new("/var/run/netns")))
                 .and_then(|p| p.file_name()?.to_str().map(str::to_owned)),
             host: true,
+            uuid_tag: String::new(),
         };
         let source = BatchSource::new(&config);
         let bytecode = if config.kernel_filter {
