@@ -235,4 +235,46 @@ mod tests {
         assert!(batch.iter().any(|r| r.netns as usize == host));
         assert!(batch.stats.namespaces >= 1);
     }
+
+    /// `struct __user_cap_header_struct` (include/uapi/linux/capability.h).
+    #[repr(C)]
+    struct CapHeader {
+        version: u32,
+        pid: i32,
+    }
+
+    /// `struct __user_cap_data_struct`.
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct CapData {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+
+    /// Without `CAP_SYS_ADMIN` (dropped from this thread's effective set only: capabilities
+    /// are per thread), the error says which capability is missing and why it is needed.
+    #[test]
+    fn a_missing_capability_is_named() {
+        let err = std::thread::spawn(|| {
+            let mut h = CapHeader {
+                version: 0x2008_0522,
+                pid: 0,
+            };
+            let mut d = [CapData::default(); 2];
+            // SAFETY: capget/capset with a valid header and two data structs (version 3).
+            unsafe {
+                assert_eq!(libc::syscall(libc::SYS_capget, &raw mut h, d.as_mut_ptr()), 0);
+                d[0].effective &= !(1 << 21);
+                assert_eq!(libc::syscall(libc::SYS_capset, &raw mut h, d.as_ptr()), 0);
+            }
+            MultiPoller::new(PollerConfig::default()).err()
+        })
+        .join()
+        .expect("thread")
+        .expect("refused without CAP_SYS_ADMIN");
+        let text = err.to_string();
+        assert_eq!(err.code(), "ERR_NETNS");
+        assert!(text.contains("CAP_SYS_ADMIN") && !text.contains("CAP_SYS_PTRACE"), "{text}");
+    }
 }
