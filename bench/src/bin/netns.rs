@@ -26,7 +26,9 @@ use std::process::{Command, ExitCode};
 use tcpinfo_bench::cli::{self, Flags};
 use tcpinfo_bench::sys;
 use tcpinfo_core::netns::{current, discover, enter, within};
-use tcpinfo_core::{DumpSocket, DumpSpec, DumpStats, MultiPoller, Poller, PollerConfig, DEFAULT_RECV_BUFFER_BYTES};
+use tcpinfo_core::{
+    DumpSocket, DumpSpec, DumpStats, MultiPoller, Poller, PollerConfig, DEFAULT_RECV_BUFFER_BYTES,
+};
 
 const USAGE: &str = "usage: netns [--namespaces 100] [--conns 50] [--polls 30] [--child-ehash 0]";
 /// Sets the socket hash table size of namespaces created afterwards (Linux 6.1+; 0: share
@@ -48,8 +50,15 @@ impl Drop for Namespaces {
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
-    let ok = Command::new("ip").args(args).status().is_ok_and(|s| s.success());
-    if ok { Ok(()) } else { Err(format!("ip {args:?} failed")) }
+    let ok = Command::new("ip")
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("ip {args:?} failed"))
+    }
 }
 
 /// Opens `conns` connections inside the namespace at `path`; returns the sockets.
@@ -75,7 +84,10 @@ fn populate(path: &str, conns: usize) -> Result<Vec<TcpStream>, String> {
 
 /// CPU time of the calling thread, µs (`CLOCK_THREAD_CPUTIME_ID`: exact, not tick-sampled).
 fn thread_cpu_us() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: a valid, writable timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
     #[expect(clippy::cast_precision_loss, reason = "seconds of CPU, far below 2^53")]
@@ -90,7 +102,11 @@ fn cpu_us(f: impl FnOnce()) -> f64 {
 }
 
 fn drain(dump: &mut DumpSocket) -> u32 {
-    let spec = DumpSpec { family: 0, states: 0xF37, ext: 0xFF };
+    let spec = DumpSpec {
+        family: 0,
+        states: 0xF37,
+        ext: 0xFF,
+    };
     let mut stats = DumpStats::default();
     dump.dump(spec, &[], &mut stats, |_| {}).ok();
     stats.messages
@@ -105,7 +121,8 @@ fn run(args: Vec<String>) -> Result<(), String> {
     flags.finish()?;
     let saved_ehash = std::fs::read_to_string(CHILD_EHASH).unwrap_or_default();
     if child_ehash > 0 {
-        std::fs::write(CHILD_EHASH, child_ehash.to_string()).map_err(|e| format!("{CHILD_EHASH}: {e}"))?;
+        std::fs::write(CHILD_EHASH, child_ehash.to_string())
+            .map_err(|e| format!("{CHILD_EHASH}: {e}"))?;
     }
     sys::raise_nofile().map_err(|e| e.to_string())?;
     let tag = format!("tcpinfo-bench-{}", std::process::id());
@@ -144,14 +161,32 @@ fn run(args: Vec<String>) -> Result<(), String> {
     }
     drop(multi);
     let mut found = HashMap::new();
-    let discover_us: Vec<f64> = (0..polls).map(|_| cpu_us(|| { discover::scan(&mut found); })).collect();
+    let discover_us: Vec<f64> = (0..polls)
+        .map(|_| {
+            cpu_us(|| {
+                discover::scan(&mut found);
+            })
+        })
+        .collect();
     let mut dumps = Vec::new();
     for name in &names.0[..n] {
         let path = format!("/run/netns/{name}");
-        dumps.push(within(Path::new(&path), &home, || DumpSocket::open(DEFAULT_RECV_BUFFER_BYTES)).map_err(|e| e.to_string())?.map_err(|e| e.to_string())?);
+        dumps.push(
+            within(Path::new(&path), &home, || {
+                DumpSocket::open(DEFAULT_RECV_BUFFER_BYTES)
+            })
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?,
+        );
     }
     let mut drained = 0;
-    let drain_each: Vec<f64> = (0..polls).map(|_| cpu_us(|| { drained = dumps.iter_mut().map(drain).sum(); })).collect();
+    let drain_each: Vec<f64> = (0..polls)
+        .map(|_| {
+            cpu_us(|| {
+                drained = dumps.iter_mut().map(drain).sum();
+            })
+        })
+        .collect();
     drop(dumps);
     drop(held);
 
@@ -159,14 +194,29 @@ fn run(args: Vec<String>) -> Result<(), String> {
     let big = format!("/run/netns/{}", names.0[n]);
     let held_big = populate(&big, n * conns)?;
     let (mut single, mut big_dump) = within(Path::new(&big), &home, || {
-        Ok((Poller::new(config.clone())?, DumpSocket::open(DEFAULT_RECV_BUFFER_BYTES)?))
+        Ok((
+            Poller::new(config.clone())?,
+            DumpSocket::open(DEFAULT_RECV_BUFFER_BYTES)?,
+        ))
     })
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
     single.poll();
     let single_sockets = single.poll().sockets_seen;
-    let single_us: Vec<f64> = (0..polls).map(|_| cpu_us(|| { single.poll(); })).collect();
-    let drain_single: Vec<f64> = (0..polls).map(|_| cpu_us(|| { drain(&mut big_dump); })).collect();
+    let single_us: Vec<f64> = (0..polls)
+        .map(|_| {
+            cpu_us(|| {
+                single.poll();
+            })
+        })
+        .collect();
+    let drain_single: Vec<f64> = (0..polls)
+        .map(|_| {
+            cpu_us(|| {
+                drain(&mut big_dump);
+            })
+        })
+        .collect();
     drop(held_big);
 
     let med = |v: &[f64]| {
@@ -186,5 +236,4 @@ fn run(args: Vec<String>) -> Result<(), String> {
         (med(&all) / f64::from(sockets.max(1))) / (med(&single_us) / f64::from(single_sockets.max(1))),
     );
     writeln!(std::io::stdout(), "{line}").map_err(|e| e.to_string())
-
 }

@@ -51,7 +51,10 @@ impl Named {
 
 impl Drop for Named {
     fn drop(&mut self) {
-        Command::new("ip").args(["netns", "del", &self.0]).status().ok();
+        Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status()
+            .ok();
     }
 }
 
@@ -61,13 +64,22 @@ struct Anonymous(Child);
 impl Anonymous {
     fn new() -> Self {
         let child = Command::new("unshare")
-            .args(["-n", "sh", "-c", "ip link set lo up && echo up && exec sleep 60"])
+            .args([
+                "-n",
+                "sh",
+                "-c",
+                "ip link set lo up && echo up && exec sleep 60",
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .expect("unshare");
         let mut me = Self(child);
         let mut line = [0u8; 3];
-        me.0.stdout.as_mut().expect("stdout").read_exact(&mut line).expect("lo up");
+        me.0.stdout
+            .as_mut()
+            .expect("stdout")
+            .read_exact(&mut line)
+            .expect("lo up");
         me
     }
     fn path(&self) -> String {
@@ -168,14 +180,19 @@ fn every_namespace_is_watched_with_its_identity_and_its_lifecycle() {
     for (ino, name) in [(ino_a, Some(a.0.clone())), (ino_b, None)] {
         let here: Vec<_> = seen.iter().filter(|r| r.2 == ino).collect();
         assert_eq!(here.len(), 3, "namespace {ino}: {seen:?}");
-        assert!(here.iter().all(|r| r.0 == RecordKind::Opened as u8 && r.3 == name));
+        assert!(here
+            .iter()
+            .all(|r| r.0 == RecordKind::Opened as u8 && r.3 == name));
     }
 
     // A namespace made mid-run is picked up by the next poll.
     let c = Named::new("c");
     let (_conn_c, ino_c) = connect_in(&c.path());
     poll_until(&mut m, "namespace c picked up", |s, _| {
-        s.iter().filter(|r| r.2 == ino_c && r.0 == RecordKind::Opened as u8).count() == 3
+        s.iter()
+            .filter(|r| r.2 == ino_c && r.0 == RecordKind::Opened as u8)
+            .count()
+            == 3
     });
 
     // Closes inside the anonymous namespace (both ends and the listener) arrive with
@@ -203,7 +220,10 @@ fn every_namespace_is_watched_with_its_identity_and_its_lifecycle() {
     drop(a);
     let mut closes_a = 0;
     poll_until(&mut m, "namespace a dropped", |s, b| {
-        closes_a = s.iter().filter(|r| r.2 == ino_a && r.0 == RecordKind::Closed as u8).count();
+        closes_a = s
+            .iter()
+            .filter(|r| r.2 == ino_a && r.0 == RecordKind::Closed as u8)
+            .count();
         closes_a >= 2 && !m_has(b, ino_a)
     });
     drop(listener);

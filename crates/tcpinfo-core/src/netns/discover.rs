@@ -77,7 +77,11 @@ pub fn scan<S: std::hash::BuildHasher>(out: &mut HashMap<u64, Found, S>) -> Scan
 
 /// The inode in a namespace link's target, `net:[INODE]`.
 pub fn parse_link(target: &str) -> Option<u64> {
-    target.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+    target
+        .strip_prefix("net:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 /// Whether `path` is a namespace file (on nsfs), not a leftover plain file.

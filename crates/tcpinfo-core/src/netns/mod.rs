@@ -92,11 +92,20 @@ pub fn check_privileges() -> Result<()> {
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         .unwrap_or(0);
-    let missing: Vec<&str> = [(CAP_SYS_ADMIN, "CAP_SYS_ADMIN (to enter namespaces with setns)"), (CAP_SYS_PTRACE, "CAP_SYS_PTRACE (to open other processes' /proc/PID/ns/net)")]
-        .into_iter()
-        .filter(|(bit, _)| effective & (1 << bit) == 0)
-        .map(|(_, what)| what)
-        .collect();
+    let missing: Vec<&str> = [
+        (
+            CAP_SYS_ADMIN,
+            "CAP_SYS_ADMIN (to enter namespaces with setns)",
+        ),
+        (
+            CAP_SYS_PTRACE,
+            "CAP_SYS_PTRACE (to open other processes' /proc/PID/ns/net)",
+        ),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| effective & (1 << bit) == 0)
+    .map(|(_, what)| what)
+    .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -147,7 +156,13 @@ mod tests {
         assert!(!global_cookies("5.11.22-generic"));
         assert!(!global_cookies("4.19.0"));
         assert!(!global_cookies(""));
-        assert_eq!(uuid_tag(4_026_532_246, true, 1_700_000_000_123_456_789), "ns4026532246");
-        assert_eq!(uuid_tag(4_026_532_246, false, 1_700_000_000_123_456_789), "ns4026532246.1700000000");
+        assert_eq!(
+            uuid_tag(4_026_532_246, true, 1_700_000_000_123_456_789),
+            "ns4026532246"
+        );
+        assert_eq!(
+            uuid_tag(4_026_532_246, false, 1_700_000_000_123_456_789),
+            "ns4026532246.1700000000"
+        );
     }
 }

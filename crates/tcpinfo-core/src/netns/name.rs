@@ -25,10 +25,19 @@ mod tests {
     #[test]
     fn container_ids_are_found_in_the_usual_cgroup_paths() {
         let id = "a".repeat(64);
-        assert_eq!(last_hex_id(&format!("/system.slice/docker-{id}.scope")), Some(id.clone()));
-        assert_eq!(last_hex_id(&format!("/kubepods/besteffort/pod1/{id}")), Some(id.clone()));
+        assert_eq!(
+            last_hex_id(&format!("/system.slice/docker-{id}.scope")),
+            Some(id.clone())
+        );
+        assert_eq!(
+            last_hex_id(&format!("/kubepods/besteffort/pod1/{id}")),
+            Some(id.clone())
+        );
         assert_eq!(last_hex_id(&format!("/docker/{id}/init.scope")), Some(id));
-        assert_eq!(last_hex_id("/user.slice/user-0.slice/session-1.scope"), None);
+        assert_eq!(
+            last_hex_id("/user.slice/user-0.slice/session-1.scope"),
+            None
+        );
         assert!(container_id(std::process::id()).is_none_or(|s| s.len() == 64));
     }
 }

@@ -62,7 +62,10 @@ impl Budget {
         let needed = cpu.max(self.average_cpu_nanos) / max_cpu;
         self.effective = Duration::try_from_secs_f64(needed / 1e9)
             .unwrap_or(Duration::MAX)
-            .clamp(self.interval, super::config::MAX_POLL_INTERVAL.max(self.interval));
+            .clamp(
+                self.interval,
+                super::config::MAX_POLL_INTERVAL.max(self.interval),
+            );
         self.effective
     }
 
@@ -86,7 +89,10 @@ mod tests {
         assert_eq!(b.after_poll(20_000_000, ms(25)), ms(100));
         assert_eq!(b.long_polls(), 1);
         // One cheap poll does not drop it at once (the average is 5.625 ms: 28.125 ms).
-        assert_eq!(b.after_poll(1_000_000, ms(1)), Duration::from_micros(28_125));
+        assert_eq!(
+            b.after_poll(1_000_000, ms(1)),
+            Duration::from_micros(28_125)
+        );
         let mut none = Budget::new(ms(10), None);
         assert_eq!(none.after_poll(50_000_000, ms(60)), ms(10));
         assert_eq!(none.long_polls(), 1);

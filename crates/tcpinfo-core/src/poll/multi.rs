@@ -206,7 +206,10 @@ impl MultiPoller {
                 }
                 batch.warnings.push(Warning {
                     code: WarningCode::of(&e),
-                    message: format!("network namespace {ino} ({}) is not watched: {e}", found.path.display()),
+                    message: format!(
+                        "network namespace {ino} ({}) is not watched: {e}",
+                        found.path.display()
+                    ),
                 });
                 Ok(())
             }
@@ -216,7 +219,10 @@ impl MultiPoller {
 
 /// Whether opening a namespace failed because it is gone.
 fn vanished(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH | libc::EINVAL))
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOENT | libc::ESRCH | libc::EINVAL)
+    )
 }
 
 #[cfg(test)]
@@ -230,7 +236,11 @@ mod tests {
         let mut multi = MultiPoller::new(PollerConfig::default()).expect("root in CI");
         let batch = multi.poll().expect("poll");
         let (_, own) = current().expect("own");
-        let host = batch.namespaces.iter().position(|n| n.host).expect("host entry");
+        let host = batch
+            .namespaces
+            .iter()
+            .position(|n| n.host)
+            .expect("host entry");
         assert_eq!(batch.namespaces[host].inode, own);
         assert!(batch.iter().any(|r| r.netns as usize == host));
         assert!(batch.stats.namespaces >= 1);
@@ -264,7 +274,10 @@ mod tests {
             let mut d = [CapData::default(); 2];
             // SAFETY: capget/capset with a valid header and two data structs (version 3).
             unsafe {
-                assert_eq!(libc::syscall(libc::SYS_capget, &raw mut h, d.as_mut_ptr()), 0);
+                assert_eq!(
+                    libc::syscall(libc::SYS_capget, &raw mut h, d.as_mut_ptr()),
+                    0
+                );
                 d[0].effective &= !(1 << 21);
                 assert_eq!(libc::syscall(libc::SYS_capset, &raw mut h, d.as_ptr()), 0);
             }
@@ -275,6 +288,9 @@ mod tests {
         .expect("refused without CAP_SYS_ADMIN");
         let text = err.to_string();
         assert_eq!(err.code(), "ERR_NETNS");
-        assert!(text.contains("CAP_SYS_ADMIN") && !text.contains("CAP_SYS_PTRACE"), "{text}");
+        assert!(
+            text.contains("CAP_SYS_ADMIN") && !text.contains("CAP_SYS_PTRACE"),
+            "{text}"
+        );
     }
 }
