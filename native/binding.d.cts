@@ -149,6 +149,10 @@ export interface NativeBatch {
   closed: number
   /** Whether every family was dumped completely. */
   complete: boolean
+  /** Position among the parts of this poll (a large poll comes in parts sharing `seq`). */
+  part: number
+  /** More parts of this poll follow. */
+  more: boolean
   /** Soft errors. */
   warnings: Array<NativeWarning>
   /** Counters. */

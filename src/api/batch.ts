@@ -179,6 +179,14 @@ export class Batch {
   readonly socketsSeen: number
   /** Every family was dumped completely; when false, absence proves nothing and no close is inferred. */
   readonly complete: boolean
+  /**
+   * Position of this batch among the parts of its poll, from 0: a poll whose records
+   * outgrow 16 MiB (a first poll of ~13k+ sockets) is delivered in parts sharing `seq`
+   * as it goes, so memory stays bounded.
+   */
+  readonly part: number
+  /** More parts of this poll follow; the last part has the closes, `complete`, `socketsSeen` and the stats. */
+  readonly more: boolean
   readonly warnings: readonly PollWarning[]
   readonly stats: PollStats
   /** The network namespaces of this batch's connections (`Connection.netns` is one of them). */
@@ -209,6 +217,8 @@ export class Batch {
     this.timestamp = new Date(Number(b.timestampNs / 1_000_000n))
     this.socketsSeen = b.socketsSeen
     this.complete = b.complete
+    this.part = b.part
+    this.more = b.more
     this.warnings = b.warnings
     this.stats = b.stats
     this.namespaces = b.namespaces.map((n) => ({ inode: n.inode, name: n.name ?? null, host: n.host, uuidTag: n.uuidTag }))

@@ -41,11 +41,11 @@ pub use poll::batch::{
 pub use poll::config::{
     PollerConfig, ALL_STATES, DEFAULT_CLOSE_GRACE, DEFAULT_EXT, DEFAULT_MAX_PENDING_CLOSES,
     DEFAULT_MAX_QUEUED_BYTES, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_DEPTH, DEFAULT_STATES, MAX_MAX_QUEUED_BYTES,
-    MAX_POLL_INTERVAL, MAX_QUEUE_DEPTH, MIN_MAX_CPU, MIN_MAX_QUEUED_BYTES,
+    MAX_POLL_INTERVAL, MAX_QUEUE_DEPTH, MIN_MAX_CPU, DEFAULT_MAX_BATCH_BYTES, MIN_MAX_QUEUED_BYTES,
 };
 pub use poll::ingest::Ingest;
 pub use poll::multi::{MultiPoller, MAX_NAMESPACES};
-pub use poll::poller::{unix_nanos, Poller};
+pub use poll::poller::{unix_nanos, PartSink, Poller};
 pub use poll::records_pool::RecordsPool;
 pub use poll::thread::{snapshot, BatchReceiver, PollerThread};
 pub use uuid::{default_uuid_prefix, read_uuid_prefix, uuid_for_cookie};

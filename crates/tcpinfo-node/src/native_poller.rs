@@ -106,6 +106,10 @@ pub struct NativeBatch {
     pub closed: u32,
     /// Whether every family was dumped completely.
     pub complete: bool,
+    /// Position among the parts of this poll (a large poll comes in parts sharing `seq`).
+    pub part: u32,
+    /// More parts of this poll follow.
+    pub more: bool,
     /// Soft errors.
     pub warnings: Vec<NativeWarning>,
     /// Counters.
@@ -135,6 +139,8 @@ impl NativeBatch {
             changed: b.changed,
             closed: b.closed,
             complete: b.complete,
+            part: b.part,
+            more: b.more,
             warnings: b
                 .warnings
                 .into_iter()

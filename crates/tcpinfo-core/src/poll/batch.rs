@@ -231,9 +231,35 @@ pub struct PollBatch {
     pub namespaces: Vec<NamespaceInfo>,
     /// Table position of the namespace whose records are being pushed.
     pub(crate) ns_index: u32,
+    /// Position of this batch among the parts of its poll, from 0 (a poll whose records
+    /// exceed `max_batch_bytes` is delivered in several batches sharing `seq`).
+    pub part: u32,
+    /// More parts of this poll follow; the last part carries the closes, `complete`,
+    /// `sockets_seen`, the warnings and the stats.
+    pub more: bool,
 }
 
 impl PollBatch {
+    /// Moves the records gathered so far (with their counts) into a part of their own,
+    /// leaving this batch empty of records to go on with the same poll.
+    pub(crate) fn take_part(&mut self) -> PollBatch {
+        let part = PollBatch {
+            seq: self.seq,
+            timestamp_nanos: self.timestamp_nanos,
+            opened: std::mem::take(&mut self.opened),
+            changed: std::mem::take(&mut self.changed),
+            closed: std::mem::take(&mut self.closed),
+            // Positions stay valid: a batch's table is only ever appended to.
+            namespaces: self.namespaces.clone(),
+            records: std::mem::take(&mut self.records),
+            part: self.part,
+            more: true,
+            ..PollBatch::default()
+        };
+        self.part += 1;
+        part
+    }
+
     /// Makes `info`'s namespace the one of the records pushed next (adding it to the table
     /// if it is not there yet); returns its table position.
     pub(crate) fn enter_namespace(&mut self, info: &NamespaceInfo) -> u32 {

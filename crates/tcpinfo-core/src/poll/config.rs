@@ -43,6 +43,8 @@ pub const MAX_MAX_QUEUED_BYTES: usize = 64 << 30;
 pub const MAX_MAX_PENDING_CLOSES: usize = 10_000_000;
 /// Largest receive buffer of a netlink socket: 64 MiB (allocated up front).
 pub const MAX_RECV_BUFFER_BYTES: usize = 64 << 20;
+/// Records bytes of one batch before a poll is split into parts: 16 MiB (~13k sockets).
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 16 << 20;
 /// Smallest CPU budget accepted: 0.1% of a core.
 pub const MIN_MAX_CPU: f64 = 0.001;
 /// Highest `idiag_states` bit: `TCP_BOUND_INACTIVE` (13).
@@ -73,6 +75,9 @@ pub struct PollerConfig {
     pub netns: Option<PathBuf>,
     /// Watch every network namespace of the host (then `netns` must be `None`).
     pub all_namespaces: bool,
+    /// Bytes of records beyond which a poll is delivered in several batches (parts sharing
+    /// its `seq`) as it goes, so that a first poll of 100k+ sockets is never held whole.
+    pub max_batch_bytes: usize,
     /// CPU budget of the poller thread, as a fraction of one core: the interval is
     /// stretched (never shortened) so that polling stays within it. `None`: no budget.
     pub max_cpu: Option<f64>,
@@ -115,6 +120,7 @@ impl Default for PollerConfig {
             destroy_events: true,
             netns: None,
             all_namespaces: false,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             max_cpu: None,
             recv_buffer_bytes: DEFAULT_RECV_BUFFER_BYTES,
             event_rcvbuf_bytes: DEFAULT_EVENT_RCVBUF_BYTES,
@@ -164,6 +170,9 @@ impl PollerConfig {
             .is_some_and(|c| !(MIN_MAX_CPU..=1.0).contains(&c))
         {
             return bad("max cpu must be a fraction of one core from 0.001 to 1");
+        }
+        if self.max_batch_bytes < 4096 {
+            return bad("max batch bytes must be at least 4096");
         }
         if self.queue_depth == 0 || self.queue_depth > MAX_QUEUE_DEPTH {
             return bad("queue depth must be from 1 to 1024");

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::batch::{NamespaceInfo, PollBatch, Warning, WarningCode};
 use super::config::PollerConfig;
-use super::poller::{unix_nanos, BatchSource, Poller};
+use super::poller::{unix_nanos, BatchSource, PartSink, Poller};
 use super::records_pool::RecordsPool;
 use crate::error::{Error, Result};
 use crate::netns::discover::{scan, Found};
@@ -47,6 +47,7 @@ pub struct MultiPoller {
     warned_full: bool,
     /// Socket cookies are unique across namespaces on this kernel.
     global_cookies: bool,
+    part_sink: Option<(usize, PartSink)>,
 }
 
 impl MultiPoller {
@@ -82,6 +83,7 @@ impl MultiPoller {
             pending: PollBatch::default(),
             warned_full: false,
             global_cookies: global_cookies(&crate::host::kernel_release()),
+            part_sink: None,
         };
         let mut ignored = PollBatch::default();
         multi.refresh(&mut ignored, 0)?;
@@ -92,6 +94,14 @@ impl MultiPoller {
     /// The pool the batches' records buffers come from (see [`Poller::records_pool`]).
     pub fn records_pool(&self) -> Arc<RecordsPool> {
         Arc::clone(&self.source.records_pool)
+    }
+
+    /// Delivers large polls in parts (see [`Poller::set_part_sink`]).
+    pub fn set_part_sink(&mut self, max_bytes: usize, sink: PartSink) {
+        for m in self.members.values_mut() {
+            m.poller.set_part_sink(max_bytes, Arc::clone(&sink));
+        }
+        self.part_sink = Some((max_bytes, sink));
     }
 
     /// Namespaces watched now.
@@ -188,6 +198,9 @@ impl MultiPoller {
                 let name = found
                     .named
                     .or_else(|| found.pid.and_then(name::container_id));
+                if let Some((max, sink)) = &self.part_sink {
+                    poller.set_part_sink(*max, Arc::clone(sink));
+                }
                 poller.set_namespace(NamespaceInfo {
                     inode: ino,
                     name,

@@ -57,7 +57,13 @@ pub struct Poller {
     vanished: Vec<Vanished>,
     /// A destroy event's payload with the owner patched in (reused, not reallocated).
     patched: Vec<u8>,
+    /// Where parts of a large poll go as soon as they hold this many bytes of records.
+    part_sink: Option<(usize, PartSink)>,
 }
+
+/// Receives the parts of a poll whose records outgrow `max_batch_bytes`, while the poll
+/// goes on (the poller thread queues them for the consumer, waiting for room).
+pub type PartSink = Arc<dyn Fn(PollBatch) + Send + Sync>;
 
 /// Where a poller's batches come from: their records buffers (pooled), sequence numbers
 /// and timestamps. One per poller thread, whether it polls one namespace or all of them.
@@ -176,6 +182,7 @@ impl Poller {
             recently_vanished_set: HashSet::new(),
             vanished: Vec::new(),
             patched: Vec::new(),
+            part_sink: None,
         })
     }
 
@@ -194,6 +201,13 @@ impl Poller {
     /// The namespace this poller watches, as its records name it.
     pub fn namespace(&self) -> &NamespaceInfo {
         &self.ns_info
+    }
+
+    /// Delivers a poll's records in parts of about `max_bytes` to `sink` as they are
+    /// dumped, instead of holding them all until the poll ends (bounded memory for a
+    /// first poll of 100k+ sockets). `poll()` then returns the last part.
+    pub fn set_part_sink(&mut self, max_bytes: usize, sink: PartSink) {
+        self.part_sink = Some((max_bytes.max(1), sink));
     }
 
     pub(crate) fn set_namespace(&mut self, info: NamespaceInfo) {
@@ -334,12 +348,18 @@ impl Poller {
             dump,
             ingest,
             bytecode,
+            part_sink,
             ..
         } = self;
         dump.dump(spec, bytecode, stats, |payload| {
             if let Err(e) = ingest.on_reply(payload, line_nanos, batch) {
                 batch.stats.malformed += 1;
                 first_error.get_or_insert(e);
+            }
+            if let Some((max, sink)) = part_sink {
+                if batch.records.len_bytes() >= *max {
+                    sink(batch.take_part());
+                }
             }
         })
     }
@@ -474,5 +494,43 @@ mod tests {
         assert!(poller.bytecode.is_empty());
         let next = poller.poll();
         assert!(next.warnings.is_empty() && next.complete);
+    }
+
+    /// A poll larger than the part size arrives in parts sharing its `seq`, numbered from
+    /// 0, all but the last marked `more`; together they hold what one batch would.
+    #[test]
+    fn a_large_poll_is_delivered_in_parts() {
+        let _listeners: Vec<_> = (0..60)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+            .collect();
+        let whole: HashSet<u64> = Poller::new(PollerConfig::default())
+            .expect("poller")
+            .poll()
+            .iter()
+            .map(|r| r.cookie)
+            .collect();
+        let parts = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut poller = Poller::new(PollerConfig::default()).expect("poller");
+        let sink = Arc::clone(&parts);
+        poller.set_part_sink(8192, Arc::new(move |b| sink.lock().expect("lock").push(b)));
+        let last = poller.poll();
+        let mut parts = std::mem::take(&mut *parts.lock().expect("lock"));
+        assert!(parts.len() >= 2, "{} parts", parts.len());
+        assert!(!last.more && last.part == u32::try_from(parts.len()).expect("few"));
+        parts.push(last);
+        let mut seen = HashSet::new();
+        for (i, p) in parts.iter().enumerate() {
+            assert_eq!(p.seq, 1);
+            assert_eq!(p.part as usize, i);
+            assert_eq!(p.more, i + 1 < parts.len());
+            assert_eq!(p.opened as usize, p.iter().count());
+            assert!(p.iter().all(|r| (r.netns as usize) < p.namespaces.len()));
+            seen.extend(p.iter().map(|r| r.cookie));
+        }
+        // Both polls saw at least our 60 listeners; sockets of other work may come and go.
+        let ours = |set: &HashSet<u64>| set.len() >= 60;
+        assert!(ours(&seen) && ours(&whole));
+        let common = seen.intersection(&whole).count();
+        assert!(common >= 60, "{common} in common");
     }
 }

@@ -20,7 +20,7 @@ use super::batch::PollBatch;
 use super::budget::{thread_cpu_nanos, Budget};
 use super::config::PollerConfig;
 use super::multi::MultiPoller;
-use super::poller::Poller;
+use super::poller::{PartSink, Poller};
 use super::records_pool::RecordsPool;
 use crate::error::{Error, Result};
 
@@ -125,7 +125,11 @@ impl PollerThread {
             .spawn(move || {
                 guarded(&death_thread, || {
                     let budget = Budget::new(config.interval, config.max_cpu);
-                    let poller = Driver::open(config);
+                    let max_batch = config.max_batch_bytes;
+                    let poller = Driver::open(config).map(|mut p| {
+                        p.set_part_sink(max_batch, part_sink(queue.clone(), Arc::clone(&stop_thread)));
+                        p
+                    });
                     match poller {
                         Ok(p) => {
                             // The receiver waits for this message; if it is gone, so is the caller.
@@ -185,6 +189,7 @@ impl Drop for PollerThread {
 }
 
 /// The sending side: the channel plus the byte count shared with [`BatchReceiver`].
+#[derive(Clone)]
 struct Queue {
     tx: mpsc::Sender<PollBatch>,
     bytes: Arc<AtomicUsize>,
@@ -238,12 +243,34 @@ impl Driver {
         }
     }
 
+    fn set_part_sink(&mut self, max_bytes: usize, sink: PartSink) {
+        match self {
+            Driver::One(p) => p.set_part_sink(max_bytes, sink),
+            Driver::All(m) => m.set_part_sink(max_bytes, sink),
+        }
+    }
+
     fn drain_events_only(&mut self) {
         match self {
             Driver::One(p) => p.drain_events_only(),
             Driver::All(m) => m.drain_events_only(),
         }
     }
+}
+
+/// Queues the parts of a large poll as they fill, waiting for room (the consumer takes
+/// them while the dump goes on): memory stays within the queue's byte budget plus one part.
+/// A stop or a gone receiver drops the part.
+fn part_sink(queue: Queue, stop: Arc<AtomicBool>) -> PartSink {
+    Arc::new(move |part: PollBatch| {
+        while queue.full() {
+            if stop.load(Ordering::Acquire) || queue.tx.is_closed() {
+                return;
+            }
+            std::thread::park_timeout(std::time::Duration::from_millis(1));
+        }
+        queue.send(part);
+    })
 }
 
 fn run(mut poller: Driver, queue: &Queue, stop: &AtomicBool, mut budget: Budget) {
@@ -268,6 +295,13 @@ fn run(mut poller: Driver, queue: &Queue, stop: &AtomicBool, mut budget: Budget)
             b.stats.cpu_nanos = cpu;
             b.stats.effective_interval_nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
             b.stats.long_polls = budget.long_polls();
+            // Parts of this poll may have taken the free slots: wait for one.
+            while queue.tx.capacity() == 0 {
+                if stop.load(Ordering::Acquire) || queue.tx.is_closed() {
+                    return;
+                }
+                std::thread::park_timeout(std::time::Duration::from_millis(1));
+            }
             if !queue.send(b) {
                 return;
             }
