@@ -112,6 +112,42 @@ fn drain(dump: &mut DumpSocket) -> u32 {
     stats.messages
 }
 
+/// `n + 1` namespaces (the last one empty), `conns` connections in each of the first `n`;
+/// with `child_ehash > 0`, each with a socket table of its own (the sysctl is restored).
+fn make_namespaces(
+    n: usize,
+    conns: usize,
+    child_ehash: u32,
+) -> Result<(Namespaces, Vec<Vec<TcpStream>>), String> {
+    let saved_ehash = std::fs::read_to_string(CHILD_EHASH).unwrap_or_default();
+    if child_ehash > 0 {
+        std::fs::write(CHILD_EHASH, child_ehash.to_string())
+            .map_err(|e| format!("{CHILD_EHASH}: {e}"))?;
+    }
+    let tag = format!("tcpinfo-netns-bench-{}", std::process::id());
+    let mut names = Namespaces(Vec::new());
+    let mut held = Vec::new();
+    let mut made = || -> Result<(), String> {
+        for i in 0..=n {
+            let name = format!("{tag}-{i}");
+            ip(&["netns", "add", &name])?;
+            names.0.push(name.clone());
+            ip(&["-n", &name, "link", "set", "lo", "up"])?;
+            // The last one gets every connection later: the single-namespace contender.
+            if i < n {
+                held.push(populate(&format!("/run/netns/{name}"), conns)?);
+            }
+        }
+        Ok(())
+    };
+    let result = made();
+    if child_ehash > 0 {
+        // Only namespaces created meanwhile get their own table: restore at once.
+        std::fs::write(CHILD_EHASH, saved_ehash.trim()).ok();
+    }
+    result.map(|()| (names, held))
+}
+
 fn run(args: Vec<String>) -> Result<(), String> {
     let mut flags = Flags::parse(args)?;
     let n: usize = flags.take("namespaces", 100)?;
@@ -119,30 +155,8 @@ fn run(args: Vec<String>) -> Result<(), String> {
     let polls: usize = flags.take("polls", 30)?;
     let child_ehash: u32 = flags.take("child-ehash", 0)?;
     flags.finish()?;
-    let saved_ehash = std::fs::read_to_string(CHILD_EHASH).unwrap_or_default();
-    if child_ehash > 0 {
-        std::fs::write(CHILD_EHASH, child_ehash.to_string())
-            .map_err(|e| format!("{CHILD_EHASH}: {e}"))?;
-    }
     sys::raise_nofile().map_err(|e| e.to_string())?;
-    let tag = format!("tcpinfo-bench-{}", std::process::id());
-    let mut names = Namespaces(Vec::new());
-    let mut held = Vec::new();
-    for i in 0..=n {
-        let name = format!("{tag}-{i}");
-        ip(&["netns", "add", &name])?;
-        names.0.push(name.clone());
-        ip(&["-n", &name, "link", "set", "lo", "up"])?;
-        // The last namespace holds every connection at once: the single-namespace contender.
-        let c = if i == n { n * conns } else { conns };
-        if i < n {
-            held.push(populate(&format!("/run/netns/{name}"), c)?);
-        }
-    }
-    if child_ehash > 0 {
-        // Only namespaces created meanwhile get their own table: restore at once.
-        std::fs::write(CHILD_EHASH, saved_ehash.trim()).ok();
-    }
+    let (names, held) = make_namespaces(n, conns, child_ehash)?;
     let config = PollerConfig::default();
     let (home, _) = current().map_err(|e| e.to_string())?;
 

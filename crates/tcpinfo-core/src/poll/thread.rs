@@ -127,7 +127,7 @@ impl PollerThread {
                     let budget = Budget::new(config.interval, config.max_cpu);
                     let max_batch = config.max_batch_bytes;
                     let poller = Driver::open(config).map(|mut p| {
-                        p.set_part_sink(max_batch, part_sink(queue.clone(), Arc::clone(&stop_thread)));
+                        p.set_part_sink(max_batch, part_sink(queue.clone(), Arc::clone(&stop_thread), max_batch));
                         p
                     });
                     match poller {
@@ -258,12 +258,12 @@ impl Driver {
     }
 }
 
-/// Queues the parts of a large poll as they fill, waiting for room (the consumer takes
-/// them while the dump goes on): memory stays within the queue's byte budget plus one part.
-/// A stop or a gone receiver drops the part.
-fn part_sink(queue: Queue, stop: Arc<AtomicBool>) -> PartSink {
+/// Queues the parts of a large poll as they fill, each once the consumer has taken the
+/// previous ones (the dump waits meanwhile): at most about two parts exist on the Rust
+/// side, whatever the queue's byte budget. A stop or a gone receiver drops the part.
+fn part_sink(queue: Queue, stop: Arc<AtomicBool>, max_batch: usize) -> PartSink {
     Arc::new(move |part: PollBatch| {
-        while queue.full() {
+        while queue.full() || queue.bytes.load(Ordering::Acquire) >= max_batch {
             if stop.load(Ordering::Acquire) || queue.tx.is_closed() {
                 return;
             }
