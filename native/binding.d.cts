@@ -9,6 +9,31 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * A streaming archive decoder. Feed each source's bytes between `begin()` and `end()`;
+ * `next()` returns a batch when one is ready.
+ */
+export declare class NativeArchiveReader {
+  /** A reader with the given bounds and policy. */
+  constructor(options?: NativeArchiveReaderOptions | undefined | null)
+  /** Starts the next source. */
+  begin(name: string): void
+  /** Appends stored bytes of the current source (copied; the chunk may be reused). */
+  feed(chunk: Uint8Array): void
+  /** Ends the current source. */
+  end(): void
+  /** The next batch if one is full (or, with `flush`, whatever is pending); else `null`. */
+  next(flush: boolean): NativeArchiveBatch | null
+  /**
+   * Like `next()`, but the batch is turned into CSV rows (column indexes as
+   * `nativeCsvHeader`) here and its buffers reused at once: only the rows cross to JS,
+   * so memory stays bounded by a few batches whatever V8's collection pace.
+   */
+  nextCsv(flush: boolean, columns: Array<number>): NativeArchiveRows | null
+  /** Like `nextCsv()`, with decoded JSON lines (`tcpinfo csv --json`). */
+  nextJson(flush: boolean): NativeArchiveRows | null
+}
+
 /** An archive writer running on its own thread. */
 export declare class NativeArchiveWriter {
   /** Starts the writer thread. Throws `ERR_CONFIG` for a bad option. */
@@ -52,6 +77,45 @@ export declare class NativePoller {
   close(): void
 }
 
+/** Records of one or more sources in the poller's batch layout, plus times and sources. */
+export interface NativeArchiveBatch {
+  /**
+   * 32-byte index entries (bytes 20..24: segment). Each region's memory returns to the
+   * reader's pool when V8 collects its `Buffer`.
+   */
+  index: Buffer
+  /** Netlink payloads. */
+  payloads: Buffer
+  /** ArchivalRecord lines. */
+  lines: Buffer
+  /** One little-endian i64 per record: unix ns (`-2^63` when none). */
+  times: Buffer
+  /** Sources of the records. */
+  segments: Array<NativeArchiveSegment>
+  /** Errors met. */
+  errors: Array<NativeArchiveError>
+  /** lines, headers, records, errors, skipped, bytesIn, bytesText, sourcesDone. */
+  stats: Array<number>
+}
+
+/** One reading error. */
+export interface NativeArchiveError {
+  /** Always `ERR_ARCHIVE`. */
+  code: string
+  /** `truncated`, `compression`, `json`, `record`, `line-too-long`, `netlink`, `foreign`. */
+  kind: string
+  /** File path or `-`. */
+  source: string
+  /** 1-based line (or netlink message) number, when known. */
+  line?: number
+  /** Byte offset (decompressed for line errors, stored for compression errors). */
+  byteOffset: number
+  /** Whether `byteOffset` counts stored (compressed) bytes. */
+  compressedOffset: boolean
+  /** One-line explanation. */
+  message: string
+}
+
 /** One file-system error to log, standing for `count` errors of its cause. */
 export interface NativeArchiveErrorEvent {
   /** `no_space`, `quota`, `permission`, `read_only`, `too_many_files`, `exists`, `other`. */
@@ -65,6 +129,54 @@ export interface NativeArchiveErrorEvent {
   /** Errors of this cause since the previous event of the cause. */
   count: number
 }
+
+/** Reader bounds and error policy; every field optional (defaults of `ReaderOptions`). */
+export interface NativeArchiveReaderOptions {
+  /** Records per batch (default 8192). */
+  maxBatchRecords?: number
+  /** Payload + line bytes per batch (default 8 MiB). */
+  maxBatchBytes?: number
+  /** Longest accepted line (default 1 MiB). */
+  maxLineBytes?: number
+  /** Stop at the first error (default true); false skips bad records and counts them. */
+  stopOnError?: boolean
+}
+
+/**
+ * A chunk of text rows made from one batch (`NativeArchiveReader.nextCsv`/`nextJson`),
+ * with the batch's errors and counters.
+ */
+export interface NativeArchiveRows {
+  /**
+   * The rows, each with its `\n`; the memory returns to the reader's pool when V8
+   * collects the `Buffer`.
+   */
+  text: Buffer
+  /** Rows written. */
+  rows: number
+  /** Errors met. */
+  errors: Array<NativeArchiveError>
+  /** As `NativeArchiveBatch.stats`. */
+  stats: Array<number>
+}
+
+/** The source of a run of records (file and header metadata). */
+export interface NativeArchiveSegment {
+  /** File path or `-`. */
+  source: string
+  /** `Metadata.UUID`. */
+  uuid?: string
+  /** `Metadata.Sequence`. */
+  sequence?: number
+  /** `Metadata.StartTime`, unix ns. */
+  startTimeNs?: bigint
+}
+
+/**
+ * Column-major numeric series (`out[f * n + i]`, `NaN` when absent) of the named fields
+ * (`time`, `state`, `cookie`, `deliveryRateAppLimited`, any `tcp_info` field).
+ */
+export declare function nativeArchiveSeries(index: Uint8Array, payloads: Uint8Array, times: Uint8Array, fields: Array<string>): Float64Array
 
 /** Counters of the writer (see `WriterStats` in `tcpinfo-archive`). */
 export interface NativeArchiveStats {
@@ -117,7 +229,7 @@ export interface NativeArchiveWriterOptions {
   uuidPrefix: string
   /** Milliseconds between flushes (default 1000). */
   flushIntervalMs?: number
-  /** Files open at once (default 4096). */
+  /** Files open at once (default 16384, at most the fd limit minus 512). */
   maxOpenFiles?: number
   /** Milliseconds without a record after which a file is finished (default 120000). */
   idleCloseMs?: number
@@ -169,6 +281,15 @@ export interface NativeBatch {
   /** `ArchivalRecord` lines, back to back (the batch's JSONL). */
   lines: Buffer
 }
+
+/** The names of M-Lab csvtool's columns, in order. */
+export declare function nativeCsvColumns(): Array<string>
+
+/** The CSV header line for the given column indexes. */
+export declare function nativeCsvHeader(columns: Array<number>): Buffer
+
+/** One CSV row per record of a batch (its `index`, `payloads` and `lines`). */
+export declare function nativeCsvRows(index: Uint8Array, payloads: Uint8Array, lines: Uint8Array, columns: Array<number>): Buffer
 
 /**
  * Decodes the payload of every record of a batch (its `index` and `payloads`

@@ -16,6 +16,26 @@ export type NativePoller = Binding.NativePoller
 export type NativePollStats = Binding.NativePollStats
 export type NativeVocabulary = Binding.NativeVocabulary
 export type NativeArchiveWriter = Binding.NativeArchiveWriter
+export type NativeArchiveBatch = Binding.NativeArchiveBatch
+export type NativeArchiveError = Binding.NativeArchiveError
+export type NativeArchiveReader = Binding.NativeArchiveReader
+
+/** Order of the counters in `NativeBatch.stats` (mirrors `NativeBatch::new` in the binding). */
+export const NATIVE_STATS_FIELDS = [
+  'dumpNanos',
+  'recvCalls',
+  'bytes',
+  'messages',
+  'malformed',
+  'destroyEvents',
+  'destroyOverruns',
+  'lateDestroyEvents',
+  'droppedCloses',
+  'skippedPolls',
+  'tracked',
+  'trackerBytes',
+  'reusedBuffers',
+] as const
 
 let binding: typeof Binding | undefined
 let loadError: TcpinfoError | undefined

@@ -128,8 +128,11 @@ export const CORE_ERROR_CODES = [
   'ERR_INTERNAL',
 ] as const
 
-/** Error codes raised by the archive writer (`Error::code` in crates/tcpinfo-archive/src/error.rs). */
-export const ARCHIVE_ERROR_CODES = ['ERR_CONFIG', 'ERR_CLOSED', 'ERR_ARCHIVE_THREAD', 'ERR_ARCHIVE_TIMEOUT'] as const
+/**
+ * Error codes of the archive writer and reader (`Error::code` in
+ * crates/tcpinfo-archive/src/error.rs and crates/tcpinfo-archive-read/src/error.rs).
+ */
+export const ARCHIVE_ERROR_CODES = ['ERR_CONFIG', 'ERR_CLOSED', 'ERR_ARCHIVE_THREAD', 'ERR_ARCHIVE_TIMEOUT', 'ERR_ARCHIVE'] as const
 
 /** Error codes raised only by the TypeScript side. */
 export const TS_ERROR_CODES = ['ERR_UNSUPPORTED_PLATFORM', 'ERR_NATIVE_MISSING'] as const

@@ -75,6 +75,18 @@ export interface PollWarning {
   message: string
 }
 
+/** Where an archived record came from: its file and the file's header line (`Metadata`). */
+export interface RecordMetadata {
+  /** File path, or `-` for a stream. */
+  source: string
+  /** `Metadata.UUID`, when the file has a header line. */
+  uuid?: string
+  /** `Metadata.Sequence`: the file's number in the connection's series (0 = first). */
+  sequence?: number
+  /** `Metadata.StartTime`: when the connection was first seen, unix ns. */
+  startTimeNs?: bigint
+}
+
 /** One connection reported by a poll. Fields are read from the batch's buffers on access. */
 export class Connection {
   readonly #batch: Batch
@@ -114,12 +126,23 @@ export class Connection {
   }
   /**
    * M-Lab UUID: `<prefix>_<cookie as %016X>`; in a namespace other than the host's
-   * (`netns: 'all'`), `<prefix>_<uuidTag>_<cookie as %016X>` (docs/netns.md).
+   * (`netns: 'all'`), `<prefix>_<uuidTag>_<cookie as %016X>` (docs/netns.md). For an
+   * archived record: its file's `Metadata.UUID`.
    */
   get uuid(): string {
-    const tag = this.netns?.uuidTag
-    const cookie = this.cookie.toString(16).toUpperCase().padStart(16, '0')
-    return tag ? `${this.#batch.uuidPrefix}_${tag}_${cookie}` : `${this.#batch.uuidPrefix}_${cookie}`
+    return this.#batch.recordUuid(this.#index, this.cookie)
+  }
+  /** When the record was taken, unix ns: the poll's start, or an archived record's `Timestamp`. */
+  get timestampNs(): bigint {
+    return this.#batch.recordTimestampNs(this.#index)
+  }
+  /** {@link timestampNs} as a `Date` (ms resolution). */
+  get timestamp(): Date {
+    return new Date(Number(this.timestampNs / 1_000_000n))
+  }
+  /** For an archived record: its source file and the file's header metadata; `undefined` for live ones. */
+  get metadata(): RecordMetadata | undefined {
+    return this.#batch.recordMetadata(this.#index)
   }
   /** Closed, and reported by the kernel's destroy event with the final counters. */
   get fromDestroyEvent(): boolean {
@@ -221,7 +244,7 @@ export class Batch {
     this.more = b.more
     this.warnings = b.warnings
     this.stats = b.stats
-    this.namespaces = b.namespaces.map((n) => ({ inode: n.inode, name: n.name ?? null, host: n.host, uuidTag: n.uuidTag }))
+    this.namespaces = (b.namespaces ?? []).map((n) => ({ inode: n.inode, name: n.name ?? null, host: n.host, uuidTag: n.uuidTag }))
     this.index = b.index
     this.payloads = b.payloads
     this.lines = b.lines
@@ -257,6 +280,23 @@ export class Batch {
    */
   archivalLines(): Buffer {
     return this.lines
+  }
+
+  /** @internal The UUID of record `i` (live: prefix and cookie). */
+  recordUuid(i: number, cookie: bigint): string {
+    const hex = cookie.toString(16).toUpperCase().padStart(16, '0')
+    const ns = this.namespaces.length > 1 ? this.namespaces[this.index.readUInt32LE(i * INDEX_ENTRY_LEN + INDEX.netns)] : this.namespaces[0]
+    return ns?.uuidTag ? `${this.uuidPrefix}_${ns.uuidTag}_${hex}` : `${this.uuidPrefix}_${hex}`
+  }
+
+  /** @internal The timestamp of record `i` (live: the poll's). */
+  recordTimestampNs(_i: number): bigint {
+    return this.timestampNs
+  }
+
+  /** @internal The source of record `i` (live: none). */
+  recordMetadata(_i: number): RecordMetadata | undefined {
+    return undefined
   }
 
   /** @internal Decodes every record once, in one native call. */

@@ -5,8 +5,12 @@
 //! is the only JS module that loads this addon.
 #![deny(missing_docs)]
 
+mod native_archive_batch;
 mod native_archive_options;
+mod native_archive_stats;
 mod native_archive_writer;
+mod native_archive_csv;
+mod native_archive_reader;
 mod native_decode;
 mod native_error;
 mod native_options;
