@@ -88,7 +88,8 @@ test.serial('every namespace is watched, with its identity, as namespaces come a
   t.is(await a.proc.line(), 'up')
   t.is(await b.proc.line(), 'up')
   const inodeB = b.inode()
-  const host = net.createServer().listen(0, '127.0.0.1')
+  const host = net.createServer()
+  await new Promise<void>((r) => host.listen(0, '127.0.0.1', r))
   t.teardown(() => host.close())
 
   const w = watch({ netns: 'all', intervalMs: 20 })
