@@ -277,10 +277,16 @@ export interface NativeBatch {
   closed: number
   /** Whether every family was dumped completely. */
   complete: boolean
+  /** Position among the parts of this poll (a large poll comes in parts sharing `seq`). */
+  part: number
+  /** More parts of this poll follow. */
+  more: boolean
   /** Soft errors. */
   warnings: Array<NativeWarning>
   /** Counters. */
   stats: NativePollStats
+  /** The network namespaces the records point into (index entry offset 20). */
+  namespaces: Array<NativeNamespace>
   /**
    * One 32-byte entry per record. Each region's memory returns to the poller's pool
    * when V8 collects its `Buffer`.
@@ -309,6 +315,18 @@ export declare function nativeDecodeRecords(index: Uint8Array, payloads: Uint8Ar
 
 /** The running kernel's release string. */
 export declare function nativeKernelRelease(): string
+
+/** A network namespace that records of a batch point into. */
+export interface NativeNamespace {
+  /** Namespace inode (`net:[INODE]`); nsfs inodes are 32-bit, exact as a JS number. */
+  inode: number
+  /** The `/run/netns` name, else a container id, else `null`. */
+  name?: string
+  /** The namespace tcpinfo runs in (or the one it was given): M-Lab UUIDs. */
+  host: boolean
+  /** Between the prefix and the cookie in this namespace's UUIDs; empty for the host. */
+  uuidTag: string
+}
 
 /** Whether the reader of the pipe `fd` writes to has gone (see `tcpinfo_core::output_closed`). */
 export declare function nativeOutputClosed(fd: number): boolean
@@ -339,8 +357,10 @@ export interface NativePollerOptions {
   destroyEvents?: boolean
   /** Report sockets closed without ever having a peer (default false). */
   reportUnconnected?: boolean
-  /** Network namespace path to watch. */
+  /** Network namespace path to watch, or `'all'` for every namespace of the host. */
   netns?: string
+  /** CPU budget of the poller thread, a fraction of one core (stretches the interval). */
+  maxCpu?: number
   /** Batches waiting for the consumer before polls are skipped. */
   queueDepth?: number
   /** Bytes of queued records beyond which polls are skipped. */
@@ -378,6 +398,14 @@ export interface NativePollStats {
   trackerBytes: number
   /** Of this batch's three buffers, how many were reused from the records pool. */
   reusedBuffers: number
+  /** Network namespaces polled. */
+  namespaces: number
+  /** CPU time of the poller thread for this poll, nanoseconds. */
+  cpuNanos: number
+  /** Interval before the next poll (stretched by `maxCpu`), nanoseconds. */
+  effectiveIntervalNanos: number
+  /** Polls so far that took longer than the configured interval. */
+  longPolls: number
 }
 
 /** One batch of samples. */
@@ -447,6 +475,10 @@ export interface NativeVocabulary {
   afInet6: number
   /** Bytes of one batch index entry. */
   indexEntryLen: number
+  /** Offset of an index entry's namespace-table position (`u32`). */
+  indexNetnsOffset: number
+  /** Smallest `maxCpu`. */
+  minMaxCpu: number
   /** Index flag: the record has a payload and a line. */
   flagHasRecord: number
   /** Index flag: reported by a destroy event. */

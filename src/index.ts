@@ -8,7 +8,7 @@
  */
 export { AbortError, watch, type Watcher } from './api/watch.js'
 export { snapshot } from './api/snapshot.js'
-export { Batch, Connection, type ChangeKind, type PollStats, type PollWarning } from './api/batch.js'
+export { Batch, Connection, type ChangeKind, type Netns, type PollStats, type PollWarning } from './api/batch.js'
 export { ERROR_CODES, TcpinfoError, type TcpinfoErrorCode } from './errors.js'
 export { TCP_STATES, type ChangeRuleOptions, type FamilyOption, type PollOptions, type TcpStateName, type WatchOptions } from './api/options.js'
 export { STATE_GROUPS, STATE_NAMES, WARNING_CODES, type FamilyName, type WarningCode } from './uapi.js'

@@ -100,6 +100,8 @@ export const INDEX = {
   payloadLen: 8,
   lineOff: 12,
   lineLen: 16,
+  /** Position of the record's network namespace in the batch's namespace table (u32). */
+  netns: 20,
   cookie: 24,
 } as const
 

@@ -192,6 +192,7 @@ export class Collector {
         excludeDst: [...c.excludeDst],
         uuidPrefix: this.uuidPrefix,
         ...(c.netns ? { netns: c.netns } : {}),
+        ...(c.maxCpu !== undefined ? { maxCpu: c.maxCpu } : {}),
         signal: this.#abort.signal,
       })
       await outputs

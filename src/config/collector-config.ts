@@ -16,8 +16,8 @@ import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 
 import { TcpinfoError } from '../errors.js'
-import { cidrField, MAX_INTERVAL_MS } from './poll-options.js'
-import { boolean, checkField, echo, integer, Invalid, list, oneOf, parseField, suggest, text, type Field } from './schema.js'
+import { cidrField, MAX_INTERVAL_MS, MIN_MAX_CPU } from './poll-options.js'
+import { boolean, checkField, echo, integer, Invalid, list, number, oneOf, parseField, suggest, text, type Field } from './schema.js'
 
 /** Where a value came from. */
 export type ConfigSource = 'flag' | 'env' | 'file' | 'default'
@@ -56,8 +56,10 @@ export interface CollectorConfig {
   readonly eventsocketQueueBytes: number
   /** Local ports with per-port metrics (bounded list). */
   readonly metricsPorts: readonly number[]
-  /** Network namespace path to watch; empty = the current one. */
+  /** Network namespace path to watch, or `all`; empty = the current one. */
   readonly netns: string
+  /** CPU budget of the poller thread, fraction of one core; unset = none (watch()'s `maxCpu`). */
+  readonly maxCpu?: number
   /** Log line format. */
   readonly logFormat: 'text' | 'json'
   /** Lowest level logged. */
@@ -153,6 +155,7 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'eventsocketQueueBytes', flag: 'eventsocket-queue-bytes', field: integer(4096, 1 << 30, 'bytes queued per event-socket client'), default: 1 << 20 },
   { key: 'metricsPorts', flag: 'metrics-port', field: list(integer(1, 65535, 'a local port'), 64, 'local ports with per-port metrics'), default: [], repeatable: true },
   { key: 'netns', flag: 'netns', field: { ...text('namespace path'), check: (v) => (v === '' ? '' : text('').check(v, '')), parse: (t) => t }, default: '' },
+  { key: 'maxCpu', flag: 'max-cpu', field: number(MIN_MAX_CPU, 1, 'CPU budget of the poller, fraction of one core'), default: undefined },
   { key: 'logFormat', flag: 'log-format', field: oneOf(['text', 'json'] as const, 'log line format'), default: 'text' },
   { key: 'logLevel', flag: 'log-level', field: oneOf(['debug', 'info', 'warn', 'error'] as const, 'lowest level logged'), default: 'info' },
 ]
@@ -175,7 +178,8 @@ export const OPTION_DOCS: Readonly<Record<string, string>> = {
   'eventsocket-mode': 'File mode of the event socket, octal (0660: owner and group)',
   'eventsocket-queue-bytes': 'Bytes queued for one event-socket client (besides the initial open connections) before it is dropped as stalled',
   'metrics-port': 'Local port whose connections and bytes get their own metrics (repeatable, comma lists, at most 64)',
-  netns: 'Network namespace to watch (a path such as /var/run/netns/NAME; empty: the current one)',
+  netns: 'Network namespace to watch (a path such as /var/run/netns/NAME; all: every namespace of the host; empty: the current one)',
+  'max-cpu': 'CPU budget of the poller thread, a fraction of one core (0.2 = 20%): the interval stretches to stay within it (default: none)',
   'log-format': 'text (one human-readable line per event) or json',
   'log-level': 'debug, info, warn or error',
 }

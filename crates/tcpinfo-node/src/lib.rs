@@ -19,6 +19,7 @@ mod native_records;
 mod native_vocabulary;
 mod native_rtt;
 mod native_rtt_options;
+mod native_namespace;
 
 /// Makes a Rust panic say what it is before napi turns it into a JS error.
 #[napi_derive::module_init]
