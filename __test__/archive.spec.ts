@@ -13,7 +13,8 @@ import { createInterface } from 'node:readline'
 
 import test from 'ava'
 
-import { ArchiveWriter, TcpinfoError, watch } from '../src/index.js'
+import { ArchiveWriter, snapshot, TcpinfoError, watch } from '../src/index.js'
+import { startSink } from './helpers/tcp.js'
 
 const PREFIX = 'archive-spec_1700000000_unsafe'
 const PORT = 45_123
@@ -56,6 +57,8 @@ test.serial('watch() batches archived: one file series per connection, final tcp
   ip('-n', nsB, 'addr', 'add', '10.231.0.2/24', 'dev', `${tag}y`)
   ip('-n', nsA, 'link', 'set', `${tag}x`, 'up')
   ip('-n', nsB, 'link', 'set', `${tag}y`, 'up')
+  // A 20 Mbit/s bottleneck with a queue: transfers last long enough for many polls and frames.
+  execFileSync('ip', ['netns', 'exec', nsA, 'tc', 'qdisc', 'add', 'dev', `${tag}x`, 'root', 'tbf', 'rate', '20mbit', 'burst', '16kb', 'latency', '20ms'])
 
   const server = nodeIn(
     nsB,
@@ -116,6 +119,7 @@ test.serial('watch() batches archived: one file series per connection, final tcp
   while (closedPorts().length < SIZES.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
   w.close()
   await loop
+  t.is(writer.rotate([...portOf.keys(), 'other-prefix_0000000000000001']), portOf.size, 'rotate() knows its own UUIDs')
   await writer.close()
 
   t.true(polls > 0)
@@ -123,6 +127,7 @@ test.serial('watch() batches archived: one file series per connection, final tcp
   t.is(s.recordsDropped, 0)
   t.is(s.openFiles, 0)
   t.true(s.recordsWritten > 0)
+  t.true(s.framesWritten > portOf.size, 'several flushes per connection')
   const all = files(out)
   for (const [uuid, port] of portOf) {
     const series = all.filter((f) => f.includes(`/${uuid}.`)).sort()
@@ -151,4 +156,30 @@ test.serial('watch() batches archived: one file series per connection, final tcp
   }
   const sorted = (ports: Iterable<number>) => [...new Set(ports)].sort((a, b) => a - b)
   t.deepEqual(sorted(portOf.values()), sorted([...sent.keys(), idlePort]), 'every connection is archived')
+})
+
+test('write() checks the UUID prefix; a closed writer rejects writes with ERR_CLOSED; stats count', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'tcpinfo-archive-spec-'))
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
+  const sink = await startSink()
+  t.teardown(() => sink.server.close())
+  const batch = await snapshot({ uuidPrefix: PREFIX })
+  t.true(batch.size > 0, 'at least the listener')
+  const other = new ArchiveWriter({ output: out, uuidPrefix: 'someone-else_1_unsafe' })
+  t.throws(() => other.write(batch), { instanceOf: TcpinfoError, code: 'ERR_CONFIG' })
+  await other.close()
+
+  const w = new ArchiveWriter({ output: out, uuidPrefix: PREFIX })
+  t.true(w.write(batch))
+  await w.flush()
+  const s = w.stats()
+  t.is(s.recordsWritten, batch.size, 'every socket of the snapshot archived')
+  t.is(s.filesOpened, batch.size)
+  t.deepEqual(Object.keys(s.writeErrors).sort(), ['exists', 'no_space', 'other', 'permission', 'quota', 'read_only', 'too_many_files'])
+  t.deepEqual(w.takeErrors(), [])
+  await w.close()
+  await w.close() // idempotent
+  t.is(w.stats().openFiles, 0)
+  t.is(files(out).length, batch.size)
+  t.throws(() => w.write(batch), { instanceOf: TcpinfoError, code: 'ERR_CLOSED' })
 })

@@ -70,7 +70,7 @@ const BAD_ARGS: [string[], RegExp][] = [
   [['snapshot', '--exclude-srcport', '22,x'], /--exclude-srcport .*"x"/],
   [['snapshot', '--exclude-dstip', '10.0.0.0/40'], /--exclude-dstip .*10\.0\.0\.0\/40/],
   [['watch', '--ignore-field', 'nope'], /--ignore-field must be one of state, caState/],
-  [['nosuchcommand'], /unknown command "nosuchcommand"; commands: snapshot, watch/],
+  [["nosuchcommand"], /unknown command "nosuchcommand"; commands: collect, snapshot, watch, events, csv, report, rtt/],
   [['snapshto'], /did you mean snapshot\?/],
   [['wach', '--json'], /did you mean watch\?/],
 ]
@@ -136,7 +136,7 @@ test('watch table: the header once over several polls, fixed columns, marks and 
   const rows = lines.slice(1)
   t.true(rows.some((l) => l.startsWith('= ')), 'initial listing')
   const ours = rows.filter((l) => l.includes(` 127.0.0.1:${localPort} `))
-  t.true(ours.some((l) => l.startsWith('+ ')), ours.join('\n'))
+  t.true(ours.some((l) => /^[+=] /.test(l)), ours.join('\n'))
   t.true(ours.some((l) => l.startsWith('~ ') && /acked/.test(l)), ours.join('\n'))
   t.true(ours.some((l) => l.startsWith('- ')), ours.join('\n'))
   // Fixed widths: the State column starts at the same offset on every row.

@@ -10,7 +10,7 @@ import test from 'ava'
 const probe = `
 Object.defineProperty(process, 'platform', { value: 'darwin' })
 const m = await import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)})
-const out = { listen: m.TCP_STATES.listen }
+const out = { listen: m.TCP_STATES.listening }
 try { await m.snapshot() } catch (e) { out.snapshot = [e.code, e.message] }
 try { await m.watch().next() } catch (e) { out.watch = [e.code, e.message] }
 console.log(JSON.stringify(out))

@@ -6,7 +6,7 @@
  */
 import test from 'ava'
 
-import { MAX_INTERVAL_MS, MAX_QUEUE_DEPTH, QUEUED_BYTES_RANGE } from '../src/config/poll-options.js'
+import { MAX_INTERVAL_MS, MAX_QUEUE_DEPTH, MIN_MAX_CPU, QUEUED_BYTES_RANGE } from '../src/config/poll-options.js'
 import { ERROR_CODES, TcpinfoError } from '../src/errors.js'
 import { native, normalizeNativeError } from '../src/native.js'
 import * as uapi from '../src/uapi.js'
@@ -28,6 +28,7 @@ test('TCP states, families and the index layout agree', (t) => {
   t.is(uapi.AF_INET, v.afInet)
   t.is(uapi.AF_INET6, v.afInet6)
   t.is(uapi.INDEX.entryLen, v.indexEntryLen)
+  t.is(uapi.INDEX.netns, v.indexNetnsOffset)
   t.is(uapi.FLAG_HAS_RECORD, v.flagHasRecord)
   t.is(uapi.FLAG_FROM_DESTROY_EVENT, v.flagFromDestroyEvent)
   t.is(uapi.FLAG_UNSEEN, v.flagUnseen)
@@ -38,6 +39,7 @@ test('option bounds of the schema are within the core\'s invariants', (t) => {
   t.is(MAX_QUEUE_DEPTH, v.maxQueueDepth)
   t.is(MAX_INTERVAL_MS, v.maxIntervalMs)
   t.is(QUEUED_BYTES_RANGE[1], v.maxMaxQueuedBytes)
+  t.is(MIN_MAX_CPU, v.minMaxCpu)
 })
 
 test('a coded native error keeps its code; an uncoded one is ERR_INTERNAL', (t) => {

@@ -835,8 +835,14 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeArchiveReader = nativeBinding.NativeArchiveReader
 module.exports.NativeArchiveWriter = nativeBinding.NativeArchiveWriter
 module.exports.NativePoller = nativeBinding.NativePoller
+module.exports.NativeRtt = nativeBinding.NativeRtt
+module.exports.nativeArchiveSeries = nativeBinding.nativeArchiveSeries
+module.exports.nativeCsvColumns = nativeBinding.nativeCsvColumns
+module.exports.nativeCsvHeader = nativeBinding.nativeCsvHeader
+module.exports.nativeCsvRows = nativeBinding.nativeCsvRows
 module.exports.nativeDecodeRecords = nativeBinding.nativeDecodeRecords
 module.exports.nativeKernelRelease = nativeBinding.nativeKernelRelease
 module.exports.nativeOutputClosed = nativeBinding.nativeOutputClosed

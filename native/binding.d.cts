@@ -9,6 +9,31 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * A streaming archive decoder. Feed each source's bytes between `begin()` and `end()`;
+ * `next()` returns a batch when one is ready.
+ */
+export declare class NativeArchiveReader {
+  /** A reader with the given bounds and policy. */
+  constructor(options?: NativeArchiveReaderOptions | undefined | null)
+  /** Starts the next source. */
+  begin(name: string): void
+  /** Appends stored bytes of the current source (copied; the chunk may be reused). */
+  feed(chunk: Uint8Array): void
+  /** Ends the current source. */
+  end(): void
+  /** The next batch if one is full (or, with `flush`, whatever is pending); else `null`. */
+  next(flush: boolean): NativeArchiveBatch | null
+  /**
+   * Like `next()`, but the batch is turned into CSV rows (column indexes as
+   * `nativeCsvHeader`) here and its buffers reused at once: only the rows cross to JS,
+   * so memory stays bounded by a few batches whatever V8's collection pace.
+   */
+  nextCsv(flush: boolean, columns: Array<number>): NativeArchiveRows | null
+  /** Like `nextCsv()`, with decoded JSON lines (`tcpinfo csv --json`). */
+  nextJson(flush: boolean): NativeArchiveRows | null
+}
+
 /** An archive writer running on its own thread. */
 export declare class NativeArchiveWriter {
   /** Starts the writer thread. Throws `ERR_CONFIG` for a bad option. */
@@ -52,6 +77,61 @@ export declare class NativePoller {
   close(): void
 }
 
+/** A running capture. */
+export declare class NativeRtt {
+  /**
+   * Opens the source and starts the thread. Throws `ERR_CONFIG`, `ERR_PERMISSION`
+   * (no `CAP_NET_RAW`), `ERR_NETNS`, `ERR_SOCKET` or `ERR_IO`.
+   */
+  constructor(options: NativeRttOptions)
+  /**
+   * The next batch, or `null` after the last. The TS wrapper keeps one call in flight.
+   * Rejects with `ERR_CAPTURE_FILE` when a file turns out corrupt.
+   */
+  next(): Promise<NativeRttBatch | null>
+  /** Stops the capture: the thread sends a last batch and ends. Idempotent. */
+  close(): void
+}
+
+/** Records of one or more sources in the poller's batch layout, plus times and sources. */
+export interface NativeArchiveBatch {
+  /**
+   * 32-byte index entries (bytes 20..24: segment). Each region's memory returns to the
+   * reader's pool when V8 collects its `Buffer`.
+   */
+  index: Buffer
+  /** Netlink payloads. */
+  payloads: Buffer
+  /** ArchivalRecord lines. */
+  lines: Buffer
+  /** One little-endian i64 per record: unix ns (`-2^63` when none). */
+  times: Buffer
+  /** Sources of the records. */
+  segments: Array<NativeArchiveSegment>
+  /** Errors met. */
+  errors: Array<NativeArchiveError>
+  /** lines, headers, records, errors, skipped, bytesIn, bytesText, sourcesDone. */
+  stats: Array<number>
+}
+
+/** One reading error. */
+export interface NativeArchiveError {
+  /** Always `ERR_ARCHIVE`. */
+  code: string
+  /** `truncated`, `compression`, `json`, `record`, `line-too-long`, `netlink`, `foreign`. */
+  kind: string
+  /** File path or `-`. */
+  source: string
+  /** 1-based line (or netlink message) number, when known. */
+  line?: number
+  /** Byte offset (decompressed for line errors, stored for compression errors). */
+  byteOffset: number
+  /** Whether `byteOffset` counts stored (compressed) bytes. */
+  compressedOffset: boolean
+  /** One-line explanation. */
+  message: string
+}
+
 /** One file-system error to log, standing for `count` errors of its cause. */
 export interface NativeArchiveErrorEvent {
   /** `no_space`, `quota`, `permission`, `read_only`, `too_many_files`, `exists`, `other`. */
@@ -65,6 +145,54 @@ export interface NativeArchiveErrorEvent {
   /** Errors of this cause since the previous event of the cause. */
   count: number
 }
+
+/** Reader bounds and error policy; every field optional (defaults of `ReaderOptions`). */
+export interface NativeArchiveReaderOptions {
+  /** Records per batch (default 8192). */
+  maxBatchRecords?: number
+  /** Payload + line bytes per batch (default 8 MiB). */
+  maxBatchBytes?: number
+  /** Longest accepted line (default 1 MiB). */
+  maxLineBytes?: number
+  /** Stop at the first error (default true); false skips bad records and counts them. */
+  stopOnError?: boolean
+}
+
+/**
+ * A chunk of text rows made from one batch (`NativeArchiveReader.nextCsv`/`nextJson`),
+ * with the batch's errors and counters.
+ */
+export interface NativeArchiveRows {
+  /**
+   * The rows, each with its `\n`; the memory returns to the reader's pool when V8
+   * collects the `Buffer`.
+   */
+  text: Buffer
+  /** Rows written. */
+  rows: number
+  /** Errors met. */
+  errors: Array<NativeArchiveError>
+  /** As `NativeArchiveBatch.stats`. */
+  stats: Array<number>
+}
+
+/** The source of a run of records (file and header metadata). */
+export interface NativeArchiveSegment {
+  /** File path or `-`. */
+  source: string
+  /** `Metadata.UUID`. */
+  uuid?: string
+  /** `Metadata.Sequence`. */
+  sequence?: number
+  /** `Metadata.StartTime`, unix ns. */
+  startTimeNs?: bigint
+}
+
+/**
+ * Column-major numeric series (`out[f * n + i]`, `NaN` when absent) of the named fields
+ * (`time`, `state`, `cookie`, `deliveryRateAppLimited`, any `tcp_info` field).
+ */
+export declare function nativeArchiveSeries(index: Uint8Array, payloads: Uint8Array, times: Uint8Array, fields: Array<string>): Float64Array
 
 /** Counters of the writer (see `WriterStats` in `tcpinfo-archive`). */
 export interface NativeArchiveStats {
@@ -117,7 +245,7 @@ export interface NativeArchiveWriterOptions {
   uuidPrefix: string
   /** Milliseconds between flushes (default 1000). */
   flushIntervalMs?: number
-  /** Files open at once (default 4096). */
+  /** Files open at once (default 16384, at most the fd limit minus 512). */
   maxOpenFiles?: number
   /** Milliseconds without a record after which a file is finished (default 120000). */
   idleCloseMs?: number
@@ -149,10 +277,16 @@ export interface NativeBatch {
   closed: number
   /** Whether every family was dumped completely. */
   complete: boolean
+  /** Position among the parts of this poll (a large poll comes in parts sharing `seq`). */
+  part: number
+  /** More parts of this poll follow. */
+  more: boolean
   /** Soft errors. */
   warnings: Array<NativeWarning>
   /** Counters. */
   stats: NativePollStats
+  /** The network namespaces the records point into (index entry offset 20). */
+  namespaces: Array<NativeNamespace>
   /**
    * One 32-byte entry per record. Each region's memory returns to the poller's pool
    * when V8 collects its `Buffer`.
@@ -164,6 +298,15 @@ export interface NativeBatch {
   lines: Buffer
 }
 
+/** The names of M-Lab csvtool's columns, in order. */
+export declare function nativeCsvColumns(): Array<string>
+
+/** The CSV header line for the given column indexes. */
+export declare function nativeCsvHeader(columns: Array<number>): Buffer
+
+/** One CSV row per record of a batch (its `index`, `payloads` and `lines`). */
+export declare function nativeCsvRows(index: Uint8Array, payloads: Uint8Array, lines: Uint8Array, columns: Array<number>): Buffer
+
 /**
  * Decodes the payload of every record of a batch (its `index` and `payloads`
  * regions). Records without payload, and malformed ones, decode to `null`.
@@ -172,6 +315,18 @@ export declare function nativeDecodeRecords(index: Uint8Array, payloads: Uint8Ar
 
 /** The running kernel's release string. */
 export declare function nativeKernelRelease(): string
+
+/** A network namespace that records of a batch point into. */
+export interface NativeNamespace {
+  /** Namespace inode (`net:[INODE]`); nsfs inodes are 32-bit, exact as a JS number. */
+  inode: number
+  /** The `/run/netns` name, else a container id, else `null`. */
+  name?: string
+  /** The namespace tcpinfo runs in (or the one it was given): M-Lab UUIDs. */
+  host: boolean
+  /** Between the prefix and the cookie in this namespace's UUIDs; empty for the host. */
+  uuidTag: string
+}
 
 /** Whether the reader of the pipe `fd` writes to has gone (see `tcpinfo_core::output_closed`). */
 export declare function nativeOutputClosed(fd: number): boolean
@@ -202,8 +357,10 @@ export interface NativePollerOptions {
   destroyEvents?: boolean
   /** Report sockets closed without ever having a peer (default false). */
   reportUnconnected?: boolean
-  /** Network namespace path to watch. */
+  /** Network namespace path to watch, or `'all'` for every namespace of the host. */
   netns?: string
+  /** CPU budget of the poller thread, a fraction of one core (stretches the interval). */
+  maxCpu?: number
   /** Batches waiting for the consumer before polls are skipped. */
   queueDepth?: number
   /** Bytes of queued records beyond which polls are skipped. */
@@ -241,6 +398,58 @@ export interface NativePollStats {
   trackerBytes: number
   /** Of this batch's three buffers, how many were reused from the records pool. */
   reusedBuffers: number
+  /** Network namespaces polled. */
+  namespaces: number
+  /** CPU time of the poller thread for this poll, nanoseconds. */
+  cpuNanos: number
+  /** Interval before the next poll (stretched by `maxCpu`), nanoseconds. */
+  effectiveIntervalNanos: number
+  /** Polls so far that took longer than the configured interval. */
+  longPolls: number
+}
+
+/** One batch of samples. */
+export interface NativeRttBatch {
+  /** 64-byte sample records back to back. */
+  samples: Buffer
+  /** 80-byte per-flow summary records (flows with new samples), back to back. */
+  summaries: Buffer
+  /** Counters, in the order of `RTT_STATS_FIELDS` in `src/native.ts`. */
+  stats: Array<number>
+  /** Whether this is the last batch (end of file, or closed). */
+  last: boolean
+}
+
+/** Options of `new NativeRtt()`. Exactly one of `interface` and `pcap`. */
+export interface NativeRttOptions {
+  /** Live capture on this interface; `"any"` for all interfaces. */
+  interface?: string
+  /** Read this pcap/pcapng file. */
+  pcap?: string
+  /** Live capture inside this network namespace (name under /run/netns, or a path). */
+  netns?: string
+  /** Bytes kept per packet from the IP header on (default 128). */
+  snaplen?: number
+  /** Ring block size in bytes (default 1 MiB). */
+  ringBlockBytes?: number
+  /** Ring blocks (default 8). */
+  ringBlocks?: number
+  /** Most flow directions tracked (default 10000). */
+  maxFlows?: number
+  /** Most TSvals remembered (default 200000). */
+  maxTsvals?: number
+  /** Unmatched TSvals forgotten after this many ms (default 10000). */
+  tsvalMaxAgeMs?: number
+  /** Idle flows forgotten after this many ms (default 300000). */
+  flowMaxIdleMs?: number
+  /** Per-flow rate limit of stored TSvals, ms (default 0: off). */
+  minTsvalIntervalMs?: number
+  /** Summaries of flows with new samples every this many ms (default: only at the end). */
+  summaryIntervalMs?: number
+  /** Most samples per batch (default 4096). */
+  maxBatchSamples?: number
+  /** Live: longest a sample waits for its batch, ms (default 100). */
+  batchIntervalMs?: number
 }
 
 /** One snapshot of all current sockets (every record is `opened`). */
@@ -266,6 +475,10 @@ export interface NativeVocabulary {
   afInet6: number
   /** Bytes of one batch index entry. */
   indexEntryLen: number
+  /** Offset of an index entry's namespace-table position (`u32`). */
+  indexNetnsOffset: number
+  /** Smallest `maxCpu`. */
+  minMaxCpu: number
   /** Index flag: the record has a payload and a line. */
   flagHasRecord: number
   /** Index flag: reported by a destroy event. */

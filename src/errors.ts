@@ -1,10 +1,10 @@
 /**
  * Errors of the tcpinfo API. Match on `code`, never on the message text.
  */
-import { ARCHIVE_ERROR_CODES, CORE_ERROR_CODES, TS_ERROR_CODES, WARNING_CODES } from './uapi.js'
+import { ARCHIVE_ERROR_CODES, CORE_ERROR_CODES, RTT_ERROR_CODES, TS_ERROR_CODES, WARNING_CODES } from './uapi.js'
 
 /** Every error code: the core's, the TypeScript side's, and the poll warning codes. */
-export const ERROR_CODES = [...new Set([...CORE_ERROR_CODES, ...ARCHIVE_ERROR_CODES, ...TS_ERROR_CODES, ...WARNING_CODES])] as readonly TcpinfoErrorCode[]
+export const ERROR_CODES = [...new Set([...CORE_ERROR_CODES, ...ARCHIVE_ERROR_CODES, ...RTT_ERROR_CODES, ...TS_ERROR_CODES, ...WARNING_CODES])] as readonly TcpinfoErrorCode[]
 
 /**
  * Stable error codes. `ERR_CONFIG`: a bad option (its name is in the message);
@@ -16,6 +16,7 @@ export const ERROR_CODES = [...new Set([...CORE_ERROR_CODES, ...ARCHIVE_ERROR_CO
 export type TcpinfoErrorCode =
   | (typeof CORE_ERROR_CODES)[number]
   | (typeof ARCHIVE_ERROR_CODES)[number]
+  | (typeof RTT_ERROR_CODES)[number]
   | (typeof TS_ERROR_CODES)[number]
   | (typeof WARNING_CODES)[number]
 

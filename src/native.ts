@@ -16,6 +16,64 @@ export type NativePoller = Binding.NativePoller
 export type NativePollStats = Binding.NativePollStats
 export type NativeVocabulary = Binding.NativeVocabulary
 export type NativeArchiveWriter = Binding.NativeArchiveWriter
+export type NativeArchiveBatch = Binding.NativeArchiveBatch
+export type NativeArchiveError = Binding.NativeArchiveError
+export type NativeArchiveReader = Binding.NativeArchiveReader
+export type NativeRtt = Binding.NativeRtt
+export type NativeRttBatch = Binding.NativeRttBatch
+export type NativeRttOptions = Binding.NativeRttOptions
+
+/** Order of the counters in `NativeBatch.stats` (mirrors `NativeBatch::new` in the binding). */
+export const NATIVE_STATS_FIELDS = [
+  'dumpNanos',
+  'recvCalls',
+  'bytes',
+  'messages',
+  'malformed',
+  'destroyEvents',
+  'destroyOverruns',
+  'lateDestroyEvents',
+  'droppedCloses',
+  'skippedPolls',
+  'tracked',
+  'trackerBytes',
+  'reusedBuffers',
+] as const
+
+/** Order of the counters in `NativeRttBatch.stats` (mirrors `stats()` in native_rtt.rs). */
+export const RTT_STATS_FIELDS = [
+  'frames',
+  'tcp',
+  'truncated',
+  'malformed',
+  'notIp',
+  'notTcp',
+  'fragments',
+  'unsupportedLink',
+  'segments',
+  'noTimestamp',
+  'zeroTimestamp',
+  'flowsFull',
+  'unidirectional',
+  'tsvalRepeats',
+  'staleTsvals',
+  'rateLimited',
+  'tsvalsStored',
+  'tsvalsFull',
+  'samples',
+  'negativeRtt',
+  'tsvalsExpired',
+  'flowsExpired',
+  'flows',
+  'tsvals',
+  'ringPackets',
+  'ringDrops',
+  'ringFreezes',
+  'fileRecords',
+  'fileOtherBlocks',
+  'fileTruncatedBlocks',
+  'droppedSamples',
+] as const
 
 let binding: typeof Binding | undefined
 let loadError: TcpinfoError | undefined

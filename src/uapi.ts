@@ -100,6 +100,8 @@ export const INDEX = {
   payloadLen: 8,
   lineOff: 12,
   lineLen: 16,
+  /** Position of the record's network namespace in the batch's namespace table (u32). */
+  netns: 20,
   cookie: 24,
 } as const
 
@@ -126,11 +128,17 @@ export const CORE_ERROR_CODES = [
   'ERR_INTERNAL',
 ] as const
 
-/** Error codes raised by the archive writer (`Error::code` in crates/tcpinfo-archive/src/error.rs). */
-export const ARCHIVE_ERROR_CODES = ['ERR_CONFIG', 'ERR_CLOSED', 'ERR_ARCHIVE_THREAD', 'ERR_ARCHIVE_TIMEOUT'] as const
+/**
+ * Error codes of the archive writer and reader (`Error::code` in
+ * crates/tcpinfo-archive/src/error.rs and crates/tcpinfo-archive-read/src/error.rs).
+ */
+export const ARCHIVE_ERROR_CODES = ['ERR_CONFIG', 'ERR_CLOSED', 'ERR_ARCHIVE_THREAD', 'ERR_ARCHIVE_TIMEOUT', 'ERR_ARCHIVE'] as const
 
 /** Error codes raised only by the TypeScript side. */
 export const TS_ERROR_CODES = ['ERR_UNSUPPORTED_PLATFORM', 'ERR_NATIVE_MISSING'] as const
+
+/** Error codes of passive RTT (`Error::code` in crates/tcpinfo-rtt/src/error.rs). */
+export const RTT_ERROR_CODES = ['ERR_PERMISSION', 'ERR_SOCKET', 'ERR_IO', 'ERR_CAPTURE_FILE', 'ERR_CONFIG', 'ERR_NETNS', 'ERR_CLOSED'] as const
 
 /** Poll warning codes (`WARNING_CODES` in crates/tcpinfo-core/src/poll/batch.rs). */
 export const WARNING_CODES = [

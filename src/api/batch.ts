@@ -45,6 +45,26 @@ export interface PollStats {
   trackerBytes: number
   /** Of this batch's three buffers, how many were reused from the records pool. */
   reusedBuffers: number
+  /** Network namespaces polled (1 unless `netns: 'all'`). */
+  namespaces: number
+  /** CPU time of the poller thread for this poll, ns. */
+  cpuNanos: number
+  /** Interval before the next poll, ns: `intervalMs`, or longer to stay within `maxCpu`. */
+  effectiveIntervalNanos: number
+  /** Polls so far that took longer than `intervalMs` (xtcp's `long_poll`). */
+  longPolls: number
+}
+
+/** The network namespace a connection lives in. */
+export interface Netns {
+  /** Namespace inode, as `readlink /proc/PID/ns/net` shows it (`net:[INODE]`). */
+  inode: number
+  /** The `/run/netns` name, else a container id from a member process's cgroup, else `null`. */
+  name: string | null
+  /** The namespace tcpinfo runs in (or the one `netns` named): UUIDs in M-Lab's format. */
+  host: boolean
+  /** Between the prefix and the cookie in this namespace's UUIDs (docs/netns.md); `''` for the host. */
+  uuidTag: string
 }
 
 /** A soft error of one poll: the poll still returned all it could. */
@@ -53,6 +73,18 @@ export interface PollWarning {
   code: WarningCode
   /** One-line explanation. */
   message: string
+}
+
+/** Where an archived record came from: its file and the file's header line (`Metadata`). */
+export interface RecordMetadata {
+  /** File path, or `-` for a stream. */
+  source: string
+  /** `Metadata.UUID`, when the file has a header line. */
+  uuid?: string
+  /** `Metadata.Sequence`: the file's number in the connection's series (0 = first). */
+  sequence?: number
+  /** `Metadata.StartTime`: when the connection was first seen, unix ns. */
+  startTimeNs?: bigint
 }
 
 /** One connection reported by a poll. Fields are read from the batch's buffers on access. */
@@ -88,9 +120,29 @@ export class Connection {
   get cookie(): bigint {
     return this.#view.getBigUint64(this.#off + 24, true)
   }
-  /** M-Lab UUID: `<prefix>_<cookie as %016X>`. */
+  /** The network namespace of the connection. */
+  get netns(): Netns | undefined {
+    return this.#batch.namespaces[this.#view.getUint32(this.#off + INDEX.netns, true)]
+  }
+  /**
+   * M-Lab UUID: `<prefix>_<cookie as %016X>`; in a namespace other than the host's
+   * (`netns: 'all'`), `<prefix>_<uuidTag>_<cookie as %016X>` (docs/netns.md). For an
+   * archived record: its file's `Metadata.UUID`.
+   */
   get uuid(): string {
-    return `${this.#batch.uuidPrefix}_${this.cookie.toString(16).toUpperCase().padStart(16, '0')}`
+    return this.#batch.recordUuid(this.#index, this.cookie)
+  }
+  /** When the record was taken, unix ns: the poll's start, or an archived record's `Timestamp`. */
+  get timestampNs(): bigint {
+    return this.#batch.recordTimestampNs(this.#index)
+  }
+  /** {@link timestampNs} as a `Date` (ms resolution). */
+  get timestamp(): Date {
+    return new Date(Number(this.timestampNs / 1_000_000n))
+  }
+  /** For an archived record: its source file and the file's header metadata; `undefined` for live ones. */
+  get metadata(): RecordMetadata | undefined {
+    return this.#batch.recordMetadata(this.#index)
   }
   /** Closed, and reported by the kernel's destroy event with the final counters. */
   get fromDestroyEvent(): boolean {
@@ -134,7 +186,7 @@ export class Connection {
 
   /** Plain-object view for `console.log` and `JSON.stringify`. */
   toJSON(): Record<string, unknown> {
-    return { kind: this.kind, uuid: this.uuid, cookie: this.cookie.toString(), family: this.family, state: this.state }
+    return { kind: this.kind, uuid: this.uuid, cookie: this.cookie.toString(), family: this.family, state: this.state, netns: this.netns }
   }
 }
 
@@ -150,8 +202,18 @@ export class Batch {
   readonly socketsSeen: number
   /** Every family was dumped completely; when false, absence proves nothing and no close is inferred. */
   readonly complete: boolean
+  /**
+   * Position of this batch among the parts of its poll, from 0: a poll whose records
+   * outgrow 16 MiB (a first poll of ~13k+ sockets) is delivered in parts sharing `seq`
+   * as it goes, so memory stays bounded.
+   */
+  readonly part: number
+  /** More parts of this poll follow; the last part has the closes, `complete`, `socketsSeen` and the stats. */
+  readonly more: boolean
   readonly warnings: readonly PollWarning[]
   readonly stats: PollStats
+  /** The network namespaces of this batch's connections (`Connection.netns` is one of them). */
+  readonly namespaces: readonly Netns[]
   /** Number of reported connections (opened + changed + closed). */
   readonly size: number
   /** Bytes of the batch's buffers (index, payloads and lines), as counted against `maxQueuedBytes`. */
@@ -178,8 +240,11 @@ export class Batch {
     this.timestamp = new Date(Number(b.timestampNs / 1_000_000n))
     this.socketsSeen = b.socketsSeen
     this.complete = b.complete
+    this.part = b.part
+    this.more = b.more
     this.warnings = b.warnings
     this.stats = b.stats
+    this.namespaces = (b.namespaces ?? []).map((n) => ({ inode: n.inode, name: n.name ?? null, host: n.host, uuidTag: n.uuidTag }))
     this.index = b.index
     this.payloads = b.payloads
     this.lines = b.lines
@@ -215,6 +280,23 @@ export class Batch {
    */
   archivalLines(): Buffer {
     return this.lines
+  }
+
+  /** @internal The UUID of record `i` (live: prefix and cookie). */
+  recordUuid(i: number, cookie: bigint): string {
+    const hex = cookie.toString(16).toUpperCase().padStart(16, '0')
+    const ns = this.namespaces.length > 1 ? this.namespaces[this.index.readUInt32LE(i * INDEX_ENTRY_LEN + INDEX.netns)] : this.namespaces[0]
+    return ns?.uuidTag ? `${this.uuidPrefix}_${ns.uuidTag}_${hex}` : `${this.uuidPrefix}_${hex}`
+  }
+
+  /** @internal The timestamp of record `i` (live: the poll's). */
+  recordTimestampNs(_i: number): bigint {
+    return this.timestampNs
+  }
+
+  /** @internal The source of record `i` (live: none). */
+  recordMetadata(_i: number): RecordMetadata | undefined {
+    return undefined
   }
 
   /** @internal Decodes every record once, in one native call. */

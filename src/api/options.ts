@@ -35,5 +35,6 @@ export function toNativeOptions(o: CheckedWatchOptions): NativePollerOptions {
     netns: o.netns,
     queueDepth: o.queueDepth,
     maxQueuedBytes: o.maxQueuedBytes,
+    maxCpu: o.maxCpu,
   }
 }

@@ -21,7 +21,7 @@ export interface ArchiveWriterOptions {
   uuidPrefix: string
   /** Data reaches the files at least this often, ms (default 1000). */
   flushIntervalMs?: number
-  /** Files open at once; the least recently written is finished beyond it (default 4096). */
+  /** Files open at once; the least recently written is finished beyond it (default 16384, at most the fd limit minus 512). */
   maxOpenFiles?: number
   /** A file without a record for this long is finished, ms (default 120000). */
   idleCloseMs?: number

@@ -11,6 +11,10 @@ import { Builtins, Cli, type BaseContext, type CommandClass } from 'clipanion'
 import { suggest } from '../config/schema.js'
 import { EXIT_USAGE } from './base-command.js'
 import { CollectCommand } from './commands/collect.js'
+import { CsvCommand } from './commands/csv.js'
+import { ReportCommand } from './commands/report.js'
+import { EventsCommand } from './commands/events.js'
+import { RttCommand } from './commands/rtt.js'
 import { SnapshotCommand } from './commands/snapshot.js'
 import { WatchCommand } from './commands/watch.js'
 import { VALUE_NAMES } from './options.js'
@@ -18,7 +22,7 @@ import { VALUE_NAMES } from './options.js'
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 
 /** The commands, in help order. */
-const COMMANDS: CommandClass<BaseContext>[] = [CollectCommand, SnapshotCommand, WatchCommand]
+const COMMANDS: CommandClass<BaseContext>[] = [CollectCommand, SnapshotCommand, WatchCommand, EventsCommand, CsvCommand, ReportCommand, RttCommand]
 
 /** clipanion's CLI with value names instead of `#0` in every usage text. */
 class TcpinfoCli extends Cli<BaseContext> {

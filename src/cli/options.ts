@@ -25,9 +25,18 @@ export const VALUE_NAMES: Readonly<Record<string, string>> = {
   '--state': 'NAME',
   '--exclude-srcport': 'PORT',
   '--exclude-dstip': 'CIDR',
-  '--netns': 'NAME|PATH',
+  '--netns': 'NAME|PATH|all',
+  '--max-cpu': 'FRACTION',
   '--ignore-field': 'FIELD',
   '--uuid-prefix-file': 'FILE',
+  '--interface': 'IF',
+  '--pcap': 'FILE',
+  '--summary': 'SECONDS',
+  '--duration': 'SECONDS',
+  '--socket': 'PATH',
+  '--columns': 'LIST',
+  '--out': 'FILE',
+  '--title': 'TEXT',
 }
 
 /** Parses `text` for `flag` with a schema field; a bad value is a `UsageError` naming the flag. */
@@ -57,7 +66,7 @@ export abstract class PollCommand extends BaseCommand {
   excludeLocal = Option.Boolean('--exclude-local', false, { description: 'Skip loopback, link-local, multicast and unspecified addresses' })
   excludeSrcport = Option.Array('--exclude-srcport', { description: 'Skip sockets with this local port, 1-65535 (repeatable or comma list)' })
   excludeDstip = Option.Array('--exclude-dstip', { description: 'Skip sockets whose peer is in this address or CIDR network (repeatable or comma list)' })
-  netns = Option.String('--netns', { description: 'Watch this network namespace: a name under /var/run/netns, or a path' })
+  netns = Option.String('--netns', { description: 'Watch this network namespace: a name under /var/run/netns, a path, or all (every namespace of the host)' })
   uuidPrefixFile = Option.String('--uuid-prefix-file', { description: 'File holding the UUID prefix (default <hostname>_<boot time>_unsafe)' })
 
   /** The shared flags as {@link PollOptions}; throws `UsageError` on a bad value. */
@@ -71,7 +80,7 @@ export abstract class PollCommand extends BaseCommand {
       excludeLocal: this.excludeLocal,
       excludeSrcPorts: parseList(portField, '--exclude-srcport', this.excludeSrcport, 1024),
       excludeDst: parseList(cidrField, '--exclude-dstip', this.excludeDstip, 4096),
-      netns: netns === undefined ? undefined : netns.includes('/') ? netns : `/var/run/netns/${netns}`,
+      netns: netns === undefined || netns === 'all' ? netns : netns.includes('/') ? netns : `/var/run/netns/${netns}`,
       uuidPrefixFile: this.uuidPrefixFile === undefined ? undefined : parseFlag(text('file'), '--uuid-prefix-file', this.uuidPrefixFile),
     }
   }
@@ -85,6 +94,7 @@ export abstract class WatchFlagsCommand extends PollCommand {
   ignoreField = Option.Array('--ignore-field', { description: 'tcp_info field (camelCase, e.g. rtt) whose changes are ignored; replaces the default lastDataSent,lastAckSent,lastDataRecv,lastAckRecv (repeatable or comma list)' })
   destroyEvents = Option.Boolean('--destroy-events', true, { description: 'Use the kernel\'s destroy events for final counters (--no-destroy-events to rely on the poll sweep alone)' })
   reportUnconnected = Option.Boolean('--report-unconnected', false, { description: 'Also report sockets closed without ever having a peer' })
+  maxCpu = Option.String('--max-cpu', { description: 'CPU budget of the poller thread, a fraction of one core (0.2 = 20%): the interval stretches to stay within it' })
 
   /** The flags as {@link WatchOptions}; throws `UsageError` on a bad value. */
   watchOptions(): WatchOptions {
@@ -95,6 +105,7 @@ export abstract class WatchFlagsCommand extends PollCommand {
       change: { stateOnly: this.stateOnly, ...(ignore ? { ignoreTcpInfoFields: ignore } : {}) },
       destroyEvents: this.destroyEvents,
       reportUnconnected: this.reportUnconnected,
+      ...(this.maxCpu === undefined ? {} : { maxCpu: parseFlag(number(0.001, 1, ''), '--max-cpu', this.maxCpu) }),
     }
   }
 

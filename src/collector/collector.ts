@@ -5,11 +5,18 @@
  * rotation by age on a timer, logs what goes wrong (one line per cause, rate-limited),
  * and stops cleanly: every file finished with complete frames.
  *
- * Backpressure: when the writer's queue is full the collector stops pulling batches until
- * it has room; the poller then skips polls and folds their changes into the next one,
- * keeping close records (its own mechanism), so the archive loses nothing but
- * intermediate states.
+ * Outputs are sinks (src/sinks/sink.ts): each poll's batch is offered to the archive, the
+ * event socket (with `--eventsocket`) and the metrics, in that order; `offer()` never
+ * blocks and a failing lossy sink only loses its own data (counted, logged).
+ *
+ * Backpressure: the archive is the one lossless sink. When the writer's queue is full the
+ * collector stops pulling batches until it has room; the poller then skips polls and
+ * folds their changes into the next one, keeping close records (its own mechanism), so
+ * the archive loses nothing but intermediate states. The other sinks see the same folded
+ * batches (the event socket loses no open or close: skipped polls keep them).
  */
+import { Registry } from 'prom-client'
+
 import { ArchiveWriter, type ArchiveStats } from '../archive/writer.js'
 import type { Batch } from '../api/batch.js'
 import { resolveUuidPrefix } from '../api/uuid.js'
@@ -17,7 +24,12 @@ import { watch } from '../api/watch.js'
 import type { CollectorConfig } from '../config/collector-config.js'
 import { uuidPrefixField } from '../config/poll-options.js'
 import { checkField } from '../config/schema.js'
+import { EventSocketServer, type EventSocketStats } from '../eventsocket/server.js'
 import type { Logger } from '../log.js'
+import { MetricsSink } from '../metrics/metrics.js'
+import { MetricsServer } from '../metrics/server.js'
+import { ArchiveSink } from '../sinks/archive-sink.js'
+import type { Sink, SinkCounters } from '../sinks/sink.js'
 
 /** How often rotation by age is checked: a tenth of the age, at most every second. */
 const MAX_ROTATE_CHECK_MS = 1000
@@ -33,7 +45,15 @@ export interface CollectorStats {
   recordsOffered: number
   waitsForWriter: number
   archive: ArchiveStats
+  /** Each sink's counters, by name. */
+  sinks: Record<string, SinkCounters>
+  /** Exceptions thrown by lossy sinks' `offer()` (each lost that sink one batch). */
+  sinkErrors: number
+  eventsocket?: EventSocketStats
 }
+
+/** No poll for this long (or 5 intervals, if longer) makes `/healthz` unhealthy, ms. */
+const HEALTHY_POLL_GAP_MS = 5000
 
 /** A running collector. */
 export class Collector {
@@ -41,6 +61,14 @@ export class Collector {
   readonly uuidPrefix: string
   readonly #log: Logger
   readonly #writer: ArchiveWriter
+  /** Every output, archive first. */
+  readonly sinks: readonly Sink[]
+  /** The event socket, with `--eventsocket`. */
+  readonly eventsocket: EventSocketServer | undefined
+  /** The metrics sink; its registry is the collector's own (never prom-client's global one). */
+  readonly metrics: MetricsSink
+  #metricsServer: MetricsServer | undefined
+  #sinkErrors = 0
   readonly #abort = new AbortController()
   readonly #done: Promise<void>
   #polls = 0
@@ -64,6 +92,15 @@ export class Collector {
       maxOpenFiles: config.maxOpenFiles,
       anonymize: config.anonymizeIp,
     })
+    const archive = new ArchiveSink(this.#writer)
+    this.eventsocket = config.eventsocket ? new EventSocketServer({ path: config.eventsocket, mode: config.eventsocketMode, maxClientBytes: config.eventsocketQueueBytes, log }) : undefined
+    this.metrics = new MetricsSink({
+      registry: new Registry(),
+      intervalMs: config.intervalMs,
+      ports: config.metricsPorts,
+      sources: { sinks: () => this.sinks, archive: () => this.#writer.stats(), eventsocket: () => this.eventsocket?.stats() },
+    })
+    this.sinks = [archive, ...(this.eventsocket ? [this.eventsocket] : []), this.metrics]
     this.#done = this.#run()
   }
 
@@ -80,7 +117,64 @@ export class Collector {
 
   /** Current counters. */
   stats(): CollectorStats {
-    return { polls: this.#polls, skippedPolls: this.#skipped, recordsOffered: this.#records, waitsForWriter: this.#waits, archive: this.#writer.stats() }
+    const sinks = Object.fromEntries(this.sinks.map((s) => [s.name, s.counters()]))
+    const es = this.eventsocket?.stats()
+    return { polls: this.#polls, skippedPolls: this.#skipped, recordsOffered: this.#records, waitsForWriter: this.#waits, archive: this.#writer.stats(), sinks, sinkErrors: this.#sinkErrors, ...(es ? { eventsocket: es } : {}) }
+  }
+
+  /** The metrics server's bound address (`host:port`), once listening. */
+  get metricsAddress(): string | undefined {
+    return this.#metricsServer?.address
+  }
+
+  /** `undefined` while polls arrive and no sink is stuck; else why not (`/healthz`). */
+  unhealthy(): string | undefined {
+    const gap = this.metrics.msSinceLastPoll()
+    const limit = Math.max(HEALTHY_POLL_GAP_MS, 5 * this.config.intervalMs)
+    if (gap > limit) return `no poll for ${Math.round(gap / 1000)} s`
+    for (const s of this.sinks) {
+      const why = s.unhealthy()
+      if (why) return why
+    }
+    return undefined
+  }
+
+  /** Starts the event socket (fatal if it cannot) and the metrics server (logged if it cannot: archiving goes on). */
+  async #startOutputs(): Promise<void> {
+    const c = this.config
+    if (this.eventsocket) {
+      await this.eventsocket.listen()
+      this.#log.log('info', 'eventsocket', `serving M-Lab v1 events on ${c.eventsocket}`, { mode: `0${c.eventsocketMode.toString(8)}` })
+    }
+    if (c.prom) {
+      try {
+        this.#metricsServer = await MetricsServer.listen({ address: c.prom, registry: this.metrics.registry, health: () => this.unhealthy() })
+        this.#log.log('info', 'metrics', `serving /metrics and /healthz on ${this.#metricsServer.address}`)
+      } catch (e) {
+        this.#log.log('error', 'metrics', `no metrics: ${(e as Error).message}`)
+      }
+    }
+  }
+
+  /** Offers a batch to every sink; waits only for a lossless sink without room. */
+  async #offer(batch: Batch): Promise<void> {
+    let waitOn: Sink | undefined
+    for (const sink of this.sinks) {
+      if (sink.lossless) {
+        if (!sink.offer(batch)) waitOn = sink
+        continue
+      }
+      try {
+        sink.offer(batch)
+      } catch (e) {
+        this.#sinkErrors++
+        this.#log.limited(`sink:${sink.name}`, LOG_EVERY_MS, 'error', sink.name, `lost a poll: ${(e as Error).message}`)
+      }
+    }
+    if (waitOn?.lossless) {
+      this.#waits++
+      while (!this.#abort.signal.aborted && !(await waitOn.lossless.waitForRoom(200))) this.#logWriterErrors()
+    }
   }
 
   async #run(): Promise<void> {
@@ -88,6 +182,9 @@ export class Collector {
     const rotateEvery = Math.min(MAX_ROTATE_CHECK_MS, Math.max(1, c.rotateAgeMs / 10))
     const rotation = setInterval(() => this.#rotate(), rotateEvery)
     try {
+      // Polling starts at once; the outputs bind meanwhile and the first batch waits for them.
+      const outputs = this.#startOutputs()
+      outputs.catch(() => this.#abort.abort())
       const w = watch({
         intervalMs: c.intervalMs,
         excludeLocal: c.excludeLocal,
@@ -95,15 +192,14 @@ export class Collector {
         excludeDst: [...c.excludeDst],
         uuidPrefix: this.uuidPrefix,
         ...(c.netns ? { netns: c.netns } : {}),
+        ...(c.maxCpu !== undefined ? { maxCpu: c.maxCpu } : {}),
         signal: this.#abort.signal,
       })
+      await outputs
       try {
         for await (const batch of w) {
           this.#take(batch)
-          if (!this.#writer.write(batch)) {
-            this.#waits++
-            while (!this.#abort.signal.aborted && !(await this.#writer.waitForRoom(200))) this.#logWriterErrors()
-          }
+          await this.#offer(batch)
           this.#logWriterErrors()
           if (c.reps > 0 && this.#polls >= c.reps) break
         }
@@ -141,10 +237,13 @@ export class Collector {
   }
 
   async #finish(): Promise<void> {
+    const others = this.sinks.filter((s) => !s.lossless)
+    const closing = Promise.allSettled([...others.map((s) => s.close(STOP_DEADLINE_MS / 3)), this.#metricsServer?.close()])
     try {
       await this.#writer.close(STOP_DEADLINE_MS)
     } finally {
       this.#logWriterErrors()
+      await closing
     }
   }
 }

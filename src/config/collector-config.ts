@@ -16,8 +16,8 @@ import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 
 import { TcpinfoError } from '../errors.js'
-import { cidrField, MAX_INTERVAL_MS } from './poll-options.js'
-import { boolean, checkField, echo, integer, Invalid, list, oneOf, parseField, suggest, text, type Field } from './schema.js'
+import { cidrField, MAX_INTERVAL_MS, MIN_MAX_CPU } from './poll-options.js'
+import { boolean, checkField, echo, integer, Invalid, list, number, oneOf, parseField, suggest, text, type Field } from './schema.js'
 
 /** Where a value came from. */
 export type ConfigSource = 'flag' | 'env' | 'file' | 'default'
@@ -46,12 +46,20 @@ export interface CollectorConfig {
   readonly excludeLocal: boolean
   /** M-Lab's IP anonymization of archived addresses. */
   readonly anonymizeIp: 'none' | 'netblock'
-  /** Prometheus listen address (`host:port`, `:port` = all interfaces). */
+  /** Prometheus listen address (`host:port`, `:port` = all interfaces; empty = no server). */
   readonly prom: string
   /** Event socket path; empty = none. */
   readonly eventsocket: string
-  /** Network namespace path to watch; empty = the current one. */
+  /** File mode of the event socket (default 0o660). */
+  readonly eventsocketMode: number
+  /** Bytes queued for one event-socket client beyond which it is dropped. */
+  readonly eventsocketQueueBytes: number
+  /** Local ports with per-port metrics (bounded list). */
+  readonly metricsPorts: readonly number[]
+  /** Network namespace path to watch, or `all`; empty = the current one. */
   readonly netns: string
+  /** CPU budget of the poller thread, fraction of one core; unset = none (watch()'s `maxCpu`). */
+  readonly maxCpu?: number
   /** Log line format. */
   readonly logFormat: 'text' | 'json'
   /** Lowest level logged. */
@@ -70,6 +78,8 @@ interface OptionSpec {
   repeatable?: boolean
   /** A boolean flag: `-flag` alone means true. */
   bool?: boolean
+  /** The default as `--help` shows it, when not `String(default)`. */
+  defaultText?: string
 }
 
 /**
@@ -110,6 +120,22 @@ export const listenAddressField: Field<string> = text('listen address', 300, {
   },
 })
 
+/** A file mode in octal (`0660`, `660`, `0o660`), or a number from a config file. */
+export const fileModeField: Field<number> = {
+  expects: 'an octal file mode from 0000 to 0777 (like 0660)',
+  doc: 'file mode',
+  check: (v) => {
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0o777) return v
+    if (typeof v === 'string') return fileModeField.parse(v, '')
+    throw new Invalid()
+  },
+  parse: (t) => {
+    const m = /^\s*(?:0o?)?([0-7]{1,3})\s*$/i.exec(t)
+    if (!m) throw new Invalid()
+    return parseInt(m[1] as string, 8)
+  },
+}
+
 /** Every option of `tcpinfo collect`, in help order. */
 export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'output', flag: 'output', field: text('archive directory'), default: './data' },
@@ -123,9 +149,13 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'excludeDst', flag: 'exclude-dstip', field: list(cidrField, 4096, 'peer networks not archived'), default: [], repeatable: true },
   { key: 'excludeLocal', flag: 'exclude-local', field: boolean('skip loopback, link-local, multicast and unspecified addresses'), default: true, bool: true },
   { key: 'anonymizeIp', flag: 'anonymize-ip', aliases: ['anonymize.ip'], field: oneOf(['none', 'netblock'] as const, 'IP anonymization'), default: 'none' },
-  { key: 'prom', flag: 'prom', aliases: ['prometheusx.listen-address'], field: listenAddressField, default: '127.0.0.1:9990' },
+  { key: 'prom', flag: 'prom', aliases: ['prometheusx.listen-address'], field: { ...listenAddressField, check: (v, n) => (v === '' ? '' : listenAddressField.check(v, n)), parse: (t, n) => (t === '' ? '' : listenAddressField.parse(t, n)) }, default: '127.0.0.1:9990' },
   { key: 'eventsocket', flag: 'eventsocket', aliases: ['tcpinfo.eventsocket'], field: { ...text('event socket path'), check: (v) => (v === '' ? '' : text('').check(v, '')), parse: (t) => t }, default: '' },
+  { key: 'eventsocketMode', flag: 'eventsocket-mode', field: fileModeField, default: 0o660, defaultText: '0660' },
+  { key: 'eventsocketQueueBytes', flag: 'eventsocket-queue-bytes', field: integer(4096, 1 << 30, 'bytes queued per event-socket client'), default: 1 << 20 },
+  { key: 'metricsPorts', flag: 'metrics-port', field: list(integer(1, 65535, 'a local port'), 64, 'local ports with per-port metrics'), default: [], repeatable: true },
   { key: 'netns', flag: 'netns', field: { ...text('namespace path'), check: (v) => (v === '' ? '' : text('').check(v, '')), parse: (t) => t }, default: '' },
+  { key: 'maxCpu', flag: 'max-cpu', field: number(MIN_MAX_CPU, 1, 'CPU budget of the poller, fraction of one core'), default: undefined },
   { key: 'logFormat', flag: 'log-format', field: oneOf(['text', 'json'] as const, 'log line format'), default: 'text' },
   { key: 'logLevel', flag: 'log-level', field: oneOf(['debug', 'info', 'warn', 'error'] as const, 'lowest level logged'), default: 'info' },
 ]
@@ -143,9 +173,13 @@ export const OPTION_DOCS: Readonly<Record<string, string>> = {
   'exclude-dstip': 'Peer address or CIDR network not archived (repeatable, comma lists)',
   'exclude-local': 'Skip loopback, link-local, multicast and unspecified addresses (-exclude-local=false to keep them)',
   'anonymize-ip': 'none, or netblock: archived addresses cut to their /24 (v4) or /48 (v6), local interfaces kept',
-  prom: 'Prometheus /metrics listen address (:PORT = all interfaces)',
+  prom: 'Prometheus /metrics and /healthz listen address (:PORT = all interfaces; empty: no metrics server)',
   eventsocket: 'Unix socket path for M-Lab event socket clients (empty: none)',
-  netns: 'Network namespace to watch (a path such as /var/run/netns/NAME; empty: the current one)',
+  'eventsocket-mode': 'File mode of the event socket, octal (0660: owner and group)',
+  'eventsocket-queue-bytes': 'Bytes queued for one event-socket client (besides the initial open connections) before it is dropped as stalled',
+  'metrics-port': 'Local port whose connections and bytes get their own metrics (repeatable, comma lists, at most 64)',
+  netns: 'Network namespace to watch (a path such as /var/run/netns/NAME; all: every namespace of the host; empty: the current one)',
+  'max-cpu': 'CPU budget of the poller thread, a fraction of one core (0.2 = 20%): the interval stretches to stay within it (default: none)',
   'log-format': 'text (one human-readable line per event) or json',
   'log-level': 'debug, info, warn or error',
 }
@@ -293,7 +327,7 @@ export function collectorOptionsHelp(): string {
   return COLLECTOR_OPTIONS.map((o) => {
     const names = [o.flag, ...(o.aliases ?? [])]
     const env = names.map(envName).join(', ')
-    const def = o.default === undefined || o.default === '' ? '' : ` (default ${Array.isArray(o.default) ? (o.default.length ? o.default.join(',') : 'none') : String(o.default)})`
+    const def = o.default === undefined || o.default === '' ? '' : ` (default ${o.defaultText ?? (Array.isArray(o.default) ? (o.default.length ? o.default.join(',') : 'none') : String(o.default))})`
     return `  --${o.flag}${o.bool ? '[=false]' : ' VALUE'}${o.aliases ? ` | -${o.aliases.join(' | -')}` : ''}\n      ${OPTION_DOCS[o.flag] ?? o.field.doc}${def}. Env: ${env}.`
   }).join('\n')
 }

@@ -41,7 +41,11 @@ export interface PollOptions {
   excludeSrcPorts?: number[]
   /** Exclude these remote addresses or CIDR networks (M-Lab `-exclude-dstip`); v4 also matches v4-mapped. At most 4096. */
   excludeDst?: string[]
-  /** Path of a network namespace to watch, e.g. `/var/run/netns/NAME`. Default: the current one. */
+  /**
+   * Path of a network namespace to watch, e.g. `/var/run/netns/NAME`, or `'all'` for every
+   * namespace of the host (named and anonymous; needs CAP_SYS_ADMIN and CAP_SYS_PTRACE;
+   * docs/netns.md). Default: the current one.
+   */
   netns?: string
   /** UUID prefix (no `/`, at most 255 characters); default read from {@link uuidPrefixFile}, else `<hostname>_<boot time>_unsafe`. */
   uuidPrefix?: string
@@ -67,12 +71,20 @@ export interface WatchOptions extends PollOptions {
   queueDepth?: number
   /** Bytes of queued records beyond which polls are skipped, 64 KiB to 64 GiB (one batch may exceed it). Default 64 MiB. */
   maxQueuedBytes?: number
+  /**
+   * CPU budget of the poller thread, a fraction of one core (0.001 to 1): the interval is
+   * stretched (never below `intervalMs`) so that polling uses at most this much. The
+   * interval in force is `stats.effectiveIntervalNanos`. Default: no budget.
+   */
+  maxCpu?: number
   /** Stops the watch when aborted. */
   signal?: AbortSignal
 }
 
 /** Longest poll interval, ms (one day; the core's `MAX_POLL_INTERVAL`). */
 export const MAX_INTERVAL_MS = 86_400_000
+/** Smallest `maxCpu` (the core's `MIN_MAX_CPU`). */
+export const MIN_MAX_CPU = 0.001
 /** Most batches queued for a consumer (the core's `MAX_QUEUE_DEPTH`). */
 export const MAX_QUEUE_DEPTH = 1024
 /** Bounds of `maxQueuedBytes` (the core's `MIN_MAX_QUEUED_BYTES`, `MAX_MAX_QUEUED_BYTES`). */
@@ -167,7 +179,7 @@ export const pollSchema: Schema<PollOptions> = {
   excludeLocal: boolean('skip loopback, link-local, multicast and unspecified addresses (default false)'),
   excludeSrcPorts: list(integer(1, 65535, 'a local port'), 1024, 'local ports to skip'),
   excludeDst: list(cidrField, 4096, 'peer addresses or networks to skip'),
-  netns: text('network namespace path'),
+  netns: text("network namespace path, or 'all'"),
   uuidPrefix: uuidPrefixField,
   uuidPrefixFile: text('file holding the UUID prefix'),
 }
@@ -181,6 +193,7 @@ export const watchSchema: Schema<WatchOptions> = {
   reportUnconnected: boolean('report sockets closed without ever having a peer (default false)'),
   queueDepth: integer(1, MAX_QUEUE_DEPTH, 'polls that may wait for a slow consumer (default 8)'),
   maxQueuedBytes: integer(QUEUED_BYTES_RANGE[0], QUEUED_BYTES_RANGE[1], 'bytes of records that may wait for a slow consumer (default 64 MiB)'),
+  maxCpu: number(MIN_MAX_CPU, 1, 'CPU budget of the poller thread, fraction of one core (default none)'),
   signal: signal('stops the watch when aborted'),
 }
 
@@ -198,6 +211,8 @@ export const OPTION_ALIASES: Readonly<Record<string, string>> = {
   excludeDstIps: 'excludeDst',
   uuidPrefixfile: 'uuidPrefixFile',
   noDestroyEvents: 'destroyEvents',
+  maxcpu: 'maxCpu',
+  cpuBudget: 'maxCpu',
 }
 
 /** Validated options: names resolved to numbers, everything in bounds. */

@@ -9,8 +9,10 @@ use crate::path::validate_prefix;
 
 /// Data reaches the file at least this often (M-Lab has no such bound; `--flush-interval`).
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
-/// Files open at once; beyond it the least recently written file is finished.
-pub const DEFAULT_MAX_OPEN_FILES: usize = 4096;
+/// Files open at once; beyond it the least recently written files are finished. Clamped
+/// to the process's `RLIMIT_NOFILE` soft limit minus 512. The connections that change
+/// within `idle_close` should fit: past the cap, each eviction means a new sequence file.
+pub const DEFAULT_MAX_OPEN_FILES: usize = 16384;
 /// A file not written for this long is finished (a later record starts a new sequence).
 pub const DEFAULT_IDLE_CLOSE: Duration = Duration::from_secs(120);
 /// Batches queued in front of the writer thread.

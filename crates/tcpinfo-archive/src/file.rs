@@ -1,9 +1,12 @@
-//! One open archive file: created with `O_EXCL` (never truncating or overwriting),
-//! its not-yet-flushed lines, and the flush that turns them into one complete zstd frame.
+//! One archive file: its name, its not-yet-written lines, and the flush that turns them
+//! into one complete zstd frame.
 //!
-//! A flush writes the frame with `pwrite` at the end of the last good frame. If the
-//! write fails part-way (disk full), the file is cut back to that length, so it stays a
-//! sequence of complete frames, and the lines stay pending for the next try.
+//! The file is created (`O_CREAT|O_EXCL`: never truncating or overwriting anything) only
+//! when its first frame is written, so an archive file on disk always holds at least one
+//! complete frame: `zstd -dc` and `zstd -t` succeed on every file at any moment. A frame
+//! is written with `pwrite` at the end of the last good frame; if the write fails part
+//! way (disk full), the file is cut back to that length (or, if it held nothing yet,
+//! removed: it is ours and empty) and the lines stay pending for the next try.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -13,23 +16,30 @@ use std::time::Instant;
 
 use zstd::bulk::Compressor;
 
+use crate::path::{file_path, MAX_SEQUENCE};
+
 /// Pending bytes of one file that trigger a flush before the interval ends.
 pub(crate) const FLUSH_AT_BYTES: usize = 1 << 20;
 /// Pending buffer capacity kept after a flush; a larger one is freed, so an idle open
 /// file holds no buffer.
 const KEEP_CAPACITY: usize = 16 << 10;
 
-/// An open archive file.
+/// An archive file of one connection.
 pub(crate) struct ArchiveFile {
-    file: File,
+    /// `None` until the first frame is written.
+    file: Option<File>,
     pub path: PathBuf,
+    dir: PathBuf,
+    uuid: Box<str>,
+    seq: u32,
+    start: Box<[u8]>,
     /// Bytes of complete frames in the file.
     good_len: u64,
-    /// Lines (header included) not yet written.
+    /// Lines (the header first, until the first frame) not yet written.
     pub pending: Vec<u8>,
     /// Record lines in `pending` (the header is not a record).
     pub pending_records: u64,
-    /// When the file was created (rotation age counts from here).
+    /// When the file was started (rotation age counts from here).
     pub opened: Instant,
     /// When a line was last appended.
     pub last_write: Instant,
@@ -43,33 +53,81 @@ pub(crate) struct Flushed {
 }
 
 impl ArchiveFile {
-    /// Creates `path`, failing with `EEXIST` if it exists.
-    pub fn create(path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)?;
-        let now = Instant::now();
-        Ok(Self {
-            file,
-            path: path.to_owned(),
+    /// A file `<dir>/<uuid>.<seq>.jsonl.zst` with its header pending; nothing is created yet.
+    pub fn new(dir: &Path, uuid: &str, seq: u32, start: &[u8], now: Instant) -> Self {
+        let mut f = Self {
+            file: None,
+            path: file_path(dir, uuid, seq),
+            dir: dir.to_owned(),
+            uuid: uuid.into(),
+            seq,
+            start: start.into(),
             good_len: 0,
             pending: Vec::new(),
             pending_records: 0,
             opened: now,
             last_write: now,
-        })
+        };
+        write_header(&mut f.pending, uuid, seq, start);
+        f
     }
 
-    /// Compresses the pending lines into one frame and appends it. On error the file is
-    /// cut back to its last complete frame and the lines stay pending.
+    /// Creates the file at the first free sequence number from `seq` on; a taken name
+    /// (another writer, a file the start-up scan missed) moves to the next number and
+    /// rewrites the pending header.
+    fn create(&mut self) -> io::Result<&File> {
+        if self.file.is_none() {
+            let mut made_dir = false;
+            loop {
+                let opened = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o644)
+                    .custom_flags(libc::O_CLOEXEC)
+                    .open(&self.path);
+                match opened {
+                    Ok(f) => {
+                        self.file = Some(f);
+                        break;
+                    }
+                    Err(e)
+                        if e.kind() == io::ErrorKind::AlreadyExists && self.seq < MAX_SEQUENCE =>
+                    {
+                        self.renumber(self.seq + 1);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound && !made_dir => {
+                        // The date directory went away: make it again, once.
+                        std::fs::create_dir_all(&self.dir)?;
+                        made_dir = true;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        self.file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("archive file not created"))
+    }
+
+    fn renumber(&mut self, seq: u32) {
+        let mut header = Vec::new();
+        write_header(&mut header, &self.uuid, self.seq, &self.start);
+        let old_len = header.len();
+        header.clear();
+        write_header(&mut header, &self.uuid, seq, &self.start);
+        self.pending.splice(..old_len, header);
+        self.seq = seq;
+        self.path = file_path(&self.dir, &self.uuid, seq);
+    }
+
+    /// Compresses the pending lines into one frame and appends it (creating the file on
+    /// the first frame). On error the file holds only complete frames (or does not
+    /// exist) and the lines stay pending. Errors name the operation (`create`, `write`).
     pub fn flush(
         &mut self,
         cctx: &mut Compressor<'_>,
         scratch: &mut Vec<u8>,
-    ) -> io::Result<Flushed> {
+    ) -> Result<Flushed, (&'static str, io::Error)> {
         if self.pending.is_empty() {
             return Ok(Flushed {
                 compressed: 0,
@@ -77,14 +135,28 @@ impl ArchiveFile {
                 records: 0,
             });
         }
+        // Created first: taking the next free name may renumber the pending header.
+        self.create().map_err(|e| ("create", e))?;
         scratch.clear();
         scratch.reserve(zstd::zstd_safe::compress_bound(self.pending.len()));
-        cctx.compress_to_buffer(&self.pending, scratch)?;
-        if let Err(e) = self.file.write_all_at(scratch, self.good_len) {
+        cctx.compress_to_buffer(&self.pending, scratch)
+            .map_err(|e| ("compress", e))?;
+        let good_len = self.good_len;
+        let file = self.create().map_err(|e| ("create", e))?;
+        if let Err(e) = file.write_all_at(scratch, good_len) {
+            if good_len == 0 {
+                // Nothing of ours in it: remove it rather than leave a file zstd rejects.
+                // If that fails, the next try writes the frame from offset 0 all the same.
+                if std::fs::remove_file(&self.path).is_ok() {
+                    self.file = None;
+                }
+            }
             // Best effort: if even the cut fails, the next successful write overwrites
             // the partial frame from `good_len` on, which fixes the file just the same.
-            let _best_effort = self.file.set_len(self.good_len);
-            return Err(e);
+            else if let Some(f) = &self.file {
+                let _best_effort = f.set_len(good_len);
+            }
+            return Err(("write", e));
         }
         self.good_len += scratch.len() as u64;
         let done = Flushed {
@@ -99,9 +171,17 @@ impl ArchiveFile {
         self.pending_records = 0;
         Ok(done)
     }
+}
 
-    /// Bytes of complete frames written so far.
-    pub fn written(&self) -> u64 {
-        self.good_len
-    }
+/// M-Lab's header line: `{"Timestamp":"0001-01-01T00:00:00Z","Metadata":{"UUID":…,
+/// "Sequence":N,"StartTime":…}}`. The UUID is validated (no character needing JSON
+/// escaping) and the start time is the connection's first record's `Timestamp`, verbatim.
+pub(crate) fn write_header(out: &mut Vec<u8>, uuid: &str, seq: u32, start: &[u8]) {
+    out.extend_from_slice(br#"{"Timestamp":"0001-01-01T00:00:00Z","Metadata":{"UUID":""#);
+    out.extend_from_slice(uuid.as_bytes());
+    out.extend_from_slice(br#"","Sequence":"#);
+    out.extend_from_slice(seq.to_string().as_bytes());
+    out.extend_from_slice(br#","StartTime":""#);
+    out.extend_from_slice(start);
+    out.extend_from_slice(b"\"}}\n");
 }

@@ -18,6 +18,7 @@ mod error;
 mod file;
 mod path;
 mod queue;
+mod series;
 mod stats;
 mod worker;
 mod writer;

@@ -4,10 +4,11 @@
 //!
 //! See docs/internals/archive/design.md for why a frame per flush.
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use tcpinfo_core::{RecordIter, RecordKind, FLAG_HAS_RECORD};
@@ -17,34 +18,22 @@ use crate::anonymize::Anonymizer;
 use crate::config::WriterConfig;
 use crate::error::ErrorCause;
 use crate::file::{ArchiveFile, FLUSH_AT_BYTES};
-use crate::path::{civil_date, date_dir, date_of_rfc3339, file_path, uuid, MAX_SEQUENCE};
+use crate::path::date_of_rfc3339;
 use crate::queue::{Msg, Queue};
+use crate::series::{clamp_to_nofile, flush_file, line_timestamp, new_conn, open_file, Conn};
 use crate::stats::{Counters, Events};
 use crate::writer::{Rotate, WriteBatch};
 
+/// At the open-file cap, this fraction (1/n) of the open files is finished at once.
+const EVICT_FRACTION: usize = 16;
 /// Ticks between sweeps of forgotten connections.
 const FORGET_SWEEP_TICKS: u32 = 60;
-/// Longest RFC 3339 timestamp kept as a start time (`2019-04-01T07:42:37.371123456Z` is 30).
-const MAX_START_LEN: usize = 40;
-/// Date directories remembered as existing (cleared when full).
-const MAX_KNOWN_DIRS: usize = 64;
-const TIMESTAMP_KEY: &[u8] = br#"{"Timestamp":""#;
+/// Next sequence numbers kept for forgotten connections (and found on disk at start);
+/// beyond it a forgotten connection's next file still never overwrites (`O_EXCL`) but may
+/// reuse a sequence number that exists under another date.
+const MAX_REMEMBERED_SEQUENCES: usize = 1 << 20;
 
-/// What the writer remembers of a connection.
-struct Conn {
-    next_seq: u32,
-    start: [u8; MAX_START_LEN],
-    start_len: u8,
-    file: Option<Box<ArchiveFile>>,
-    last_seen: Instant,
-}
-
-impl Conn {
-    fn start(&self) -> &[u8] {
-        &self.start[..usize::from(self.start_len)]
-    }
-}
-
+/// The state of the writer thread (owned by it; the handle only sees the counters).
 pub(crate) struct Worker {
     output: PathBuf,
     prefix: String,
@@ -55,6 +44,10 @@ pub(crate) struct Worker {
     max_pending: usize,
     conns: FxHashMap<u64, Conn>,
     open: FxHashSet<u64>,
+    /// Finished files whose last frame could not be written yet (disk full): they keep
+    /// their descriptor and pending lines and are retried every tick, so a closed
+    /// connection's final record survives a full disk. Bounded by `max_pending`.
+    finishing: VecDeque<Box<ArchiveFile>>,
     existing: FxHashMap<u64, u32>,
     known_dirs: FxHashSet<PathBuf>,
     cctx: Compressor<'static>,
@@ -64,6 +57,8 @@ pub(crate) struct Worker {
     anon: Anonymizer,
     pending_total: usize,
     ticks: u32,
+    /// Time of the message being handled (one clock read per batch, not per record).
+    now: Instant,
     counters: Arc<Counters>,
     events: Arc<Events>,
 }
@@ -84,10 +79,11 @@ impl Worker {
             flush_interval: cfg.flush_interval,
             idle_close: cfg.idle_close,
             forget_after: cfg.forget_after,
-            max_open: cfg.max_open_files,
+            max_open: clamp_to_nofile(cfg.max_open_files),
             max_pending: cfg.max_pending_bytes,
             conns: FxHashMap::default(),
             open: FxHashSet::default(),
+            finishing: VecDeque::new(),
             existing,
             known_dirs: FxHashSet::default(),
             cctx,
@@ -97,6 +93,7 @@ impl Worker {
             anon,
             pending_total: 0,
             ticks: 0,
+            now: Instant::now(),
             counters,
             events,
         })
@@ -130,6 +127,7 @@ impl Worker {
     }
 
     fn on_batch(&mut self, b: &WriteBatch) {
+        self.now = Instant::now();
         for rec in RecordIter::new(&b.index, &[], &b.lines) {
             if rec.flags & FLAG_HAS_RECORD != 0 && !rec.line.is_empty() {
                 self.append(rec.cookie, rec.line);
@@ -162,7 +160,21 @@ impl Worker {
 
     /// Appends one record line to the connection's open file, opening one if needed.
     fn append_line(&mut self, cookie: u64, line: &[u8]) {
-        let now = Instant::now();
+        let now = self.now;
+        // The common case, a connection with an open file: one lookup.
+        if let Some(file) = self.conns.get_mut(&cookie).and_then(|c| {
+            c.last_seen = now;
+            c.file.as_mut()
+        }) {
+            file.pending.extend_from_slice(line);
+            file.pending_records += 1;
+            file.last_write = now;
+            self.pending_total += line.len();
+            if file.pending.len() >= FLUSH_AT_BYTES {
+                self.flush_one(cookie);
+            }
+            return;
+        }
         if !self.conns.contains_key(&cookie) {
             let seq = self.existing.remove(&cookie).unwrap_or(0);
             let mut start = line_timestamp(line).to_vec();
@@ -174,109 +186,131 @@ impl Worker {
             self.conns.insert(cookie, new_conn(seq, &start, now));
             Counters::add(&self.counters.connections, 1);
         }
-        let needs_file = self.conns.get(&cookie).is_some_and(|c| c.file.is_none());
-        if needs_file {
-            if self.open.len() >= self.max_open {
-                self.evict_least_recent();
-            }
-            let Some(conn) = self.conns.get_mut(&cookie) else {
-                return;
-            };
-            match open_file(
-                &self.output,
-                &self.prefix,
-                cookie,
-                conn,
-                &mut self.known_dirs,
-            ) {
-                Ok(file) => {
-                    self.pending_total += file.pending.len();
-                    conn.file = Some(file);
-                    self.open.insert(cookie);
-                    Counters::add(&self.counters.files_opened, 1);
-                    Counters::add(&self.counters.open_files, 1);
-                }
-                Err((op, path, e)) => {
-                    self.count_error(op, &path, &e);
-                    Counters::add(&self.counters.records_dropped, 1);
-                    return;
-                }
-            }
+        if self.open.len() >= self.max_open {
+            self.evict_least_recent();
         }
         let Some(conn) = self.conns.get_mut(&cookie) else {
             return;
         };
-        conn.last_seen = now;
-        let Some(file) = conn.file.as_mut() else {
-            return;
-        };
-        file.pending.extend_from_slice(line);
-        file.pending_records += 1;
-        file.last_write = now;
-        self.pending_total += line.len();
-        if file.pending.len() >= FLUSH_AT_BYTES {
-            self.flush_one(cookie);
+        match open_file(
+            &self.output,
+            &self.prefix,
+            cookie,
+            conn,
+            &mut self.known_dirs,
+            now,
+        ) {
+            Ok(file) => {
+                self.pending_total += file.pending.len();
+                conn.file = Some(file);
+                self.open.insert(cookie);
+                Counters::add(&self.counters.files_opened, 1);
+                Counters::add(&self.counters.open_files, 1);
+                self.append_line(cookie, line);
+            }
+            Err((op, path, e)) => {
+                self.count_error(op, &path, &e);
+                Counters::add(&self.counters.records_dropped, 1);
+            }
         }
     }
 
     /// Finishes the open file that was written least recently (the open-file cap).
+    ///
+    /// Finishes the least recently written 1/16 of the open files at once (one selection
+    /// pass over the open files), so a burst of new connections at the cap costs O(1) per
+    /// file rather than a scan each.
     fn evict_least_recent(&mut self) {
-        let victim = self
+        let mut by_age: Vec<(Instant, u64)> = self
             .open
             .iter()
-            .filter_map(|c| Some((*c, self.conns.get(c)?.file.as_ref()?.last_write)))
-            .min_by_key(|(_, t)| *t)
-            .map(|(c, _)| c);
-        if let Some(c) = victim {
+            .filter_map(|c| Some((self.conns.get(c)?.file.as_ref()?.last_write, *c)))
+            .collect();
+        let k = (by_age.len() / EVICT_FRACTION).max(1).min(by_age.len());
+        if k == 0 {
+            return;
+        }
+        by_age.select_nth_unstable(k - 1);
+        for &(_, c) in &by_age[..k] {
             self.finish(c);
         }
     }
 
-    /// Flushes one file's pending lines as a frame; on failure they stay pending.
+    /// Flushes one connection's pending lines as a frame; on failure they stay pending.
     fn flush_one(&mut self, cookie: u64) -> bool {
-        let Some(file) = self.conns.get_mut(&cookie).and_then(|c| c.file.as_mut()) else {
+        let Self {
+            conns,
+            cctx,
+            scratch,
+            counters,
+            events,
+            pending_total,
+            ..
+        } = self;
+        let Some(file) = conns.get_mut(&cookie).and_then(|c| c.file.as_mut()) else {
             return true;
         };
-        let before = file.pending.len();
-        match file.flush(&mut self.cctx, &mut self.scratch) {
-            Ok(done) => {
-                self.pending_total -= before;
-                if done.uncompressed > 0 {
-                    let c = &self.counters;
-                    Counters::add(&c.frames_written, 1);
-                    Counters::add(&c.bytes_compressed, done.compressed);
-                    Counters::add(&c.bytes_uncompressed, done.uncompressed);
-                    Counters::add(&c.records_written, done.records);
-                }
-                true
-            }
-            Err(e) => {
-                let path = file.path.clone();
-                self.count_error("write", &path, &e);
-                false
-            }
-        }
+        flush_file(cctx, scratch, counters, events, pending_total, file)
     }
 
-    /// Flushes and closes a connection's open file, if any. A file left empty (its
-    /// first frame never made it to disk) is removed: it holds nothing, and is ours.
+    /// Finishes a connection's open file, if any: its last frame, then `close`. If the
+    /// frame cannot be written, the file waits in `finishing` and is retried every tick.
     fn finish(&mut self, cookie: u64) {
-        if !self.flush_one(cookie) {
-            self.drop_pending(cookie);
-        }
-        let Some(file) = self.conns.get_mut(&cookie).and_then(|c| c.file.take()) else {
+        let Some(mut file) = self.conns.get_mut(&cookie).and_then(|c| c.file.take()) else {
             return;
         };
         self.open.remove(&cookie);
-        if file.written() == 0 {
-            // Removing our own empty file; if that fails it stays empty and harmless.
-            let _best_effort = std::fs::remove_file(&file.path);
+        let Self {
+            cctx,
+            scratch,
+            counters,
+            events,
+            pending_total,
+            ..
+        } = self;
+        if flush_file(cctx, scratch, counters, events, pending_total, &mut file) {
+            self.close_file(file);
+        } else {
+            self.finishing.push_back(file);
         }
+    }
+
+    /// Closes a finished file (one never written was never created).
+    fn close_file(&self, file: Box<ArchiveFile>) {
         drop(file);
         Counters::add(&self.counters.files_closed, 1);
         self.counters
             .open_files
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Gives up a finishing file's pending lines (counted as dropped) and closes it.
+    fn give_up(&mut self, mut file: Box<ArchiveFile>) {
+        self.pending_total -= file.pending.len();
+        Counters::add(&self.counters.records_dropped, file.pending_records);
+        file.pending = Vec::new();
+        file.pending_records = 0;
+        self.close_file(file);
+    }
+
+    /// Tries the finishing files again; returns how many are still waiting.
+    fn retry_finishing(&mut self) -> usize {
+        for mut file in std::mem::take(&mut self.finishing) {
+            let Self {
+                cctx,
+                scratch,
+                counters,
+                events,
+                pending_total,
+                ..
+            } = self;
+            if flush_file(cctx, scratch, counters, events, pending_total, &mut file) {
+                self.close_file(file);
+            } else {
+                self.finishing.push_back(file);
+            }
+        }
+        self.finishing.len()
     }
 
     /// Gives up a file's pending lines (counted as dropped).
@@ -303,6 +337,7 @@ impl Worker {
 
     fn tick(&mut self, now: Instant) {
         self.flush_all();
+        self.retry_finishing();
         // Idle files are finished: an idle connection holds no file and no buffer.
         let mut cookies = std::mem::take(&mut self.cookies);
         cookies.clear();
@@ -316,8 +351,18 @@ impl Worker {
             self.finish(c);
         }
         self.cookies = cookies;
+        // Writes keep failing: give up the oldest finished files' lines first.
+        let over = self.pending_total > self.max_pending;
+        while (over && self.pending_total > self.max_pending / 2)
+            || self.finishing.len() > self.max_open
+        {
+            let Some(file) = self.finishing.pop_front() else {
+                break;
+            };
+            self.give_up(file);
+        }
         if self.pending_total > self.max_pending {
-            // Writes keep failing: give up the oldest lines rather than grow.
+            // Still too much: give up open files' lines rather than grow.
             let mut cookies = std::mem::take(&mut self.cookies);
             cookies.clear();
             cookies.extend(self.open.iter().copied());
@@ -333,8 +378,16 @@ impl Worker {
         if self.ticks % FORGET_SWEEP_TICKS == 0 {
             let before = self.conns.len();
             let forget = self.forget_after;
-            self.conns
-                .retain(|_, c| c.file.is_some() || now.duration_since(c.last_seen) < forget);
+            let existing = &mut self.existing;
+            self.conns.retain(|cookie, c| {
+                let keep = c.file.is_some() || now.duration_since(c.last_seen) < forget;
+                if !keep && existing.len() < MAX_REMEMBERED_SEQUENCES {
+                    // Its series goes on at the right number if it ever writes again (a
+                    // close this writer never saw): 12 bytes instead of the whole entry.
+                    existing.insert(*cookie, c.next_seq);
+                }
+                keep
+            });
             let gone = (before - self.conns.len()) as u64;
             self.counters
                 .connections
@@ -375,6 +428,13 @@ impl Worker {
             }
             self.finish(c);
         }
+        if Instant::now() < deadline {
+            self.retry_finishing();
+        }
+        for file in std::mem::take(&mut self.finishing) {
+            unfinished += 1;
+            self.give_up(file);
+        }
         self.publish_gauges();
         unfinished
     }
@@ -391,90 +451,4 @@ impl Worker {
         Counters::add(&self.counters.errors[cause as usize], 1);
         self.events.record(cause, op, &path.to_string_lossy(), e);
     }
-}
-
-/// Creates the connection's next file (at the next free sequence number) with its
-/// header line pending. Sequence 0 goes under the connection's start date, later ones
-/// under today's date (as M-Lab).
-fn open_file(
-    output: &Path,
-    prefix: &str,
-    cookie: u64,
-    conn: &mut Conn,
-    known_dirs: &mut FxHashSet<PathBuf>,
-) -> Result<Box<ArchiveFile>, (&'static str, PathBuf, io::Error)> {
-    let date = if conn.next_seq == 0 {
-        date_of_rfc3339(conn.start())
-    } else {
-        None
-    }
-    .unwrap_or_else(|| civil_date(unix_secs()));
-    let dir = output.join(date_dir(date));
-    if !known_dirs.contains(&dir) {
-        std::fs::create_dir_all(&dir).map_err(|e| ("mkdir", dir.clone(), e))?;
-        if known_dirs.len() >= MAX_KNOWN_DIRS {
-            known_dirs.clear();
-        }
-        known_dirs.insert(dir.clone());
-    }
-    let id = uuid(prefix, cookie);
-    let mut seq = conn.next_seq;
-    let file = loop {
-        let path = file_path(&dir, &id, seq);
-        match ArchiveFile::create(&path) {
-            Ok(f) => break f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && seq < MAX_SEQUENCE => seq += 1,
-            Err(e) => {
-                if e.kind() == io::ErrorKind::NotFound {
-                    // The date directory went away under us: make it again next time.
-                    known_dirs.remove(&dir);
-                }
-                return Err(("create", path, e));
-            }
-        }
-    };
-    conn.next_seq = seq.saturating_add(1);
-    let mut file = Box::new(file);
-    write_header(&mut file.pending, &id, seq, conn.start());
-    Ok(file)
-}
-
-/// M-Lab's header line: `{"Timestamp":"0001-01-01T00:00:00Z","Metadata":{"UUID":…,
-/// "Sequence":N,"StartTime":…}}`. The UUID is validated (no character needing JSON
-/// escaping) and the start time is the connection's first record's `Timestamp`, verbatim.
-fn write_header(out: &mut Vec<u8>, uuid: &str, seq: u32, start: &[u8]) {
-    out.extend_from_slice(br#"{"Timestamp":"0001-01-01T00:00:00Z","Metadata":{"UUID":""#);
-    out.extend_from_slice(uuid.as_bytes());
-    out.extend_from_slice(br#"","Sequence":"#);
-    out.extend_from_slice(seq.to_string().as_bytes());
-    out.extend_from_slice(br#","StartTime":""#);
-    out.extend_from_slice(start);
-    out.extend_from_slice(b"\"}}\n");
-}
-
-fn unix_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn new_conn(next_seq: u32, start: &[u8], now: Instant) -> Conn {
-    let mut c = Conn {
-        next_seq,
-        start: [0; MAX_START_LEN],
-        start_len: 0,
-        file: None,
-        last_seen: now,
-    };
-    let n = start.len().min(MAX_START_LEN);
-    c.start[..n].copy_from_slice(&start[..n]);
-    c.start_len = u8::try_from(n).unwrap_or(0);
-    c
-}
-
-/// The `Timestamp` value of a record line (`{"Timestamp":"<here>",…`).
-fn line_timestamp(line: &[u8]) -> &[u8] {
-    line.strip_prefix(TIMESTAMP_KEY)
-        .and_then(|rest| rest.iter().position(|&b| b == b'"').map(|n| &rest[..n]))
-        .unwrap_or(&[])
 }

@@ -225,7 +225,7 @@ impl ArchiveWriter {
         let end = Instant::now() + deadline;
         let (tx, rx) = mpsc::sync_channel(1);
         self.queue.push(Msg::Close(end, tx), 0);
-        match rx.recv_timeout(deadline + Duration::from_millis(50)) {
+        match rx.recv_timeout(deadline + CLOSE_ANSWER_SLACK) {
             Ok(0) => thread
                 .join()
                 .map_err(|_| Error::Thread("the writer thread panicked".into())),
@@ -236,6 +236,10 @@ impl ArchiveWriter {
         }
     }
 }
+
+/// How much longer than its deadline `close` waits for the thread's answer (the thread
+/// checks the deadline between files, so it answers a little after it).
+const CLOSE_ANSWER_SLACK: Duration = Duration::from_millis(50);
 
 /// Dropping the writer closes it with [`DROP_CLOSE_DEADLINE`].
 pub const DROP_CLOSE_DEADLINE: Duration = Duration::from_secs(2);

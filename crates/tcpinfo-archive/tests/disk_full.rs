@@ -72,6 +72,10 @@ fn a_full_disk_is_counted_and_writing_resumes_when_space_returns() {
     drop(filler);
 
     send(&w, 10, 60);
+    // A connection opened and closed while the disk is full: its final record must not be
+    // lost (the finished file waits and is retried).
+    w.write(batch(&[(0, 99, &lines[100]), (2, 99, &lines[101])]))
+        .unwrap();
     wait_until("no_space errors", || {
         w.stats().errors(ErrorCause::NoSpace) >= 3
     });
@@ -88,16 +92,94 @@ fn a_full_disk_is_counted_and_writing_resumes_when_space_returns() {
     }
 
     std::fs::remove_file(&filler_path).unwrap();
-    wait_until("writing to resume", || w.stats().records_written == 300);
+    let end = Instant::now() + Duration::from_secs(10);
+    while w.stats().records_written != 302 {
+        assert!(
+            Instant::now() < end,
+            "writing did not resume: {:?}",
+            w.stats()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    wait_until("the closed connection's file", || w.stats().open_files == 5);
     w.close(Duration::from_secs(5)).unwrap();
     let s = w.stats();
     assert_eq!(s.records_dropped, 0);
-    let files = archive_files(&out);
-    assert_eq!(files.len(), 5);
+    let mut files = archive_files(&out);
+    assert_eq!(files.len(), 6);
+    let closed = files
+        .iter()
+        .position(|f| f.to_string_lossy().contains("_0000000000000063."))
+        .unwrap();
+    let closed = files.remove(closed);
+    assert!(zstd_t(&closed));
+    assert_eq!(
+        &lines_of(&zstd_dc(&closed).1)[1..],
+        &[&lines[100][..], &lines[101]]
+    );
     for f in &files {
         assert!(zstd_t(f), "{}", f.display());
         let (ok, data) = zstd_dc(f);
         assert!(ok);
         assert_eq!(&lines_of(&data)[1..], &expected[0][..], "{}", f.display());
     }
+}
+
+#[test]
+fn a_read_only_output_is_counted_and_writing_resumes_when_it_is_writable() {
+    let dir = TempDir::new("readonly");
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "ro,size=1m", "tcpinfo-archive-test"])
+        .arg(&dir.0)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
+        {
+            eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+        }
+        return;
+    }
+    let _mount = Mount(dir.0.clone());
+    let out = dir.0.join("archive");
+    let lines = fixture_lines();
+    let mut c = WriterConfig::new(&out, "ro_1_unsafe");
+    c.flush_interval = Duration::from_millis(20);
+    let w = ArchiveWriter::new(&c).expect("an unwritable output is not a construction error");
+    for line in &lines[..5] {
+        assert!(w.write(batch(&[(1, 42, line)])).unwrap());
+    }
+    w.flush(Duration::from_secs(5)).unwrap();
+    let s = w.stats();
+    assert_eq!(
+        s.errors(ErrorCause::ReadOnly),
+        5,
+        "every record's mkdir failed"
+    );
+    assert_eq!(s.records_dropped, 5);
+    let events = w.take_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].cause, events[0].op, events[0].count),
+        (ErrorCause::ReadOnly, "mkdir", 1)
+    );
+
+    let remount = Command::new("mount")
+        .args(["-o", "remount,rw"])
+        .arg(&dir.0)
+        .status()
+        .unwrap();
+    assert!(remount.success());
+    w.write(batch(&[(2, 42, &lines[5])])).unwrap();
+    w.close(Duration::from_secs(5)).unwrap();
+    let files = archive_files(&out);
+    assert_eq!(files.len(), 1);
+    let (ok, data) = zstd_dc(&files[0]);
+    assert!(ok);
+    assert_eq!(&lines_of(&data)[1..], &[&lines[5][..]]);
+    assert_eq!(
+        w.stats().errors(ErrorCause::ReadOnly),
+        5,
+        "no error once writable"
+    );
 }

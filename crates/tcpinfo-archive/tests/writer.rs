@@ -344,3 +344,62 @@ fn over_the_queue_limit_closes_are_kept_and_the_rest_counted() {
         assert_eq!(last, lines[2], "the final record is the close");
     }
 }
+
+#[test]
+fn a_forgotten_connection_continues_its_series_at_the_next_number() {
+    let dir = TempDir::new("forget");
+    let lines = fixture_lines();
+    let mut c = config(&dir.0);
+    c.flush_interval = Duration::from_millis(5);
+    c.idle_close = Duration::from_millis(10);
+    c.forget_after = Duration::from_millis(10);
+    let w = ArchiveWriter::new(&c).unwrap();
+    w.write(batch(&[(OPENED, 77, &lines[0])])).unwrap();
+    w.flush(T).unwrap();
+    assert_eq!(w.stats().connections, 1);
+    let end = std::time::Instant::now() + T;
+    while w.stats().connections > 0 {
+        assert!(std::time::Instant::now() < end, "never forgotten");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A record dated another day: a new sequence 0 would go to another directory.
+    let next_day = String::from_utf8(lines[1].clone())
+        .unwrap()
+        .replace("2019-07-01T", "2019-07-02T");
+    w.write(batch(&[(CHANGED, 77, next_day.as_bytes())]))
+        .unwrap();
+    w.close(T).unwrap();
+    let m = by_cookie(&dir.0);
+    assert_eq!(m[&77].iter().map(|(s, _)| *s).collect::<Vec<_>>(), [0, 1]);
+}
+
+#[test]
+fn a_name_taken_before_the_first_frame_moves_to_the_next_sequence() {
+    let dir = TempDir::new("taken");
+    let lines = fixture_lines();
+    let w = ArchiveWriter::new(&config(&dir.0)).unwrap();
+    w.write(batch(&[(OPENED, 5, &lines[0])])).unwrap();
+    // The writer has chosen sequence 0 but creates the file only with its first frame.
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        archive_files(&dir.0).is_empty(),
+        "no file before its first frame"
+    );
+    let foreign = dir.0.join(format!(
+        "2019/07/01/{PREFIX}_0000000000000005.00000.jsonl.zst"
+    ));
+    std::fs::write(&foreign, b"not ours").unwrap();
+    w.close(T).unwrap();
+    assert_eq!(
+        std::fs::read(&foreign).unwrap(),
+        b"not ours",
+        "never overwritten"
+    );
+    std::fs::remove_file(&foreign).unwrap();
+    let m = by_cookie(&dir.0);
+    assert_eq!(m[&5].len(), 1);
+    let (seq, data) = &m[&5][0];
+    assert_eq!(*seq, 1);
+    assert_eq!(header(data)["Metadata"]["Sequence"], 1);
+    assert_eq!(lines_of(data)[1], &lines[0][..]);
+}

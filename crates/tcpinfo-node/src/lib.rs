@@ -5,14 +5,21 @@
 //! is the only JS module that loads this addon.
 #![deny(missing_docs)]
 
+mod native_archive_batch;
 mod native_archive_options;
+mod native_archive_stats;
 mod native_archive_writer;
+mod native_archive_csv;
+mod native_archive_reader;
 mod native_decode;
 mod native_error;
 mod native_options;
 mod native_poller;
 mod native_records;
 mod native_vocabulary;
+mod native_rtt;
+mod native_rtt_options;
+mod native_namespace;
 
 /// Makes a Rust panic say what it is before napi turns it into a JS error.
 #[napi_derive::module_init]

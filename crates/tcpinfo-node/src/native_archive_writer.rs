@@ -7,10 +7,8 @@ use std::time::Duration;
 use napi_derive::napi;
 use tcpinfo_archive::{ArchiveWriter, Rotate, WriteBatch};
 
-use crate::native_archive_options::{
-    archive_error, to_writer_config, NativeArchiveErrorEvent, NativeArchiveStats,
-    NativeArchiveWriterOptions,
-};
+use crate::native_archive_options::{archive_error, to_writer_config, NativeArchiveWriterOptions};
+use crate::native_archive_stats::{NativeArchiveErrorEvent, NativeArchiveStats};
 
 /// An archive writer running on its own thread.
 #[napi]

@@ -10,3 +10,8 @@ pub fn to_napi(e: &tcpinfo_core::Error) -> napi::Error {
 pub fn config(message: &str) -> napi::Error {
     to_napi(&tcpinfo_core::Error::Config(message.to_owned()))
 }
+
+/// Converts a passive RTT error, keeping its code.
+pub fn rtt_to_napi(e: &tcpinfo_rtt::Error) -> napi::Error {
+    napi::Error::from_reason(format!("[{}] {e}", e.code()))
+}

@@ -41,8 +41,10 @@ pub struct NativePollerOptions {
     pub destroy_events: Option<bool>,
     /// Report sockets closed without ever having a peer (default false).
     pub report_unconnected: Option<bool>,
-    /// Network namespace path to watch.
+    /// Network namespace path to watch, or `'all'` for every namespace of the host.
     pub netns: Option<String>,
+    /// CPU budget of the poller thread, a fraction of one core (stretches the interval).
+    pub max_cpu: Option<f64>,
     /// Batches waiting for the consumer before polls are skipped.
     pub queue_depth: Option<u32>,
     /// Bytes of queued records beyond which polls are skipped.
@@ -85,7 +87,11 @@ pub fn to_config(o: NativePollerOptions) -> napi::Result<PollerConfig> {
     c.change_rule = rule;
     c.destroy_events = o.destroy_events.unwrap_or(true);
     c.report_unconnected = o.report_unconnected.unwrap_or(false);
-    c.netns = o.netns.map(PathBuf::from);
+    match o.netns.as_deref() {
+        Some("all") => c.all_namespaces = true,
+        other => c.netns = other.map(PathBuf::from),
+    }
+    c.max_cpu = o.max_cpu;
     if let Some(d) = o.queue_depth {
         c.queue_depth = usize::try_from(d).unwrap_or(usize::MAX);
     }

@@ -8,6 +8,7 @@ use tcpinfo_core::{BatchReceiver, PollBatch, PollerThread, RecordsPool};
 use tokio::sync::Mutex;
 
 use crate::native_error::to_napi;
+use crate::native_namespace::NativeNamespace;
 use crate::native_options::{to_config, NativePollerOptions};
 use crate::native_records::PooledBuffer;
 
@@ -53,6 +54,14 @@ pub struct NativePollStats {
     pub tracker_bytes: f64,
     /// Of this batch's three buffers, how many were reused from the records pool.
     pub reused_buffers: u32,
+    /// Network namespaces polled.
+    pub namespaces: u32,
+    /// CPU time of the poller thread for this poll, nanoseconds.
+    pub cpu_nanos: f64,
+    /// Interval before the next poll (stretched by `maxCpu`), nanoseconds.
+    pub effective_interval_nanos: f64,
+    /// Polls so far that took longer than the configured interval.
+    pub long_polls: u32,
 }
 
 impl From<tcpinfo_core::PollStats> for NativePollStats {
@@ -72,6 +81,10 @@ impl From<tcpinfo_core::PollStats> for NativePollStats {
             tracked: s.tracked,
             tracker_bytes: s.tracker_bytes as f64,
             reused_buffers: s.reused_buffers,
+            namespaces: s.namespaces,
+            cpu_nanos: s.cpu_nanos as f64,
+            effective_interval_nanos: s.effective_interval_nanos as f64,
+            long_polls: s.long_polls,
         }
     }
 }
@@ -93,10 +106,16 @@ pub struct NativeBatch {
     pub closed: u32,
     /// Whether every family was dumped completely.
     pub complete: bool,
+    /// Position among the parts of this poll (a large poll comes in parts sharing `seq`).
+    pub part: u32,
+    /// More parts of this poll follow.
+    pub more: bool,
     /// Soft errors.
     pub warnings: Vec<NativeWarning>,
     /// Counters.
     pub stats: NativePollStats,
+    /// The network namespaces the records point into (index entry offset 20).
+    pub namespaces: Vec<NativeNamespace>,
     /// One 32-byte entry per record. Each region's memory returns to the poller's pool
     /// when V8 collects its `Buffer`.
     #[napi(ts_type = "Buffer")]
@@ -120,6 +139,8 @@ impl NativeBatch {
             changed: b.changed,
             closed: b.closed,
             complete: b.complete,
+            part: b.part,
+            more: b.more,
             warnings: b
                 .warnings
                 .into_iter()
@@ -129,6 +150,7 @@ impl NativeBatch {
                 })
                 .collect(),
             stats: b.stats.into(),
+            namespaces: b.namespaces.into_iter().map(NativeNamespace::from).collect(),
             index: PooledBuffer::new(b.records.index, pool.clone()),
             payloads: PooledBuffer::new(b.records.payloads, pool.clone()),
             lines: PooledBuffer::new(b.records.lines, pool),

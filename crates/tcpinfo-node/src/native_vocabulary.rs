@@ -19,6 +19,10 @@ pub struct NativeVocabulary {
     pub af_inet6: u32,
     /// Bytes of one batch index entry.
     pub index_entry_len: u32,
+    /// Offset of an index entry's namespace-table position (`u32`).
+    pub index_netns_offset: u32,
+    /// Smallest `maxCpu`.
+    pub min_max_cpu: f64,
     /// Index flag: the record has a payload and a line.
     pub flag_has_record: u32,
     /// Index flag: reported by a destroy event.
@@ -52,6 +56,8 @@ pub fn native_vocabulary() -> NativeVocabulary {
         af_inet: tcpinfo_core::parse::diag_msg::AF_INET.into(),
         af_inet6: tcpinfo_core::parse::diag_msg::AF_INET6.into(),
         index_entry_len: u32::try_from(tcpinfo_core::INDEX_ENTRY_LEN).unwrap_or(u32::MAX),
+        index_netns_offset: u32::try_from(tcpinfo_core::INDEX_NETNS_OFFSET).unwrap_or(u32::MAX),
+        min_max_cpu: tcpinfo_core::MIN_MAX_CPU,
         flag_has_record: tcpinfo_core::FLAG_HAS_RECORD.into(),
         flag_from_destroy_event: tcpinfo_core::FLAG_FROM_DESTROY_EVENT.into(),
         flag_unseen: tcpinfo_core::FLAG_UNSEEN.into(),

@@ -22,6 +22,7 @@ export function connectionJson(c: Connection, batch: Batch): Record<string, unkn
     family: familyName(c.family),
     ...(c.fromDestroyEvent ? { fromDestroyEvent: true } : {}),
     ...(c.unseen ? { unseen: true } : {}),
+    ...(c.netns && !c.netns.host ? { netns: { inode: c.netns.inode, name: c.netns.name } } : {}),
     ...(d ? { ...d, id: { ...d.id, family: familyName(d.id.family) } } : {}),
   }
 }

@@ -259,6 +259,18 @@ impl Tracker {
         }
     }
 
+    /// Reports every live connection as vanished and forgets them all (their network
+    /// namespace is gone: no later dump or event can tell about them).
+    pub fn drain_all(&mut self, out: &mut Vec<Vanished>) {
+        out.extend(self.slots.iter().filter(|s| !s.dead()).map(|s| Vanished {
+            cookie: s.cookie,
+            family: s.family(),
+        }));
+        self.slots = Vec::new();
+        self.index = HashTable::new();
+        self.dead = 0;
+    }
+
     /// Drops dead slots and re-sorts the live ones into the last poll's order.
     fn rebuild(&mut self) {
         let gen = self.gen;

@@ -3,7 +3,8 @@
 //!
 //! - `index`: one [`INDEX_ENTRY_LEN`]-byte entry per record, little-endian:
 //!   `kind u8 | flags u8 | family u8 | state u8 | payload_off u32 | payload_len u32 |
-//!   line_off u32 | line_len u32 | reserved u32 | cookie u64`;
+//!   line_off u32 | line_len u32 | netns u32 | cookie u64`, where `netns` indexes the
+//!   batch's namespace table ([`PollBatch::namespaces`]);
 //! - `payloads`: the netlink payloads (`inet_diag_msg` + attributes), back to back;
 //! - `lines`: the `ArchivalRecord` JSON lines (each with its `\n`), back to back: the
 //!   batch's JSONL as it is.
@@ -19,6 +20,9 @@ use crate::parse::diag_msg::InetDiagMsg;
 
 /// Size of one index entry.
 pub const INDEX_ENTRY_LEN: usize = 32;
+/// Offset of the `netns` field (a `u32` position in the batch's namespace table) in an
+/// index entry.
+pub const INDEX_NETNS_OFFSET: usize = 20;
 
 /// Why a record is in the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +138,33 @@ pub struct PollStats {
     /// Of this batch's three buffers, how many were reused from the records pool (returned
     /// by the consumer) rather than allocated.
     pub reused_buffers: u32,
+    /// Network namespaces polled (1 unless every namespace is watched).
+    pub namespaces: u32,
+    /// CPU time of the poller thread during this poll (`CLOCK_THREAD_CPUTIME_ID`), ns.
+    pub cpu_nanos: u64,
+    /// Interval the poller waits before the next poll, ns: the configured interval, or
+    /// longer to keep within the CPU budget (`max_cpu`).
+    pub effective_interval_nanos: u64,
+    /// Polls, this one included, that took longer than the configured interval (xtcp's
+    /// `long_poll`), since the start.
+    pub long_polls: u32,
+}
+
+/// A network namespace in a batch's namespace table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceInfo {
+    /// Inode of the namespace (`readlink /proc/PID/ns/net` shows `net:[INODE]`).
+    pub inode: u64,
+    /// Best-effort name: the `/run/netns` name, else a container id from a member
+    /// process's cgroup path, else `None`.
+    pub name: Option<String>,
+    /// The namespace tcpinfo itself runs in (or the one given by `netns`): its UUIDs keep
+    /// M-Lab's format.
+    pub host: bool,
+    /// What the UUIDs of this namespace's connections carry between the prefix and the
+    /// cookie (`<prefix>_<tag>_<COOKIE>`); empty for the host namespace. See
+    /// [`crate::netns::uuid_tag`].
+    pub uuid_tag: String,
 }
 
 /// The records of one poll, in three regions (see the module docs).
@@ -196,9 +227,54 @@ pub struct PollBatch {
     pub stats: PollStats,
     /// The reported connections.
     pub records: Records,
+    /// The network namespaces that records point into (by the index's `netns` field).
+    pub namespaces: Vec<NamespaceInfo>,
+    /// Table position of the namespace whose records are being pushed.
+    pub(crate) ns_index: u32,
+    /// Position of this batch among the parts of its poll, from 0 (a poll whose records
+    /// exceed `max_batch_bytes` is delivered in several batches sharing `seq`).
+    pub part: u32,
+    /// More parts of this poll follow; the last part carries the closes, `complete`,
+    /// `sockets_seen`, the warnings and the stats.
+    pub more: bool,
 }
 
 impl PollBatch {
+    /// Moves the records gathered so far (with their counts) into a part of their own,
+    /// leaving this batch empty of records to go on with the same poll.
+    pub(crate) fn take_part(&mut self) -> PollBatch {
+        let part = PollBatch {
+            seq: self.seq,
+            timestamp_nanos: self.timestamp_nanos,
+            opened: std::mem::take(&mut self.opened),
+            changed: std::mem::take(&mut self.changed),
+            closed: std::mem::take(&mut self.closed),
+            // Positions stay valid: a batch's table is only ever appended to.
+            namespaces: self.namespaces.clone(),
+            records: std::mem::take(&mut self.records),
+            part: self.part,
+            more: true,
+            ..PollBatch::default()
+        };
+        self.part += 1;
+        part
+    }
+
+    /// Makes `info`'s namespace the one of the records pushed next (adding it to the table
+    /// if it is not there yet); returns its table position.
+    pub(crate) fn enter_namespace(&mut self, info: &NamespaceInfo) -> u32 {
+        let pos = self
+            .namespaces
+            .iter()
+            .position(|n| n.inode == info.inode)
+            .unwrap_or_else(|| {
+                self.namespaces.push(info.clone());
+                self.namespaces.len() - 1
+            });
+        self.ns_index = u32::try_from(pos).unwrap_or(u32::MAX);
+        self.ns_index
+    }
+
     /// Appends a record with its payload and `ArchivalRecord` line.
     pub(crate) fn push_record(
         &mut self,
@@ -221,6 +297,7 @@ impl PollBatch {
             state: msg.state(),
             payload: (payload_off, payload.len()),
             line: (line_off, r.lines.len() - line_off),
+            netns: self.ns_index,
             cookie: msg.cookie(),
         };
         entry.write(&mut r.index);
@@ -236,6 +313,7 @@ impl PollBatch {
             state: 0,
             payload: (self.records.payloads.len(), 0),
             line: (self.records.lines.len(), 0),
+            netns: self.ns_index,
             cookie,
         };
         entry.write(&mut self.records.index);
@@ -273,6 +351,7 @@ struct IndexEntry {
     state: u8,
     payload: (usize, usize),
     line: (usize, usize),
+    netns: u32,
     cookie: u64,
 }
 
@@ -284,6 +363,7 @@ impl IndexEntry {
         put_u32(&mut e, 8, self.payload.1);
         put_u32(&mut e, 12, self.line.0);
         put_u32(&mut e, 16, self.line.1);
+        e[INDEX_NETNS_OFFSET..INDEX_NETNS_OFFSET + 4].copy_from_slice(&self.netns.to_le_bytes());
         e[24..].copy_from_slice(&self.cookie.to_le_bytes());
         index.extend_from_slice(&e);
     }
@@ -313,6 +393,8 @@ pub struct RecordView<'a> {
     pub state: u8,
     /// Socket cookie.
     pub cookie: u64,
+    /// Position of the record's network namespace in the batch's namespace table.
+    pub netns: u32,
     /// Netlink payload (`inet_diag_msg` + attributes); empty without `FLAG_HAS_RECORD`.
     pub payload: &'a [u8],
     /// `ArchivalRecord` line with `\n`; empty without `FLAG_HAS_RECORD`.
@@ -357,6 +439,7 @@ impl<'a> Iterator for RecordIter<'a> {
             family: e[2],
             state: e[3],
             cookie: u64::from_le_bytes(cookie),
+            netns: u32::try_from(get_u32(e, INDEX_NETNS_OFFSET)).unwrap_or(u32::MAX),
             payload: region(self.payloads, 4),
             line: region(self.lines, 12),
         })

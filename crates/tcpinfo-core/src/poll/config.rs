@@ -43,6 +43,10 @@ pub const MAX_MAX_QUEUED_BYTES: usize = 64 << 30;
 pub const MAX_MAX_PENDING_CLOSES: usize = 10_000_000;
 /// Largest receive buffer of a netlink socket: 64 MiB (allocated up front).
 pub const MAX_RECV_BUFFER_BYTES: usize = 64 << 20;
+/// Records bytes of one batch before a poll is split into parts: 16 MiB (~13k sockets).
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 16 << 20;
+/// Smallest CPU budget accepted: 0.1% of a core.
+pub const MIN_MAX_CPU: f64 = 0.001;
 /// Highest `idiag_states` bit: `TCP_BOUND_INACTIVE` (13).
 pub const ALL_STATES: u32 = (1 << 14) - 1;
 
@@ -69,6 +73,14 @@ pub struct PollerConfig {
     pub destroy_events: bool,
     /// Network namespace to watch (a path like `/var/run/netns/NAME`); `None` = current.
     pub netns: Option<PathBuf>,
+    /// Watch every network namespace of the host (then `netns` must be `None`).
+    pub all_namespaces: bool,
+    /// Bytes of records beyond which a poll is delivered in several batches (parts sharing
+    /// its `seq`) as it goes, so that a first poll of 100k+ sockets is never held whole.
+    pub max_batch_bytes: usize,
+    /// CPU budget of the poller thread, as a fraction of one core: the interval is
+    /// stretched (never shortened) so that polling stays within it. `None`: no budget.
+    pub max_cpu: Option<f64>,
     /// User-space receive buffer of the dump socket, bytes.
     pub recv_buffer_bytes: usize,
     /// Kernel receive buffer of the destroy-event socket, bytes.
@@ -107,6 +119,9 @@ impl Default for PollerConfig {
             change_rule: ChangeRule::default(),
             destroy_events: true,
             netns: None,
+            all_namespaces: false,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+            max_cpu: None,
             recv_buffer_bytes: DEFAULT_RECV_BUFFER_BYTES,
             event_rcvbuf_bytes: DEFAULT_EVENT_RCVBUF_BYTES,
             queue_depth: DEFAULT_QUEUE_DEPTH,
@@ -147,6 +162,18 @@ impl PollerConfig {
         if self.states & !ALL_STATES != 0 {
             return bad("states has bits above TCP_BOUND_INACTIVE (13)");
         }
+        if self.all_namespaces && self.netns.is_some() {
+            return bad("netns is either a namespace path or every namespace, not both");
+        }
+        if self
+            .max_cpu
+            .is_some_and(|c| !(MIN_MAX_CPU..=1.0).contains(&c))
+        {
+            return bad("max cpu must be a fraction of one core from 0.001 to 1");
+        }
+        if self.max_batch_bytes < 4096 {
+            return bad("max batch bytes must be at least 4096");
+        }
         if self.queue_depth == 0 || self.queue_depth > MAX_QUEUE_DEPTH {
             return bad("queue depth must be from 1 to 1024");
         }
@@ -174,7 +201,7 @@ mod tests {
     #[test]
     fn validate_bounds_every_allocation_sized_from_configuration() {
         assert!(PollerConfig::default().validate().is_ok());
-        let cases: [fn(&mut PollerConfig); 8] = [
+        let cases: [fn(&mut PollerConfig); 11] = [
             |c| c.queue_depth = usize::MAX,
             |c| c.queue_depth = 0,
             |c| c.max_queued_bytes = usize::MAX,
@@ -183,6 +210,12 @@ mod tests {
             |c| c.recv_buffer_bytes = usize::MAX,
             |c| c.max_pending_closes = usize::MAX,
             |c| c.states = u32::MAX,
+            |c| c.max_cpu = Some(0.0),
+            |c| c.max_cpu = Some(f64::NAN),
+            |c| {
+                c.all_namespaces = true;
+                c.netns = Some("/run/netns/x".into());
+            },
         ];
         for (i, f) in cases.iter().enumerate() {
             let mut c = PollerConfig::default();

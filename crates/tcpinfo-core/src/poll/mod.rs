@@ -2,8 +2,10 @@
 //! runs it at a fixed interval. See `docs/internals/poll/design.md`.
 
 pub mod batch;
+pub mod budget;
 pub mod config;
 pub mod ingest;
+pub mod multi;
 pub mod poller;
 pub mod records_pool;
 pub mod thread;

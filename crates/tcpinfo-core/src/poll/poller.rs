@@ -2,11 +2,13 @@
 //! destroy events and sweep the connections that vanished.
 
 use std::collections::{HashSet, VecDeque};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::batch::{
-    PollBatch, RecordKind, Warning, WarningCode, FLAG_FROM_DESTROY_EVENT, FLAG_UNSEEN,
+    NamespaceInfo, PollBatch, RecordKind, Warning, WarningCode, FLAG_FROM_DESTROY_EVENT,
+    FLAG_UNSEEN,
 };
 use super::config::PollerConfig;
 use super::ingest::Ingest;
@@ -17,6 +19,7 @@ use crate::netlink::bytecode::exclusion_program;
 use crate::netlink::destroy::{DestroySubscription, DrainStats};
 use crate::netlink::dump::{DumpEnd, DumpSocket, DumpStats};
 use crate::netlink::request::{DumpSpec, AF_UNSPEC};
+use crate::netns::discover::RUN_NETNS;
 use crate::parse::diag_msg::{parse_diag, InetDiagMsg};
 use crate::parse::diag_msg::{AF_INET, AF_INET6};
 
@@ -43,7 +46,10 @@ pub struct Poller {
     bytecode: Vec<u8>,
     events: Option<DestroySubscription>,
     ingest: Ingest,
-    seq: u64,
+    /// The namespace this poller's sockets belong to, as its records name it.
+    ns_info: NamespaceInfo,
+    /// Records buffers, sequence numbers and timestamps of the batches.
+    source: BatchSource,
     /// Close records gathered while polls were skipped (a batch of their own).
     pending: PollBatch,
     recently_vanished: VecDeque<u64>,
@@ -51,11 +57,73 @@ pub struct Poller {
     vanished: Vec<Vanished>,
     /// A destroy event's payload with the owner patched in (reused, not reallocated).
     patched: Vec<u8>,
+    /// Where parts of a large poll go as soon as they hold this many bytes of records.
+    part_sink: Option<(usize, PartSink)>,
+}
+
+/// Receives the parts of a poll whose records outgrow `max_batch_bytes`, while the poll
+/// goes on (the poller thread queues them for the consumer, waiting for room).
+pub type PartSink = Arc<dyn Fn(PollBatch) + Send + Sync>;
+
+/// Where a poller's batches come from: their records buffers (pooled), sequence numbers
+/// and timestamps. One per poller thread, whether it polls one namespace or all of them.
+pub(crate) struct BatchSource {
+    seq: u64,
     /// Where each poll's records buffer comes from, and consumers may return it.
-    records_pool: Arc<RecordsPool>,
+    pub(crate) records_pool: Arc<RecordsPool>,
     /// Capacities to ask for, `[index, payloads, lines]`: about the last batch's sizes, so
     /// a steady batch is written without growing its buffers.
     records_hint: [usize; 3],
+}
+
+impl BatchSource {
+    pub(crate) fn new(config: &PollerConfig) -> Self {
+        // Buffers of three regions for a full queue plus the batch being filled and one in
+        // the consumer's hands. Bytes: V8 frees a batch's buffers only at its next scavenge,
+        // about ten 10k-socket batches later, and returns them all at once; the pool keeps
+        // twice the queue's budget so that such a wave is reused rather than freed.
+        Self {
+            seq: 0,
+            records_pool: Arc::new(RecordsPool::new(
+                3 * (config.queue_depth + 2),
+                config.max_queued_bytes.saturating_mul(2),
+            )),
+            records_hint: [0; 3],
+        }
+    }
+
+    /// Starts `batch` (the pending closes, if any): records buffers, sequence number and
+    /// timestamp. Returns the records' line timestamp (truncated to ms).
+    pub(crate) fn start(&mut self, batch: &mut PollBatch) -> i64 {
+        if batch.records.is_empty() {
+            // Pooled buffers far bigger than any region needs now go back to the allocator
+            // (else they would keep circulating): after a first poll of 100k sockets
+            // (~125 MiB) they are freed within ~10 polls.
+            let biggest = self.records_hint.iter().copied().max().unwrap_or(0);
+            self.records_pool
+                .trim(biggest.saturating_mul(4).max(MIN_POOLED_CAPACITY));
+            let (records, reused) = self.records_pool.take_records(self.records_hint);
+            batch.records = records;
+            batch.stats.reused_buffers = reused;
+        }
+        self.seq += 1;
+        batch.seq = self.seq;
+        batch.timestamp_nanos = unix_nanos();
+        batch.timestamp_nanos - batch.timestamp_nanos.rem_euclid(NANOS_PER_MILLI)
+    }
+
+    /// Next poll's capacities: this batch's sizes, or half the previous hint if that is
+    /// more. Every buffer of this batch holds at least that much (it held this batch, or
+    /// was taken for the previous hint), so a buffer given back always fits the next
+    /// poll; halving lets a burst's big buffers go within a few polls (the pool frees
+    /// what exceeds 4× the biggest hint).
+    pub(crate) fn finish(&mut self, batch: &PollBatch) {
+        let r = &batch.records;
+        let sizes = [r.index.len(), r.payloads.len(), r.lines.len()];
+        for (hint, n) in self.records_hint.iter_mut().zip(sizes) {
+            *hint = n.max(*hint / 2);
+        }
+    }
 }
 
 impl Poller {
@@ -83,14 +151,18 @@ impl Poller {
         } else {
             config.families.clone()
         };
-        // Buffers of three regions for a full queue plus the batch being filled and one in
-        // the consumer's hands. Bytes: V8 frees a batch's buffers only at its next scavenge,
-        // about ten 10k-socket batches later, and returns them all at once; the pool keeps
-        // twice the queue's budget so that such a wave is reused rather than freed.
-        let records_pool = Arc::new(RecordsPool::new(
-            3 * (config.queue_depth + 2),
-            config.max_queued_bytes.saturating_mul(2),
-        ));
+        let (_, inode) = crate::netns::current()?;
+        let ns_info = NamespaceInfo {
+            inode,
+            name: config
+                .netns
+                .as_deref()
+                .filter(|p| p.parent() == Some(Path::new(RUN_NETNS)) || p.parent() == Some(Path::new("/var/run/netns")))
+                .and_then(|p| p.file_name()?.to_str().map(str::to_owned)),
+            host: true,
+            uuid_tag: String::new(),
+        };
+        let source = BatchSource::new(&config);
         let bytecode = if config.kernel_filter {
             exclusion_program(&config.filter).unwrap_or_default()
         } else {
@@ -99,18 +171,18 @@ impl Poller {
         Ok(Self {
             dumps,
             bytecode,
-            records_pool,
-            records_hint: [0; 3],
+            ns_info,
+            source,
             config,
             dump,
             events,
             ingest,
-            seq: 0,
             pending: PollBatch::default(),
             recently_vanished: VecDeque::new(),
             recently_vanished_set: HashSet::new(),
             vanished: Vec::new(),
             patched: Vec::new(),
+            part_sink: None,
         })
     }
 
@@ -123,33 +195,48 @@ impl Poller {
     /// may give its `records` back with [`RecordsPool::recycle_records`]; that keeps the
     /// steady state free of allocation and page faults.
     pub fn records_pool(&self) -> Arc<RecordsPool> {
-        Arc::clone(&self.records_pool)
+        Arc::clone(&self.source.records_pool)
+    }
+
+    /// The namespace this poller watches, as its records name it.
+    pub fn namespace(&self) -> &NamespaceInfo {
+        &self.ns_info
+    }
+
+    /// Delivers a poll's records in parts of about `max_bytes` to `sink` as they are
+    /// dumped, instead of holding them all until the poll ends (bounded memory for a
+    /// first poll of 100k+ sockets). `poll()` then returns the last part.
+    pub fn set_part_sink(&mut self, max_bytes: usize, sink: PartSink) {
+        self.part_sink = Some((max_bytes.max(1), sink));
+    }
+
+    pub(crate) fn set_namespace(&mut self, info: NamespaceInfo) {
+        self.ns_info = info;
     }
 
     /// Runs one poll and returns what changed since the previous one.
     pub fn poll(&mut self) -> PollBatch {
         let mut batch = std::mem::take(&mut self.pending);
-        if batch.records.is_empty() {
-            // Pooled buffers far bigger than any region needs now go back to the allocator
-            // (else they would keep circulating): after a first poll of 100k sockets
-            // (~125 MiB) they are freed within ~10 polls.
-            let biggest = self.records_hint.iter().copied().max().unwrap_or(0);
-            self.records_pool
-                .trim(biggest.saturating_mul(4).max(MIN_POOLED_CAPACITY));
-            let (records, reused) = self.records_pool.take_records(self.records_hint);
-            batch.records = records;
-            batch.stats.reused_buffers = reused;
-        }
-        self.seq += 1;
-        batch.seq = self.seq;
-        batch.timestamp_nanos = unix_nanos();
-        let line_nanos = batch.timestamp_nanos - batch.timestamp_nanos.rem_euclid(NANOS_PER_MILLI);
-        self.ingest.begin_poll(batch.timestamp_nanos);
+        let line_nanos = self.source.start(&mut batch);
+        let now = batch.timestamp_nanos;
+        batch.complete = self.poll_into(&mut batch, line_nanos, now);
+        batch.stats.namespaces = 1;
+        batch.stats.tracked = u32::try_from(self.ingest.tracked()).unwrap_or(u32::MAX);
+        batch.stats.tracker_bytes = self.ingest.tracker_bytes() as u64;
+        self.source.finish(&batch);
+        batch
+    }
+
+    /// Polls this poller's namespace into `batch` (records of this namespace, dump time and
+    /// counters added); returns whether every family was dumped completely.
+    pub(crate) fn poll_into(&mut self, batch: &mut PollBatch, line_nanos: i64, now_nanos: i64) -> bool {
+        batch.enter_namespace(&self.ns_info);
+        self.ingest.begin_poll(now_nanos);
         let started = Instant::now();
         let mut complete = Vec::with_capacity(self.config.families.len());
         for i in 0..self.dumps.len() {
             let family = self.dumps[i];
-            if self.dump_family(family, line_nanos, &mut batch) {
+            if self.dump_family(family, line_nanos, batch) {
                 if family == AF_UNSPEC {
                     complete.extend_from_slice(&self.config.families);
                 } else {
@@ -157,27 +244,33 @@ impl Poller {
                 }
             }
         }
-        batch.stats.dump_nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        batch.complete = complete.len() == self.config.families.len();
-        self.drain_events_into(&mut batch, line_nanos);
-        self.sweep(&complete, &mut batch);
-        batch.stats.tracked = u32::try_from(self.ingest.tracked()).unwrap_or(u32::MAX);
-        batch.stats.tracker_bytes = self.ingest.tracker_bytes() as u64;
-        self.update_records_hint(&batch);
-        batch
+        batch.stats.dump_nanos += u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.drain_events_into(batch, line_nanos);
+        self.sweep(&complete, batch);
+        complete.len() == self.config.families.len()
     }
 
-    /// Next poll's capacities: this batch's sizes, or half the previous hint if that is
-    /// more. Every buffer of this batch holds at least that much (it held this batch, or
-    /// was taken for the previous hint), so a buffer given back always fits the next
-    /// poll; halving lets a burst's big buffers go within a few polls (the pool frees
-    /// what exceeds 4× the biggest hint).
-    fn update_records_hint(&mut self, batch: &PollBatch) {
-        let r = &batch.records;
-        let sizes = [r.index.len(), r.payloads.len(), r.lines.len()];
-        for (hint, n) in self.records_hint.iter_mut().zip(sizes) {
-            *hint = n.max(*hint / 2);
+    /// Ends this namespace (it is gone): its pending destroy events are reported with
+    /// their final counters, every other connection it still tracks as closed (no
+    /// counters), and the poller is dropped after this.
+    pub(crate) fn retire_into(&mut self, batch: &mut PollBatch, line_nanos: i64) {
+        batch.enter_namespace(&self.ns_info);
+        self.drain_events_into(batch, line_nanos);
+        self.vanished.clear();
+        self.ingest.tracker.drain_all(&mut self.vanished);
+        for v in &self.vanished {
+            batch.push_bare(RecordKind::Closed, v.family, v.cookie);
         }
+    }
+
+    /// Connections tracked.
+    pub(crate) fn tracked(&self) -> usize {
+        self.ingest.tracked()
+    }
+
+    /// Heap bytes of the tracker.
+    pub(crate) fn tracker_bytes(&self) -> usize {
+        self.ingest.tracker_bytes()
     }
 
     /// Drains destroy events without polling, while the consumer is behind, so the
@@ -186,6 +279,7 @@ impl Poller {
         let mut pending = std::mem::take(&mut self.pending);
         pending.stats.skipped_polls += 1;
         let now = unix_nanos();
+        pending.enter_namespace(&self.ns_info);
         self.drain_events_into(&mut pending, now - now.rem_euclid(NANOS_PER_MILLI));
         self.pending = pending;
     }
@@ -254,6 +348,7 @@ impl Poller {
             dump,
             ingest,
             bytecode,
+            part_sink,
             ..
         } = self;
         dump.dump(spec, bytecode, stats, |payload| {
@@ -261,10 +356,15 @@ impl Poller {
                 batch.stats.malformed += 1;
                 first_error.get_or_insert(e);
             }
+            if let Some((max, sink)) = part_sink {
+                if batch.records.len_bytes() >= *max {
+                    sink(batch.take_part());
+                }
+            }
         })
     }
 
-    fn drain_events_into(&mut self, batch: &mut PollBatch, line_nanos: i64) {
+    pub(crate) fn drain_events_into(&mut self, batch: &mut PollBatch, line_nanos: i64) {
         let Some(events) = self.events.as_mut() else {
             return;
         };
@@ -394,5 +494,43 @@ mod tests {
         assert!(poller.bytecode.is_empty());
         let next = poller.poll();
         assert!(next.warnings.is_empty() && next.complete);
+    }
+
+    /// A poll larger than the part size arrives in parts sharing its `seq`, numbered from
+    /// 0, all but the last marked `more`; together they hold what one batch would.
+    #[test]
+    fn a_large_poll_is_delivered_in_parts() {
+        let _listeners: Vec<_> = (0..60)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+            .collect();
+        let whole: HashSet<u64> = Poller::new(PollerConfig::default())
+            .expect("poller")
+            .poll()
+            .iter()
+            .map(|r| r.cookie)
+            .collect();
+        let parts = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut poller = Poller::new(PollerConfig::default()).expect("poller");
+        let sink = Arc::clone(&parts);
+        poller.set_part_sink(8192, Arc::new(move |b| sink.lock().expect("lock").push(b)));
+        let last = poller.poll();
+        let mut parts = std::mem::take(&mut *parts.lock().expect("lock"));
+        assert!(parts.len() >= 2, "{} parts", parts.len());
+        assert!(!last.more && last.part == u32::try_from(parts.len()).expect("few"));
+        parts.push(last);
+        let mut seen = HashSet::new();
+        for (i, p) in parts.iter().enumerate() {
+            assert_eq!(p.seq, 1);
+            assert_eq!(p.part as usize, i);
+            assert_eq!(p.more, i + 1 < parts.len());
+            assert_eq!(p.opened as usize, p.iter().count());
+            assert!(p.iter().all(|r| (r.netns as usize) < p.namespaces.len()));
+            seen.extend(p.iter().map(|r| r.cookie));
+        }
+        // Both polls saw at least our 60 listeners; sockets of other work may come and go.
+        let ours = |set: &HashSet<u64>| set.len() >= 60;
+        assert!(ours(&seen) && ours(&whole));
+        let common = seen.intersection(&whole).count();
+        assert!(common >= 60, "{common} in common");
     }
 }

@@ -17,8 +17,10 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::batch::PollBatch;
+use super::budget::{thread_cpu_nanos, Budget};
 use super::config::PollerConfig;
-use super::poller::Poller;
+use super::multi::MultiPoller;
+use super::poller::{PartSink, Poller};
 use super::records_pool::RecordsPool;
 use crate::error::{Error, Result};
 
@@ -122,13 +124,17 @@ impl PollerThread {
             .name("tcpinfo-poller".into())
             .spawn(move || {
                 guarded(&death_thread, || {
-                    let poller =
-                        enter_netns(config.netns.as_deref()).and_then(|()| Poller::new(config));
+                    let budget = Budget::new(config.interval, config.max_cpu);
+                    let max_batch = config.max_batch_bytes;
+                    let poller = Driver::open(config).map(|mut p| {
+                        p.set_part_sink(max_batch, part_sink(queue.clone(), Arc::clone(&stop_thread), max_batch));
+                        p
+                    });
                     match poller {
                         Ok(p) => {
                             // The receiver waits for this message; if it is gone, so is the caller.
                             if ready_tx.send(Ok(p.records_pool())).is_ok() {
-                                run(p, &queue, &stop_thread);
+                                run(p, &queue, &stop_thread, budget);
                             }
                         }
                         Err(e) => {
@@ -183,6 +189,7 @@ impl Drop for PollerThread {
 }
 
 /// The sending side: the channel plus the byte count shared with [`BatchReceiver`].
+#[derive(Clone)]
 struct Queue {
     tx: mpsc::Sender<PollBatch>,
     bytes: Arc<AtomicUsize>,
@@ -206,17 +213,98 @@ impl Queue {
     }
 }
 
-fn run(mut poller: Poller, queue: &Queue, stop: &AtomicBool) {
-    let interval = poller.config().interval;
+/// What a poller thread drives: one namespace, or every one.
+enum Driver {
+    One(Box<Poller>),
+    All(Box<MultiPoller>),
+}
+
+impl Driver {
+    /// Opens the sockets (entering `config.netns` first, if set).
+    fn open(config: PollerConfig) -> Result<Self> {
+        if config.all_namespaces {
+            return MultiPoller::new(config).map(|m| Driver::All(Box::new(m)));
+        }
+        enter_netns(config.netns.as_deref())?;
+        Poller::new(config).map(|p| Driver::One(Box::new(p)))
+    }
+
+    fn records_pool(&self) -> Arc<RecordsPool> {
+        match self {
+            Driver::One(p) => p.records_pool(),
+            Driver::All(m) => m.records_pool(),
+        }
+    }
+
+    fn poll(&mut self) -> Result<PollBatch> {
+        match self {
+            Driver::One(p) => Ok(p.poll()),
+            Driver::All(m) => m.poll(),
+        }
+    }
+
+    fn set_part_sink(&mut self, max_bytes: usize, sink: PartSink) {
+        match self {
+            Driver::One(p) => p.set_part_sink(max_bytes, sink),
+            Driver::All(m) => m.set_part_sink(max_bytes, sink),
+        }
+    }
+
+    fn drain_events_only(&mut self) {
+        match self {
+            Driver::One(p) => p.drain_events_only(),
+            Driver::All(m) => m.drain_events_only(),
+        }
+    }
+}
+
+/// Queues the parts of a large poll as they fill, each once the consumer has taken the
+/// previous ones (the dump waits meanwhile): at most about two parts exist on the Rust
+/// side, whatever the queue's byte budget. A stop or a gone receiver drops the part.
+fn part_sink(queue: Queue, stop: Arc<AtomicBool>, max_batch: usize) -> PartSink {
+    Arc::new(move |part: PollBatch| {
+        while queue.full() || queue.bytes.load(Ordering::Acquire) >= max_batch {
+            if stop.load(Ordering::Acquire) || queue.tx.is_closed() {
+                return;
+            }
+            std::thread::park_timeout(std::time::Duration::from_millis(1));
+        }
+        queue.send(part);
+    })
+}
+
+fn run(mut poller: Driver, queue: &Queue, stop: &AtomicBool, mut budget: Budget) {
     let mut next = Instant::now();
     while !stop.load(Ordering::Acquire) {
         if queue.tx.is_closed() {
             return;
         }
+        let started = Instant::now();
+        let cpu_before = thread_cpu_nanos();
+        let mut batch = None;
         if queue.full() {
             poller.drain_events_only();
-        } else if !queue.send(poller.poll()) {
-            return;
+        } else {
+            // A poller that cannot return to its own namespace cannot go on: its death
+            // note reaches the consumer as the error.
+            batch = Some(poller.poll().unwrap_or_else(|e| panic!("{e}")));
+        }
+        let cpu = thread_cpu_nanos().saturating_sub(cpu_before);
+        let interval = budget.after_poll(cpu, started.elapsed());
+        if let Some(mut b) = batch {
+            b.stats.cpu_nanos = cpu;
+            b.stats.effective_interval_nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
+            b.stats.long_polls = budget.long_polls();
+            // Parts of this poll may have taken the free slots: wait for one.
+            while queue.tx.capacity() == 0 {
+                if stop.load(Ordering::Acquire) || queue.tx.is_closed() {
+                    return;
+                }
+                std::thread::park_timeout(std::time::Duration::from_millis(1));
+            }
+            if !queue.send(b) {
+                return;
+            }
         }
         next += interval;
         let now = Instant::now();
@@ -275,8 +363,7 @@ pub fn snapshot(mut config: PollerConfig) -> Result<PollBatch> {
     std::thread::Builder::new()
         .name("tcpinfo-snapshot".into())
         .spawn(move || {
-            enter_netns(config.netns.as_deref())?;
-            Poller::new(config).map(|mut p| p.poll())
+            Driver::open(config)?.poll()
         })
         .map_err(|e| Error::thread("spawn snapshot thread", e))?
         .join()

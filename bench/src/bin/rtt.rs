@@ -1,0 +1,309 @@
+//! `rtt`: the passive RTT benchmarks (issue 14).
+//!
+//! `rtt parse` builds a synthetic bulk-transfer trace in memory (Ethernet, IPv4 and IPv6,
+//! TCP timestamps ticking every millisecond, an ACK every second data segment) and times
+//! the parse + match loop on one thread (user CPU per packet); with `--write FILE` it also
+//! writes the trace as a pcap for the contenders (`tcpdump -r`, `tshark -r`).
+//! `rtt ring` sends TCP frames at `--pps` into one end of a veth pair with an `AF_PACKET`
+//! socket and captures them at the other end with the default `TPACKET_V3` ring, then
+//! reports ring drops and the capture's CPU per packet.
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use tcpinfo_bench::cli::{self, Flags};
+use tcpinfo_bench::sys::{cvt, kernel_release, CpuTime};
+use tcpinfo_rtt::{
+    FlowKey, LinkType, Matcher, MatcherConfig, ParseStats, RingConfig, RttSession, SessionConfig,
+    Source,
+};
+
+const USAGE: &str = "\
+usage: rtt parse [--packets 2000000] [--flows 1000] [--write FILE]
+       rtt ring [--pps 200000] [--seconds 3] [--blocks 8]
+
+parse: user CPU per packet of parse + match over a synthetic trace held in memory.
+ring:  (root) frames sent at --pps through a veth pair in two network namespaces,
+       captured with the default ring; prints drops and CPU per packet. JSON output.";
+
+fn main() -> ExitCode {
+    cli::main_with("rtt", USAGE, |args| {
+        let mode = args.first().cloned().unwrap_or_default();
+        let mut flags = Flags::parse(args.into_iter().skip(1))?;
+        let line = match mode.as_str() {
+            "parse" => parse_bench(&mut flags)?,
+            "ring" => ring_bench(&mut flags)?,
+            _ => return Err("give a mode: parse or ring".into()),
+        };
+        flags.finish()?;
+        writeln!(std::io::stdout(), "{line}").map_err(|e| e.to_string())
+    })
+}
+
+/// One Ethernet frame: TCP with the timestamp option and `payload` bytes (not stored:
+/// the IP length says so, the frame is cut at 128 bytes as a capture would).
+fn frame(flow: &FlowKey, seq: u32, ack: u32, tsval: u32, tsecr: u32, payload: u16) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+    let tcp_len: u16 = 32;
+    if flow.v6 {
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+        f.extend_from_slice(&(tcp_len + payload).to_be_bytes());
+        f.extend_from_slice(&[6, 64]);
+        f.extend_from_slice(&flow.src);
+        f.extend_from_slice(&flow.dst);
+    } else {
+        f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+        f.extend_from_slice(&(20 + tcp_len + payload).to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
+        f.extend_from_slice(&flow.src[..4]);
+        f.extend_from_slice(&flow.dst[..4]);
+    }
+    f.extend_from_slice(&flow.sport.to_be_bytes());
+    f.extend_from_slice(&flow.dport.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&ack.to_be_bytes());
+    f.extend_from_slice(&[0x80, 0x10, 0xff, 0xff, 0, 0, 0, 0, 1, 1, 8, 10]);
+    f.extend_from_slice(&tsval.to_be_bytes());
+    f.extend_from_slice(&tsecr.to_be_bytes());
+    f
+}
+
+/// The synthetic trace: `(time ns, frame)`, flows interleaved, 1 µs apart.
+fn trace(packets: usize, flows: usize) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::with_capacity(packets);
+    let keys: Vec<FlowKey> = (0..flows)
+        .map(|i| {
+            let hi = u8::try_from(i >> 8).unwrap_or(0);
+            let lo = u8::try_from(i & 0xff).unwrap_or(0);
+            let port = 40_000 + u16::try_from(i % 20_000).unwrap_or(0);
+            let (a, b) = if i % 4 == 3 {
+                (
+                    format!("fd00::{hi:x}:{lo:x}")
+                        .parse()
+                        .unwrap_or(std::net::Ipv6Addr::LOCALHOST.into()),
+                    "fd00::1"
+                        .parse()
+                        .unwrap_or(std::net::Ipv6Addr::LOCALHOST.into()),
+                )
+            } else {
+                (
+                    std::net::IpAddr::from([10, 1, hi, lo]),
+                    std::net::IpAddr::from([10, 0, 0, 1]),
+                )
+            };
+            FlowKey::new(b, 443, a, port)
+        })
+        .collect();
+    let mut i = 0usize;
+    while out.len() < packets {
+        let t = i64::try_from(out.len()).unwrap_or(i64::MAX) * 1000;
+        let k = &keys[i % flows];
+        let n = u32::try_from(i / flows).unwrap_or(0);
+        // Server clock and client clock tick every 4 rounds; an ACK after every 2nd segment.
+        let (ts_s, ts_c) = (1_000 + n / 4, 9_000 + n / 4);
+        out.push((t, frame(k, n * 1448, 1, ts_s, ts_c.saturating_sub(1), 1448)));
+        if n % 2 == 1 {
+            out.push((
+                t + 500,
+                frame(&k.reverse(), 1, (n + 1) * 1448, ts_c, ts_s, 0),
+            ));
+        }
+        i += 1;
+    }
+    out
+}
+
+fn parse_bench(flags: &mut Flags) -> Result<String, String> {
+    let packets: usize = flags.take("packets", 2_000_000)?;
+    let flows: usize = flags.take("flows", 1000)?;
+    let write: Option<String> = flags.take_opt("write")?;
+    let frames = trace(packets, flows.max(1));
+    if let Some(path) = &write {
+        write_pcap(path, &frames).map_err(|e| format!("{path}: {e}"))?;
+    }
+    let mut best = f64::MAX;
+    let mut samples = 0;
+    for _ in 0..3 {
+        let mut m = Matcher::new(MatcherConfig::default());
+        let mut ps = ParseStats::default();
+        let cpu0 = CpuTime::this_thread();
+        for (t, f) in &frames {
+            if let Some(seg) = ps.parse(Some(LinkType::Ethernet), f) {
+                if m.process(&seg, *t).is_some() {
+                    samples += 1;
+                }
+            }
+        }
+        let cpu = CpuTime::this_thread().since(cpu0);
+        #[expect(clippy::cast_precision_loss, reason = "packet counts far below 2^52")]
+        let ns = (cpu.user + cpu.sys).as_secs_f64() * 1e9 / frames.len() as f64;
+        best = best.min(ns);
+    }
+    // The parser alone, for the split.
+    let mut parse_only = f64::MAX;
+    for _ in 0..3 {
+        let mut ps = ParseStats::default();
+        let cpu0 = CpuTime::this_thread();
+        for (_, f) in &frames {
+            std::hint::black_box(ps.parse(Some(LinkType::Ethernet), f));
+        }
+        let cpu = CpuTime::this_thread().since(cpu0);
+        #[expect(clippy::cast_precision_loss, reason = "packet counts far below 2^52")]
+        let ns = (cpu.user + cpu.sys).as_secs_f64() * 1e9 / frames.len() as f64;
+        parse_only = parse_only.min(ns);
+    }
+    Ok(format!(
+        "{{\"mode\":\"parse\",\"kernel\":\"{}\",\"packets\":{},\"flows\":{flows},\"samples_per_run\":{},\"cpu_ns_per_packet_best_of_3\":{best:.1},\"parse_only_ns_per_packet\":{parse_only:.1}}}",
+        kernel_release(),
+        frames.len(),
+        samples / 3
+    ))
+}
+
+fn write_pcap(path: &str, frames: &[(i64, Vec<u8>)]) -> std::io::Result<()> {
+    let mut out = Vec::with_capacity(frames.len() * 110);
+    out.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes());
+    out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&128u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (t, f) in frames {
+        let sec = u32::try_from(t / 1_000_000_000).unwrap_or(0);
+        let ns = u32::try_from(t % 1_000_000_000).unwrap_or(0);
+        let len = u32::try_from(f.len()).unwrap_or(0);
+        let orig = len + u32::from(u16::from_be_bytes([f[16], f[17]])).saturating_sub(len - 14);
+        for v in [sec, ns, len, orig] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(f);
+    }
+    std::fs::write(path, out)
+}
+
+fn sh(args: &[&str]) -> Result<(), String> {
+    let ok = Command::new(args[0])
+        .args(&args[1..])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{args:?} failed"))
+    }
+}
+
+fn ring_bench(flags: &mut Flags) -> Result<String, String> {
+    let pps: u64 = flags.take("pps", 200_000)?;
+    let seconds: f64 = flags.take("seconds", 3.0)?;
+    let blocks: u32 = flags.take("blocks", tcpinfo_rtt::ring::DEFAULT_BLOCKS)?;
+    let (a, b) = (
+        format!("rttbench-{}-a", std::process::id()),
+        format!("rttbench-{}-b", std::process::id()),
+    );
+    sh(&["ip", "netns", "add", &a])?;
+    sh(&["ip", "netns", "add", &b])?;
+    let result = (|| {
+        sh(&[
+            "ip", "link", "add", "rbencha", "netns", &a, "type", "veth", "peer", "name", "rbenchb",
+            "netns", &b,
+        ])?;
+        sh(&["ip", "-n", &a, "link", "set", "rbencha", "up"])?;
+        sh(&["ip", "-n", &b, "link", "set", "rbenchb", "up"])?;
+        let cfg = SessionConfig::new(Source::Live {
+            ring: RingConfig {
+                interface: Some("rbenchb".into()),
+                blocks,
+                ..RingConfig::default()
+            },
+            netns: Some(b.clone()),
+        });
+        let (session, mut rx) = RttSession::start(cfg).map_err(|e| e.to_string())?;
+        let drain = std::thread::spawn(move || {
+            let mut last = None;
+            while let Some(Ok(batch)) = rx.blocking_recv() {
+                last = Some(batch.stats);
+            }
+            last
+        });
+        let cpu0 = CpuTime::this_process().map_err(|e| e.to_string())?;
+        let ns_a = a.clone();
+        let sender = std::thread::spawn(move || send(&ns_a, pps, Duration::from_secs_f64(seconds)));
+        let (sent, sender_cpu) = sender.join().map_err(|_| "sender panicked")??;
+        std::thread::sleep(Duration::from_millis(200));
+        session.stop();
+        let stats = drain
+            .join()
+            .map_err(|_| "drain panicked")?
+            .ok_or("no batch")?;
+        drop(session);
+        let capture_cpu = CpuTime::this_process()
+            .map_err(|e| e.to_string())?
+            .since(cpu0)
+            .since(sender_cpu);
+        #[expect(clippy::cast_precision_loss, reason = "packet counts far below 2^52")]
+        let per = |d: Duration| d.as_secs_f64() * 1e9 / stats.ring.packets.max(1) as f64;
+        Ok(format!(
+            "{{\"mode\":\"ring\",\"kernel\":\"{}\",\"pps_target\":{pps},\"ring_blocks\":{blocks},\"seconds\":{seconds},\"sent\":{sent},\"achieved_pps\":{:.0},\"ring_packets\":{},\"ring_drops\":{},\"ring_freezes\":{},\"parsed\":{},\"capture_user_ns_per_packet\":{:.1},\"capture_sys_ns_per_packet\":{:.1}}}",
+            kernel_release(),
+            f64::from(u32::try_from(sent).unwrap_or(u32::MAX)) / seconds,
+            stats.ring.packets,
+            stats.ring.drops,
+            stats.ring.freezes,
+            stats.parse.tcp,
+            per(capture_cpu.user),
+            per(capture_cpu.sys),
+        ))
+    })();
+    for ns in [&a, &b] {
+        sh(&["ip", "netns", "del", ns])?;
+    }
+    result
+}
+
+/// Sends TCP frames from namespace `ns` out of `rbencha` at `pps` for `dur`; returns the
+/// count sent and the sender thread's CPU.
+fn send(ns: &str, pps: u64, dur: Duration) -> Result<(u64, CpuTime), String> {
+    tcpinfo_rtt::ring::enter_netns(ns).map_err(|e| e.to_string())?;
+    // SAFETY: plain socket(2) call.
+    let fd = cvt(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) })
+        .map_err(|e| e.to_string())?;
+    // SAFETY: a fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let ifindex = i32::try_from(unsafe { libc::if_nametoindex(c"rbencha".as_ptr()) }).unwrap_or(0);
+    // SAFETY: zeroed sockaddr_ll is valid; fields set below.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = 17;
+    sll.sll_ifindex = ifindex;
+    sll.sll_halen = 6;
+    let frames = trace(4096, 64);
+    let cpu0 = CpuTime::this_thread();
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while start.elapsed() < dur {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "seconds * pps fits"
+        )]
+        let due = (start.elapsed().as_secs_f64()
+            * f64::from(u32::try_from(pps).unwrap_or(u32::MAX))) as u64;
+        while sent < due {
+            let f = &frames[usize::try_from(sent).unwrap_or(0) % frames.len()].1;
+            // SAFETY: `f` and `sll` are valid for the call.
+            unsafe {
+                libc::sendto(
+                    fd.as_raw_fd(),
+                    f.as_ptr().cast(),
+                    f.len(),
+                    0,
+                    std::ptr::from_ref(&sll).cast(),
+                    u32::try_from(size_of::<libc::sockaddr_ll>()).unwrap_or(0),
+                );
+            }
+            sent += 1;
+        }
+        std::hint::spin_loop();
+    }
+    Ok((sent, CpuTime::this_thread().since(cpu0)))
+}
