@@ -52,7 +52,7 @@ bare="$work/bare"; mkdir -p "$bare"
 (cd "$bare" && PATH=$nopath npm init -y >/dev/null && PATH=$nopath npm install --no-audit --no-fund --omit=optional "${tarballs[1]}" >/dev/null 2>&1) || fail "npm install of the main tarball alone"
 cat > "$bare/probe.mjs" <<'JS'
 import { snapshot, TCP_STATES } from 'tcpinfo'
-if (TCP_STATES.listen !== 10) throw new Error('pure-JS exports broken')
+if (TCP_STATES.listening !== 10) throw new Error('pure-JS exports broken')
 try {
   const batch = await snapshot()
   console.log(`ok ${batch.socketsSeen} sockets`) // only once the addon exists
