@@ -1,0 +1,196 @@
+/**
+ * The Kafka sink (issue 12) against a real single-node Apache Kafka broker (scripts/kafka.sh,
+ * KRaft, from Maven Central's jars): `tcpinfo collect --kafka-brokers` with real traffic in
+ * a network namespace; a consumer in the test reads the topic and must get exactly the
+ * records the archive holds for the same run (same UUIDs, same count, same lines, so the
+ * same final counters), in order per connection, with the host / netns / kind headers.
+ * Skips (saying so) only when Java or Maven are missing.
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
+import { basename, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import test, { type ExecutionContext } from 'ava'
+import { Kafka, logLevel } from 'kafkajs'
+
+import { archiveFiles, startCollector, stopCollector } from './helpers/collector.js'
+import { CLIENT, netnsPair, nodeIn, SERVER, type NetnsPair } from './helpers/netns-pair.js'
+
+const KAFKA_SH = fileURLToPath(new URL('../scripts/kafka.sh', import.meta.url))
+const PORT = 45_300
+/** Offsets in struct tcp_info (KERNEL-UAPI.md). */
+const TCPI_BYTES_ACKED = 120
+const TCPI_BYTES_RECEIVED = 128
+
+const missing = ['java', 'mvn'].filter((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status !== 0)
+const serial = missing.length > 0 ? test.serial.skip : test.serial
+if (missing.length > 0) console.log(`kafka.spec: SKIPPED: ${missing.join(' and ')} not installed (the broker needs Java 17 and Maven)`)
+
+let brokerDir = ''
+let broker = ''
+
+test.before(() => {
+  if (missing.length > 0) return
+  execFileSync('bash', [KAFKA_SH, 'fetch'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 })
+  brokerDir = mkdtempSync(join(tmpdir(), 'tcpinfo-kafka-broker-'))
+  const port = execFileSync('bash', [KAFKA_SH, 'start', brokerDir], { encoding: 'utf8', timeout: 180_000 }).trim()
+  broker = `127.0.0.1:${port}`
+})
+
+test.after.always(() => {
+  if (!brokerDir) return
+  spawnSync('bash', [KAFKA_SH, 'stop', brokerDir], { timeout: 30_000 })
+  rmSync(brokerDir, { recursive: true, force: true })
+})
+
+interface ArchivalLine {
+  Attributes: (string | null)[]
+  RawIDM: string
+}
+
+/** Each connection's archived lines in order (sequence files in order), by UUID. */
+function archiveLines(dir: string): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const file of archiveFiles(dir).sort()) {
+    const uuid = (/^(.+)\.\d{5}\.jsonl\.zst$/.exec(basename(file)) as RegExpExecArray)[1] as string
+    const r = spawnSync('zstd', ['-dcq', file], { encoding: 'utf8', maxBuffer: 256 << 20 })
+    if (r.status !== 0) throw new Error(`zstd -dc ${file}: ${r.stderr}`)
+    const lines = r.stdout.split('\n').slice(1, -1)
+    out.set(uuid, [...(out.get(uuid) ?? []), ...lines])
+  }
+  return out
+}
+
+interface Consumed {
+  key: string
+  value: string
+  headers: Record<string, string>
+  partition: number
+  offset: bigint
+}
+
+/** Every message of `topic` (waits until the topic holds `atLeast`), ordered by partition and offset. */
+async function consumeAll(topic: string, atLeast: number, timeoutMs = 60_000): Promise<{ messages: Consumed[]; total: number }> {
+  const kafka = new Kafka({ clientId: 'tcpinfo-test', brokers: [broker], logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  let offsets: { partition: number; high: string; low: string }[] = []
+  const deadline = Date.now() + timeoutMs
+  let total = 0
+  try {
+    for (;;) {
+      offsets = await admin.fetchTopicOffsets(topic)
+      total = offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0)
+      if (total >= atLeast || Date.now() > deadline) break
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  } finally {
+    await admin.disconnect()
+  }
+  const consumer = kafka.consumer({ groupId: `tcpinfo-test-${topic}`, sessionTimeout: 30_000, heartbeatInterval: 1000 })
+  const messages: Consumed[] = []
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true })
+    let done: () => void = () => {}
+    const all = new Promise<void>((r) => (done = r))
+    if (total === 0) done()
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        const headers: Record<string, string> = {}
+        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v)
+        messages.push({ key: String(message.key), value: String(message.value), headers, partition, offset: BigInt(message.offset) })
+        if (messages.length >= total) done()
+      },
+    })
+    await Promise.race([all, new Promise((_, reject) => setTimeout(() => reject(new Error(`consumed ${messages.length} of ${total} within ${timeoutMs} ms`)), timeoutMs))])
+  } finally {
+    await consumer.disconnect()
+  }
+  messages.sort((a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : 1))
+  return { messages, total }
+}
+
+async function createTopic(topic: string): Promise<void> {
+  const admin = new Kafka({ clientId: 'tcpinfo-test', brokers: [broker], logLevel: logLevel.NOTHING }).admin()
+  await admin.connect()
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: 4, replicationFactor: 1 }], waitForLeaders: true })
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/** Runs the client script in A and collects its per-connection reports. */
+async function runClients(pair: NetnsPair, sizes: number[]): Promise<{ port: number; sent: number; recv: number }[]> {
+  const client = nodeIn(pair.a, CLIENT(pair.addrB, PORT, sizes, 0, 20))
+  const reports: { port: number; sent: number; recv: number }[] = []
+  for await (const line of client.lines) {
+    const o = JSON.parse(line) as { done?: boolean; error?: string; port: number; sent: number; recv: number }
+    if (o.done) break
+    if (o.error) throw new Error(o.error)
+    reports.push(o)
+  }
+  return reports
+}
+
+let subnet = 80
+async function withPair(t: ExecutionContext): Promise<{ pair: NetnsPair; out: string }> {
+  const tag = `kfk${process.pid % 10_000}${subnet}`
+  const pair = netnsPair(tag, subnet++, { rate: '20mbit', limit: '60kb' })
+  t.teardown(() => pair.destroy())
+  const server = nodeIn(pair.b, SERVER(pair.addrB, PORT, 50_000))
+  t.teardown(() => server.child.kill())
+  await server.lines.next()
+  const out = mkdtempSync(join(tmpdir(), 'tcpinfo-kafka-out-'))
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
+  return { pair, out }
+}
+
+serial('the topic holds exactly the archive\'s records: same UUIDs, count, lines and final counters, in order per connection, with headers', async (t) => {
+  t.timeout(180_000)
+  const { pair, out } = await withPair(t)
+  const topic = `e2e-${process.pid}`
+  await createTopic(topic)
+  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic])
+  const reports = await runClients(pair, [1_000, 200_000, 1_500_000, 30_000, 700_000])
+  await new Promise((r) => setTimeout(r, 300))
+  t.is(await stopCollector(c.child), 0, c.stderr())
+  t.notRegex(c.stderr(), /not delivered/, c.stderr())
+
+  const archive = archiveLines(out)
+  const archived = [...archive.values()].reduce((n, l) => n + l.length, 0)
+  t.true(archive.size >= reports.length, `${archive.size} connections archived`)
+  const { messages, total } = await consumeAll(topic, archived)
+  t.is(total, archived, 'the topic holds as many records as the archive')
+
+  const byKey = new Map<string, Consumed[]>()
+  for (const m of messages) byKey.set(m.key, [...(byKey.get(m.key) ?? []), m])
+  t.deepEqual([...byKey.keys()].sort(), [...archive.keys()].sort(), 'same UUIDs')
+  for (const [uuid, lines] of archive) {
+    const got = byKey.get(uuid) ?? []
+    t.is(new Set(got.map((m) => m.partition)).size, 1, `${uuid}: one partition`)
+    t.deepEqual(got.map((m) => m.value), lines, `${uuid}: the archive's lines, in order`)
+    for (const m of got) {
+      t.is(m.headers.host, hostname())
+      t.is(m.headers.netns, pair.pathA)
+    }
+    t.is(got[0]?.headers.kind, 'opened', `${uuid}: first is the open`)
+    t.is(got.at(-1)?.headers.kind, 'closed', `${uuid}: last is the close`)
+  }
+  // The final counters the endpoints counted are in each connection's last Kafka record.
+  for (const rep of reports) {
+    const last = [...byKey.values()]
+      .map((ms) => JSON.parse((ms.at(-1) as Consumed).value) as ArchivalLine)
+      .find((r) => {
+        const idm = Buffer.from(r.RawIDM, 'base64')
+        return idm.readUInt16BE(4) === rep.port && idm.readUInt16BE(6) === PORT
+      })
+    t.truthy(last, `a Kafka record series for client port ${rep.port}`)
+    const info = Buffer.from(last?.Attributes[2] ?? '', 'base64')
+    t.is(info.readBigUInt64LE(TCPI_BYTES_ACKED), BigInt(rep.sent + 2), `bytes_acked for ${rep.sent} sent`)
+    t.is(info.readBigUInt64LE(TCPI_BYTES_RECEIVED), BigInt(rep.recv + 1), `bytes_received for ${rep.recv} received`)
+  }
+})
