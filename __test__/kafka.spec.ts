@@ -17,6 +17,7 @@ import { promisify } from 'node:util'
 import test, { type ExecutionContext } from 'ava'
 import { Kafka, logLevel } from 'kafkajs'
 
+import { readRawConfig, resolveCollectorConfig } from '../src/config/collector-config.js'
 import { archiveFiles, sample, startCollector, stopCollector } from './helpers/collector.js'
 import { CLIENT, netnsPair, nodeIn, SERVER, type NetnsPair } from './helpers/netns-pair.js'
 
@@ -322,3 +323,46 @@ async function consumeAllCount(topic: string): Promise<number> {
     await admin.disconnect()
   }
 }
+
+test('--kafka-* flags and their env variables parse; bad values are refused naming the flag', (t) => {
+  const cfg = (argv: string[], env: NodeJS.ProcessEnv = {}) => resolveCollectorConfig(readRawConfig(argv, env)).config
+  const d = cfg([])
+  t.deepEqual([d.kafkaBrokers, d.kafkaTopic, d.kafkaFormat, d.kafkaCompression, d.kafkaBufferBytes, d.kafkaSample], [[], 'tcpinfo', 'archival', 'none', 64 << 20, 'all'])
+  const c = cfg(['--kafka-brokers', 'k1:9092,10.0.0.1:9093', '--kafka-brokers', '[::1]:9094', '--kafka-topic', 'tcp.info', '--kafka-format', 'decoded', '--kafka-compression', 'gzip', '--kafka-sample', '10'])
+  t.deepEqual(c.kafkaBrokers, ['k1:9092', '10.0.0.1:9093', '[::1]:9094'])
+  t.deepEqual([c.kafkaTopic, c.kafkaFormat, c.kafkaCompression, c.kafkaSample], ['tcp.info', 'decoded', 'gzip', '10'])
+  const e = cfg([], { KAFKA_BROKERS: 'b:1', KAFKA_BUFFER_BYTES: '8192', KAFKA_SAMPLE: 'opens-closes' })
+  t.deepEqual([e.kafkaBrokers, e.kafkaBufferBytes, e.kafkaSample], [['b:1'], 8192, 'opens-closes'])
+  for (const [flag, bad] of [['--kafka-brokers', 'nohost'], ['--kafka-brokers', 'h:99999'], ['--kafka-topic', 'a b'], ['--kafka-format', 'avro'], ['--kafka-compression', 'zstd'], ['--kafka-buffer-bytes', '10'], ['--kafka-sample', '0'], ['--kafka-sample', 'some']] as const) {
+    const err = t.throws(() => cfg([flag, bad]), undefined, `${flag} ${bad}`)
+    t.regex(err?.message ?? '', new RegExp(flag.slice(2)), `${flag} ${bad}: ${err?.message}`)
+  }
+})
+
+serial('--kafka-format decoded: flat JSON with a schema version, key = uuid, final counters as the endpoints counted', async (t) => {
+  t.timeout(180_000)
+  const { pair, out } = await withPair(t)
+  const topic = `decoded-${process.pid}`
+  await createTopic(topic)
+  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic, '--kafka-format', 'decoded'])
+  const reports = await runClients(pair, [20_000, 400_000])
+  await new Promise((r) => setTimeout(r, 300))
+  t.is(await stopCollector(c.child), 0, c.stderr())
+  const archive = archiveLines(out)
+  const archived = [...archive.values()].reduce((n, l) => n + l.length, 0)
+  const { messages, total } = await consumeAll(topic, archived)
+  t.is(total, archived)
+  const objs = messages.map((m) => ({ m, o: JSON.parse(m.value) as Record<string, unknown> }))
+  for (const { m, o } of objs) {
+    t.is(o.schema, 1)
+    t.is(o.uuid, m.key)
+    t.is(o.kind, m.headers.kind)
+    for (const v of Object.values(o)) t.true(v === null || typeof v !== 'object' || Array.isArray(v), 'flat')
+  }
+  for (const rep of reports) {
+    const closed = objs.find(({ o }) => o.kind === 'closed' && o.id_srcPort === rep.port && o.id_dstPort === PORT)?.o
+    t.truthy(closed, `the close of client port ${rep.port}`)
+    t.is(String(closed?.tcpInfo_bytesAcked), String(rep.sent + 2))
+    t.is(String(closed?.tcpInfo_bytesReceived), String(rep.recv + 1))
+  }
+})

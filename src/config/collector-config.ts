@@ -67,7 +67,7 @@ export interface CollectorConfig {
   /** Kafka topic. */
   readonly kafkaTopic: string
   /** Kafka message value format. */
-  readonly kafkaFormat: 'archival'
+  readonly kafkaFormat: 'archival' | 'decoded'
   /** Kafka compression codec. */
   readonly kafkaCompression: 'none' | 'gzip'
   /** Bytes queued for Kafka beyond which the oldest records are dropped. */
@@ -169,7 +169,7 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'logLevel', flag: 'log-level', field: oneOf(['debug', 'info', 'warn', 'error'] as const, 'lowest level logged'), default: 'info' },
   { key: 'kafkaBrokers', flag: 'kafka-brokers', field: list(text('Kafka broker', 300, { expects: 'a broker host:port', test: (s) => /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535 }), 64, 'Kafka brokers'), default: [], repeatable: true },
   { key: 'kafkaTopic', flag: 'kafka-topic', field: text('Kafka topic', 249, { expects: 'a Kafka topic name (letters, digits, . _ -; at most 249)', test: (s) => /^[a-zA-Z0-9._-]+$/.test(s) }), default: 'tcpinfo' },
-  { key: 'kafkaFormat', flag: 'kafka-format', field: oneOf(['archival'] as const, 'Kafka message value format'), default: 'archival' },
+  { key: 'kafkaFormat', flag: 'kafka-format', field: oneOf(['archival', 'decoded'] as const, 'Kafka message value format'), default: 'archival' },
   { key: 'kafkaCompression', flag: 'kafka-compression', field: oneOf(['none', 'gzip'] as const, 'Kafka compression'), default: 'none' },
   { key: 'kafkaBufferBytes', flag: 'kafka-buffer-bytes', field: integer(4096, 2 ** 32, 'bytes queued for Kafka'), default: 64 << 20 },
   { key: 'kafkaSample', flag: 'kafka-sample', field: text('Kafka sampling', 20, { expects: 'all, opens-closes, or N (every Nth poll, 1 to 1000000)', test: (s) => /^(all|opens-closes|[1-9]\d{0,6})$/.test(s) && (!/^\d/.test(s) || Number(s) <= 1_000_000) }), default: 'all' },
@@ -198,7 +198,7 @@ export const OPTION_DOCS: Readonly<Record<string, string>> = {
   'log-level': 'debug, info, warn or error',
   'kafka-brokers': 'Kafka brokers host:port (repeatable, comma lists; empty: no Kafka export): one message per record, key = UUID, headers host, netns, kind',
   'kafka-topic': 'Kafka topic of the records (auto-created where the broker allows)',
-  'kafka-format': 'Message value: archival (the M-Lab ArchivalRecord line)',
+  'kafka-format': 'Message value: archival (the M-Lab ArchivalRecord line) or decoded (flat JSON of the decoded fields with a schema version, for JSONEachRow)',
   'kafka-compression': 'none or gzip (zstd and lz4 are not supported by the bundled client)',
   'kafka-buffer-bytes': 'Bytes of records queued while the broker is slow or away; beyond it the oldest are dropped (counted)',
   'kafka-sample': 'all; opens-closes (only opens and closes); or N: every Nth poll\'s changes (opens and closes always). The archive stays complete',

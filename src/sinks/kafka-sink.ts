@@ -1,7 +1,8 @@
 /**
  * Kafka as a sink (issue 12): one message per reported record, key = the connection's
  * UUID (one connection's records stay in one partition, in order), value = the M-Lab
- * `ArchivalRecord` line (format `archival`), headers `host`, `netns` and `kind`.
+ * `ArchivalRecord` line (format `archival`) or flat JSON of the decoded fields (`decoded`),
+ * headers `host`, `netns` and `kind`.
  *
  * The producer is kafkajs (pure JS). `offer()` copies each record's line into a queue
  * bounded in bytes and returns; a pump sends the queue in batches (by size, and at least
@@ -19,6 +20,7 @@ import { CompressionTypes, Kafka, logLevel, type Message, type Producer } from '
 import type { Batch } from '../api/batch.js'
 import type { Logger } from '../log.js'
 import { FLAG_HAS_RECORD, INDEX, RECORD_KINDS } from '../uapi.js'
+import { decodedRecord } from './kafka-decoded.js'
 import type { Sink, SinkCounters } from './sink.js'
 
 /** Compression codecs this sink supports (kafkajs ships gzip; zstd and lz4 need codec plugins it does not bundle). */
@@ -26,6 +28,9 @@ export const KAFKA_COMPRESSIONS = ['none', 'gzip'] as const
 export type KafkaCompression = (typeof KAFKA_COMPRESSIONS)[number]
 /** What is exported: every poll, every Nth poll's records (opens and closes always), or only opens and closes. */
 export type KafkaSample = { every: number } | 'opens-closes'
+/** Message values: the ArchivalRecord line, or flat JSON of the decoded fields (src/sinks/kafka-decoded.ts). */
+export const KAFKA_FORMATS = ['archival', 'decoded'] as const
+export type KafkaFormat = (typeof KAFKA_FORMATS)[number]
 
 export interface KafkaSinkOptions {
   /** `host:port` list. */
@@ -36,6 +41,8 @@ export interface KafkaSinkOptions {
   /** The `netns` header (empty: the collector's own namespace). */
   netns?: string
   compression?: KafkaCompression
+  /** Value format (default `archival`). */
+  format?: KafkaFormat
   /** Bytes of queued record values beyond which the oldest are dropped (default 64 MiB). */
   bufferBytes?: number
   /** Bytes per produce request at most (default 1 MiB). */
@@ -109,6 +116,7 @@ export class KafkaSink implements Sink {
       uuidPrefix: options.uuidPrefix,
       netns: options.netns ?? '',
       compression: options.compression ?? 'none',
+      format: options.format ?? 'archival',
       bufferBytes: options.bufferBytes ?? 64 << 20,
       batchBytes: options.batchBytes ?? 1 << 20,
       lingerMs: options.lingerMs ?? 20,
@@ -143,10 +151,15 @@ export class KafkaSink implements Sink {
         this.#s.sampledOut++
         continue
       }
-      const lineOff = index.readUInt32LE(off + INDEX.lineOff)
-      const lineLen = index.readUInt32LE(off + INDEX.lineLen)
-      // A copy: the batch's native memory is not pinned by the queue; without the newline.
-      const value = Buffer.from(lines.subarray(lineOff, lineOff + Math.max(0, lineLen - 1)))
+      let value: Buffer
+      if (this.#o.format === 'decoded') {
+        value = Buffer.from(JSON.stringify(decodedRecord(batch.connections[i]!, batch)))
+      } else {
+        const lineOff = index.readUInt32LE(off + INDEX.lineOff)
+        const lineLen = index.readUInt32LE(off + INDEX.lineLen)
+        // A copy: the batch's native memory is not pinned by the queue; without the newline.
+        value = Buffer.from(lines.subarray(lineOff, lineOff + Math.max(0, lineLen - 1)))
+      }
       const cookie = index.readBigUInt64LE(off + INDEX.cookie)
       const key = `${this.#o.uuidPrefix}_${cookie.toString(16).toUpperCase().padStart(16, '0')}`
       this.#push({ key, value, kind: RECORD_KINDS[kindByte] ?? 'changed' })
