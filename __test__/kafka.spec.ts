@@ -35,8 +35,9 @@ if (missing.length > 0) console.log(`kafka.spec: SKIPPED: ${missing.join(' and '
 let brokerDir = ''
 let broker = ''
 
-test.before(() => {
+test.before((t) => {
   if (missing.length > 0) return
+  t.timeout(400_000)
   execFileSync('bash', [KAFKA_SH, 'fetch'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 })
   brokerDir = mkdtempSync(join(tmpdir(), 'tcpinfo-kafka-broker-'))
   const port = execFileSync('bash', [KAFKA_SH, 'start', brokerDir], { encoding: 'utf8', timeout: 180_000 }).trim()
@@ -364,5 +365,28 @@ serial('--kafka-format decoded: flat JSON with a schema version, key = uuid, fin
     t.truthy(closed, `the close of client port ${rep.port}`)
     t.is(String(closed?.tcpInfo_bytesAcked), String(rep.sent + 2))
     t.is(String(closed?.tcpInfo_bytesReceived), String(rep.recv + 1))
+  }
+})
+
+serial('--kafka-sample opens-closes exports only the opens and closes; the archive stays complete', async (t) => {
+  t.timeout(180_000)
+  const { pair, out } = await withPair(t)
+  const topic = `sample-${process.pid}`
+  await createTopic(topic)
+  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic, '--kafka-sample', 'opens-closes'])
+  await runClients(pair, [300_000, 1_000_000])
+  await new Promise((r) => setTimeout(r, 300))
+  t.is(await stopCollector(c.child), 0, c.stderr())
+  const archive = archiveLines(out)
+  const archived = [...archive.values()].reduce((n, l) => n + l.length, 0)
+  // Each connection: its first and last archived record (one when it lived less than a poll).
+  const expected = [...archive.values()].reduce((n, l) => n + Math.min(2, l.length), 0)
+  t.true(archived > expected, `the archive holds changes too (${archived} records)`)
+  const { messages, total } = await consumeAll(topic, expected)
+  t.is(total, expected)
+  for (const [uuid, lines] of archive) {
+    const got = messages.filter((m) => m.key === uuid)
+    t.deepEqual(got.map((m) => m.value), lines.length === 1 ? lines : [lines[0], lines.at(-1)], uuid)
+    t.true(got.every((m) => m.headers.kind !== 'changed'))
   }
 })
