@@ -159,9 +159,10 @@ serial('the topic holds exactly the archive\'s records: same UUIDs, count, lines
   const { pair, out } = await withPair(t)
   const topic = `e2e-${process.pid}`
   await createTopic(topic)
-  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic])
+  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic])
   const reports = await runClients(pair, [1_000, 200_000, 1_500_000, 30_000, 700_000])
   await new Promise((r) => setTimeout(r, 300))
+  await drained(c.prom as string)
   t.is(await stopCollector(c.child), 0, c.stderr())
   t.notRegex(c.stderr(), /not delivered/, c.stderr())
 
@@ -345,9 +346,10 @@ serial('--kafka-format decoded: flat JSON with a schema version, key = uuid, fin
   const { pair, out } = await withPair(t)
   const topic = `decoded-${process.pid}`
   await createTopic(topic)
-  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic, '--kafka-format', 'decoded'])
+  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic, '--kafka-format', 'decoded'])
   const reports = await runClients(pair, [20_000, 400_000])
   await new Promise((r) => setTimeout(r, 300))
+  await drained(c.prom as string)
   t.is(await stopCollector(c.child), 0, c.stderr())
   const archive = archiveLines(out)
   const archived = [...archive.values()].reduce((n, l) => n + l.length, 0)
@@ -373,9 +375,10 @@ serial('--kafka-sample opens-closes exports only the opens and closes; the archi
   const { pair, out } = await withPair(t)
   const topic = `sample-${process.pid}`
   await createTopic(topic)
-  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic, '--kafka-sample', 'opens-closes'])
+  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic, '--kafka-sample', 'opens-closes'])
   await runClients(pair, [300_000, 1_000_000])
   await new Promise((r) => setTimeout(r, 300))
+  await drained(c.prom as string)
   t.is(await stopCollector(c.child), 0, c.stderr())
   const archive = archiveLines(out)
   const archived = [...archive.values()].reduce((n, l) => n + l.length, 0)
@@ -390,3 +393,8 @@ serial('--kafka-sample opens-closes exports only the opens and closes; the archi
     t.true(got.every((m) => m.headers.kind !== 'changed'))
   }
 })
+
+/** Waits until the collector's Kafka queue is empty (so a loaded machine's stop deadline is not what is tested). */
+async function drained(prom: string): Promise<void> {
+  await until('the Kafka queue to drain', async () => sample(await scrapeOf(prom), 'tcpinfo_sink_queued_bytes{sink="kafka"}') === 0, 60_000)
+}
