@@ -398,3 +398,19 @@ serial('--kafka-sample opens-closes exports only the opens and closes; the archi
 async function drained(prom: string): Promise<void> {
   await until('the Kafka queue to drain', async () => sample(await scrapeOf(prom), 'tcpinfo_sink_queued_bytes{sink="kafka"}') === 0, 60_000)
 }
+
+test.serial('no broker reachable: SIGTERM still exits within 2 s, reporting how many records were not delivered', async (t) => {
+  t.timeout(120_000)
+  const { pair, out } = await withPair(t)
+  // Port 1 on loopback: connection refused, at once and every time.
+  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '', '--flush-interval', '100ms', '--kafka-brokers', '127.0.0.1:1', '--kafka-topic', 'nowhere'])
+  await runClients(pair, [10_000, 100_000])
+  await new Promise((r) => setTimeout(r, 300))
+  const t0 = Date.now()
+  t.is(await stopCollector(c.child), 0, c.stderr())
+  const ms = Date.now() - t0
+  t.true(ms < 2000, `exit took ${ms} ms`)
+  const archived = [...archiveLines(out).values()].reduce((n, l) => n + l.length, 0)
+  t.true(archived > 0)
+  t.regex(c.stderr(), new RegExp(`error kafka: ${archived} records not delivered to nowhere before the stop deadline`), c.stderr())
+})
