@@ -13,9 +13,10 @@
  * Records without a line (closes found by the sweep, which the archive does not write
  * either) are not exported.
  */
+import { createRequire } from 'node:module'
 import { hostname } from 'node:os'
 
-import { CompressionTypes, Kafka, logLevel, type Message, type Producer } from 'kafkajs'
+import type * as KafkaJs from 'kafkajs'
 
 import type { Batch } from '../api/batch.js'
 import type { Logger } from '../log.js'
@@ -70,6 +71,13 @@ export interface KafkaSinkStats {
   undelivered: number
 }
 
+/** kafkajs, loaded on first use (about 100 ms): `tcpinfo` without Kafka never pays for it. */
+let kafkajs: typeof KafkaJs | undefined
+function client(): typeof KafkaJs {
+  kafkajs ??= createRequire(import.meta.url)('kafkajs') as typeof KafkaJs
+  return kafkajs
+}
+
 /** Backoff between failed sends, ms. */
 const BACKOFF_MIN_MS = 100
 const BACKOFF_MAX_MS = 5000
@@ -87,8 +95,8 @@ export class KafkaSink implements Sink {
   readonly topic: string
   readonly #o: Required<Omit<KafkaSinkOptions, 'log' | 'netns' | 'clientId' | 'sample'>> & { sample: KafkaSample; netns: string }
   readonly #log: Logger | undefined
-  readonly #producer: Producer
-  readonly #compression: CompressionTypes
+  readonly #producer: KafkaJs.Producer
+  readonly #compression: KafkaJs.CompressionTypes
   /** Queue of records (FIFO with a moving head). */
   #q: Item[] = []
   #head = 0
@@ -122,6 +130,7 @@ export class KafkaSink implements Sink {
       lingerMs: options.lingerMs ?? 20,
       sample: options.sample ?? { every: 1 },
     }
+    const { CompressionTypes, Kafka, logLevel } = client()
     this.#compression = this.#o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None
     const kafka = new Kafka({
       clientId: options.clientId ?? 'tcpinfo',
@@ -210,7 +219,7 @@ export class KafkaSink implements Sink {
           take.push(it)
           bytes += it.value.length + it.key.length
         }
-        const messages: Message[] = take.map((it) => ({ key: it.key, value: it.value, headers: { host: this.#host, netns: this.#o.netns, kind: it.kind } }))
+        const messages: KafkaJs.Message[] = take.map((it) => ({ key: it.key, value: it.value, headers: { host: this.#host, netns: this.#o.netns, kind: it.kind } }))
         await this.#producer.send({ topic: this.topic, acks: -1, compression: this.#compression, messages })
         // Records dropped during the send (a prefix of `take`) already left the queue.
         for (let j = take.indexOf(this.#q[this.#head] as Item); j >= 0 && j < take.length; j++) {
