@@ -6,7 +6,7 @@ import test from 'ava'
 import * as api from '../src/index.js'
 
 test('the package exports exactly the documented API', (t) => {
-  t.deepEqual(Object.keys(api).sort(), ['AbortError', 'ArchiveBatch', 'ArchiveReadError', 'ArchiveReader', 'ArchiveWriter', 'Batch', 'BoundedQueue', 'Connection', 'ERROR_CODES', 'EventSocketServer', 'MetricsSink', 'NullSink', 'RttBatch', 'STATE_GROUPS', 'STATE_NAMES', 'TCP_STATES', 'TcpinfoError', 'WARNING_CODES', 'analyzeArchive', 'csvColumns', 'events', 'flowKey', 'parseEvent', 'readArchive', 'rtt', 'snapshot', 'verdictOf', 'watch', 'writeArchiveCsv', 'writeArchiveJson', 'writeReport'])
+  t.deepEqual(Object.keys(api).sort(), ['AbortError', 'ArchiveBatch', 'ArchiveReadError', 'ArchiveReader', 'ArchiveWriter', 'Batch', 'BoundedQueue', 'Connection', 'ERROR_CODES', 'EventSocketServer', 'KAFKA_COMPRESSIONS', 'KAFKA_FORMATS', 'KafkaSink', 'MetricsSink', 'NullSink', 'RttBatch', 'STATE_GROUPS', 'STATE_NAMES', 'TCP_STATES', 'TcpinfoError', 'WARNING_CODES', 'analyzeArchive', 'csvColumns', 'events', 'flowKey', 'parseEvent', 'readArchive', 'rtt', 'snapshot', 'verdictOf', 'watch', 'writeArchiveCsv', 'writeArchiveJson', 'writeReport'])
 })
 
 test('package.json exports and bin point at the built files', (t) => {

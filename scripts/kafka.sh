@@ -4,6 +4,7 @@
 #
 #   scripts/kafka.sh fetch            resolve the jars (about 45 s the first time; cached)
 #   scripts/kafka.sh start DIR [PORT] format a broker in DIR and start it; prints PORT when ready
+#   scripts/kafka.sh resume DIR       start again the broker of DIR after a stop (same port and data)
 #   scripts/kafka.sh stop DIR         stop the broker started in DIR
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -56,7 +57,14 @@ PROPS
   java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format -t "$(python3 -c 'import uuid,base64; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" -c "$dir/server.properties" --standalone >"$dir/format.log" 2>&1 \
     || java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format -t "$(python3 -c 'import uuid,base64; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" -c "$dir/server.properties" >>"$dir/format.log" 2>&1 \
     || { echo "kafka.sh: storage format failed:" >&2; cat "$dir/format.log" >&2; exit 1; }
-  nohup java "${java_opts[@]}" -cp "$libs/*" kafka.Kafka "$dir/server.properties" >"$dir/stdout.log" 2>&1 </dev/null &
+  launch "$dir" "$port"
+}
+
+# Runs the broker formatted in DIR (its data kept) and waits until PORT listens.
+launch() {
+  local dir="$1" port="$2"
+  local java_opts=(-Xms128m -Xmx512m -Dkafka.logs.dir="$dir" -Dlog4j2.configurationFile="$dir/log4j2.properties")
+  nohup java "${java_opts[@]}" -cp "$libs/*" kafka.Kafka "$dir/server.properties" >>"$dir/stdout.log" 2>&1 </dev/null &
   echo $! >"$dir/broker.pid"
   for _ in $(seq 1 600); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -73,6 +81,15 @@ PROPS
   exit 1
 }
 
+# Starts again the broker of DIR (stopped with `stop`), same port, same data.
+resume() {
+  local dir="$1"
+  [ -f "$dir/server.properties" ] || { echo "kafka.sh: no broker was started in $dir" >&2; exit 1; }
+  local port
+  port=$(sed -n 's/^listeners=PLAINTEXT:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$dir/server.properties")
+  launch "$dir" "$port"
+}
+
 stop() {
   local dir="$1"
   [ -f "$dir/broker.pid" ] || return 0
@@ -87,6 +104,7 @@ stop() {
 case "${1:-}" in
   fetch) fetch ;;
   start) start "${2:?usage: kafka.sh start DIR [PORT]}" "${3:-0}" ;;
+  resume) resume "${2:?usage: kafka.sh resume DIR}" ;;
   stop) stop "${2:?usage: kafka.sh stop DIR}" ;;
-  *) echo "usage: kafka.sh fetch | start DIR [PORT] | stop DIR" >&2; exit 2 ;;
+  *) echo "usage: kafka.sh fetch | start DIR [PORT] | resume DIR | stop DIR" >&2; exit 2 ;;
 esac

@@ -29,6 +29,7 @@ import type { Logger } from '../log.js'
 import { MetricsSink } from '../metrics/metrics.js'
 import { MetricsServer } from '../metrics/server.js'
 import { ArchiveSink } from '../sinks/archive-sink.js'
+import { KafkaSink } from '../sinks/kafka-sink.js'
 import type { Sink, SinkCounters } from '../sinks/sink.js'
 
 /** How often rotation by age is checked: a tenth of the age, at most every second. */
@@ -65,6 +66,8 @@ export class Collector {
   readonly sinks: readonly Sink[]
   /** The event socket, with `--eventsocket`. */
   readonly eventsocket: EventSocketServer | undefined
+  /** The Kafka sink, with `--kafka-brokers`. */
+  readonly kafka: KafkaSink | undefined
   /** The metrics sink; its registry is the collector's own (never prom-client's global one). */
   readonly metrics: MetricsSink
   #metricsServer: MetricsServer | undefined
@@ -100,7 +103,8 @@ export class Collector {
       ports: config.metricsPorts,
       sources: { sinks: () => this.sinks, archive: () => this.#writer.stats(), eventsocket: () => this.eventsocket?.stats() },
     })
-    this.sinks = [archive, ...(this.eventsocket ? [this.eventsocket] : []), this.metrics]
+    this.kafka = config.kafkaBrokers.length > 0 ? kafkaSinkOf(config, this.uuidPrefix, log) : undefined
+    this.sinks = [archive, ...(this.eventsocket ? [this.eventsocket] : []), ...(this.kafka ? [this.kafka] : []), this.metrics]
     this.#done = this.#run()
   }
 
@@ -246,4 +250,10 @@ export class Collector {
       await closing
     }
   }
+}
+
+/** The Kafka sink of `--kafka-*` (issue 12). */
+function kafkaSinkOf(c: CollectorConfig, uuidPrefix: string, log: Logger): KafkaSink {
+  const sample = c.kafkaSample === 'all' ? { every: 1 } : c.kafkaSample === 'opens-closes' ? ('opens-closes' as const) : { every: Number(c.kafkaSample) }
+  return new KafkaSink({ brokers: c.kafkaBrokers, topic: c.kafkaTopic, uuidPrefix, netns: c.netns, compression: c.kafkaCompression, format: c.kafkaFormat, bufferBytes: c.kafkaBufferBytes, sample, log })
 }

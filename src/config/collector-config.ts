@@ -64,6 +64,18 @@ export interface CollectorConfig {
   readonly logFormat: 'text' | 'json'
   /** Lowest level logged. */
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error'
+  /** Kafka brokers (`host:port`); empty = no Kafka sink (issue 12). */
+  readonly kafkaBrokers: readonly string[]
+  /** Kafka topic. */
+  readonly kafkaTopic: string
+  /** Kafka message value format. */
+  readonly kafkaFormat: 'archival' | 'decoded'
+  /** Kafka compression codec. */
+  readonly kafkaCompression: 'none' | 'gzip'
+  /** Bytes queued for Kafka beyond which the oldest records are dropped. */
+  readonly kafkaBufferBytes: number
+  /** `all`, `opens-closes`, or N: every Nth poll's changes (opens and closes always). */
+  readonly kafkaSample: string
 }
 
 /** One collector option: its field, flag, M-Lab aliases and default. */
@@ -158,6 +170,12 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'maxCpu', flag: 'max-cpu', field: number(MIN_MAX_CPU, 1, 'CPU budget of the poller, fraction of one core'), default: undefined },
   { key: 'logFormat', flag: 'log-format', field: oneOf(['text', 'json'] as const, 'log line format'), default: 'text' },
   { key: 'logLevel', flag: 'log-level', field: oneOf(['debug', 'info', 'warn', 'error'] as const, 'lowest level logged'), default: 'info' },
+  { key: 'kafkaBrokers', flag: 'kafka-brokers', field: list(text('Kafka broker', 300, { expects: 'a broker host:port', test: (s) => /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535 }), 64, 'Kafka brokers'), default: [], repeatable: true },
+  { key: 'kafkaTopic', flag: 'kafka-topic', field: text('Kafka topic', 249, { expects: 'a Kafka topic name (letters, digits, . _ -; at most 249)', test: (s) => /^[a-zA-Z0-9._-]+$/.test(s) }), default: 'tcpinfo' },
+  { key: 'kafkaFormat', flag: 'kafka-format', field: oneOf(['archival', 'decoded'] as const, 'Kafka message value format'), default: 'archival' },
+  { key: 'kafkaCompression', flag: 'kafka-compression', field: oneOf(['none', 'gzip'] as const, 'Kafka compression'), default: 'none' },
+  { key: 'kafkaBufferBytes', flag: 'kafka-buffer-bytes', field: integer(4096, 2 ** 32, 'bytes queued for Kafka'), default: 64 << 20 },
+  { key: 'kafkaSample', flag: 'kafka-sample', field: text('Kafka sampling', 20, { expects: 'all, opens-closes, or N (every Nth poll, 1 to 1000000)', test: (s) => /^(all|opens-closes|[1-9]\d{0,6})$/.test(s) && (!/^\d/.test(s) || Number(s) <= 1_000_000) }), default: 'all' },
 ]
 
 /** Documentation of each option for `--help`, with its env variables and default. */
@@ -182,6 +200,12 @@ export const OPTION_DOCS: Readonly<Record<string, string>> = {
   'max-cpu': 'CPU budget of the poller thread, a fraction of one core (0.2 = 20%): the interval stretches to stay within it (default: none)',
   'log-format': 'text (one human-readable line per event) or json',
   'log-level': 'debug, info, warn or error',
+  'kafka-brokers': 'Kafka brokers host:port (repeatable, comma lists; empty: no Kafka export): one message per record, key = UUID, headers host, netns, kind',
+  'kafka-topic': 'Kafka topic of the records (auto-created where the broker allows)',
+  'kafka-format': 'Message value: archival (the M-Lab ArchivalRecord line) or decoded (flat JSON of the decoded fields with a schema version, for JSONEachRow)',
+  'kafka-compression': 'none or gzip (zstd and lz4 are not supported by the bundled client)',
+  'kafka-buffer-bytes': 'Bytes of records queued while the broker is slow or away; beyond it the oldest are dropped (counted)',
+  'kafka-sample': 'all; opens-closes (only opens and closes); or N: every Nth poll\'s changes (opens and closes always). The archive stays complete',
 }
 
 /** The environment variable names of a flag name (M-Lab's rule: upper-case, non-alphanumerics to `_`). */
