@@ -5,7 +5,6 @@
 //! mirror `include/uapi/linux/inet_diag.h` and `tcp.h`; see KERNEL-UAPI.md §2.1–2.2.
 
 use crate::error::Result;
-use crate::poll::batch::{RecordView, FLAG_UNSEEN};
 use crate::parse::attrs::{
     Attrs, INET_DIAG_BBRINFO, INET_DIAG_CGROUP_ID, INET_DIAG_CLASS_ID, INET_DIAG_CONG,
     INET_DIAG_DCTCPINFO, INET_DIAG_INFO, INET_DIAG_MARK, INET_DIAG_MEMINFO, INET_DIAG_PAD,
@@ -15,6 +14,7 @@ use crate::parse::attrs::{
 use crate::parse::diag_msg::{parse_diag, InetDiagMsg};
 use crate::parse::tcp_info::{AccEcnLayout, FieldValue, TcpInfo};
 use crate::parse::{read_u16, read_u32, read_u64};
+use crate::poll::batch::{RecordView, FLAG_UNSEEN};
 
 /// A decoded value.
 #[derive(Debug, Clone, PartialEq)]

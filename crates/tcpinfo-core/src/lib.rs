@@ -34,14 +34,15 @@ pub use netlink::bytecode::exclusion_program;
 pub use netlink::dump::{DumpEnd, DumpSocket, DumpStats, DEFAULT_RECV_BUFFER_BYTES};
 pub use netlink::request::DumpSpec;
 pub use poll::batch::{
-    NamespaceInfo, PollBatch, PollStats, RecordIter, RecordKind, RecordView, Records, Warning, WarningCode,
-    FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX_ENTRY_LEN, INDEX_NETNS_OFFSET,
-    WARNING_CODES,
+    NamespaceInfo, PollBatch, PollStats, RecordIter, RecordKind, RecordView, Records, Warning,
+    WarningCode, FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX_ENTRY_LEN,
+    INDEX_NETNS_OFFSET, WARNING_CODES,
 };
 pub use poll::config::{
-    PollerConfig, ALL_STATES, DEFAULT_CLOSE_GRACE, DEFAULT_EXT, DEFAULT_MAX_PENDING_CLOSES,
-    DEFAULT_MAX_QUEUED_BYTES, DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_DEPTH, DEFAULT_STATES, MAX_MAX_QUEUED_BYTES,
-    MAX_POLL_INTERVAL, MAX_QUEUE_DEPTH, MIN_MAX_CPU, DEFAULT_MAX_BATCH_BYTES, MIN_MAX_QUEUED_BYTES,
+    PollerConfig, ALL_STATES, DEFAULT_CLOSE_GRACE, DEFAULT_EXT, DEFAULT_MAX_BATCH_BYTES,
+    DEFAULT_MAX_PENDING_CLOSES, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_POLL_INTERVAL,
+    DEFAULT_QUEUE_DEPTH, DEFAULT_STATES, MAX_MAX_QUEUED_BYTES, MAX_POLL_INTERVAL, MAX_QUEUE_DEPTH,
+    MIN_MAX_CPU, MIN_MAX_QUEUED_BYTES,
 };
 pub use poll::ingest::Ingest;
 pub use poll::multi::{MultiPoller, MAX_NAMESPACES};

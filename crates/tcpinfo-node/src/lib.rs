@@ -6,20 +6,20 @@
 #![deny(missing_docs)]
 
 mod native_archive_batch;
+mod native_archive_csv;
 mod native_archive_options;
+mod native_archive_reader;
 mod native_archive_stats;
 mod native_archive_writer;
-mod native_archive_csv;
-mod native_archive_reader;
 mod native_decode;
 mod native_error;
+mod native_namespace;
 mod native_options;
 mod native_poller;
 mod native_records;
-mod native_vocabulary;
 mod native_rtt;
 mod native_rtt_options;
-mod native_namespace;
+mod native_vocabulary;
 
 /// Makes a Rust panic say what it is before napi turns it into a JS error.
 #[napi_derive::module_init]

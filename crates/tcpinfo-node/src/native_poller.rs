@@ -150,7 +150,11 @@ impl NativeBatch {
                 })
                 .collect(),
             stats: b.stats.into(),
-            namespaces: b.namespaces.into_iter().map(NativeNamespace::from).collect(),
+            namespaces: b
+                .namespaces
+                .into_iter()
+                .map(NativeNamespace::from)
+                .collect(),
             index: PooledBuffer::new(b.records.index, pool.clone()),
             payloads: PooledBuffer::new(b.records.payloads, pool.clone()),
             lines: PooledBuffer::new(b.records.lines, pool),
@@ -213,7 +217,11 @@ pub async fn native_snapshot(options: Option<NativePollerOptions>) -> napi::Resu
     // The snapshot blocks (its own thread dumps and is joined): keep it off the async workers.
     let batch = napi::bindgen_prelude::spawn_blocking(move || tcpinfo_core::snapshot(config))
         .await
-        .map_err(|e| to_napi(&tcpinfo_core::Error::Internal(format!("snapshot task failed: {e}"))))?;
+        .map_err(|e| {
+            to_napi(&tcpinfo_core::Error::Internal(format!(
+                "snapshot task failed: {e}"
+            )))
+        })?;
     batch
         .map(|b| NativeBatch::new(b, None))
         .map_err(|e| to_napi(&e))

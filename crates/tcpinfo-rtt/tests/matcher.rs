@@ -82,7 +82,13 @@ fn handshake_and_data_give_samples_both_ways() {
         assert!(m.process(&syn(c, 100), 0).is_none());
         // The SYN-ACK echoes the SYN's TSval: the server side's RTT (capture point <-> server).
         let r = m
-            .process(&Segment { syn: true, ..seg(s, 5000, 100) }, 10 * MS)
+            .process(
+                &Segment {
+                    syn: true,
+                    ..seg(s, 5000, 100)
+                },
+                10 * MS,
+            )
             .unwrap();
         assert_eq!((r.flow, r.rtt_ns, r.tsecr), (s, 10 * MS as u64, 100));
         // The ACK echoes the SYN-ACK: the client side's RTT (capture point <-> client).

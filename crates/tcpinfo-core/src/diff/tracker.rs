@@ -341,10 +341,21 @@ mod tests {
     fn remove_returns_the_last_known_owner() {
         let mut t = Tracker::new(0);
         t.begin_poll(0);
-        let owner = Owner { uid: 1000, inode: 42 };
+        let owner = Owner {
+            uid: 1000,
+            inode: 42,
+        };
         t.observe(7, 2, 1, owner);
         t.begin_poll(1);
-        t.observe(7, 2, 2, Owner { uid: 1000, inode: 0 });
+        t.observe(
+            7,
+            2,
+            2,
+            Owner {
+                uid: 1000,
+                inode: 0,
+            },
+        );
         assert_eq!(t.remove(7), Some(owner));
         assert_eq!(t.remove(7), None);
     }
@@ -363,7 +374,10 @@ mod tests {
         assert_eq!(t.observe(2, 10, 20, Owner::default()), Observation::Opened);
         t.sweep(&[2, 10], &mut gone);
         t.begin_poll(0);
-        assert_eq!(t.observe(1, 2, 10, Owner::default()), Observation::Unchanged);
+        assert_eq!(
+            t.observe(1, 2, 10, Owner::default()),
+            Observation::Unchanged
+        );
         t.sweep(&[2, 10], &mut gone);
         assert!(gone.is_empty(), "one missed poll is not a close");
         t.begin_poll(0);

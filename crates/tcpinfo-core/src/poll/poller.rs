@@ -157,7 +157,10 @@ impl Poller {
             name: config
                 .netns
                 .as_deref()
-                .filter(|p| p.parent() == Some(Path::new(RUN_NETNS)) || p.parent() == Some(Path::new("/var/run/netns")))
+                .filter(|p| {
+                    p.parent() == Some(Path::new(RUN_NETNS))
+                        || p.parent() == Some(Path::new("/var/run/netns"))
+                })
                 .and_then(|p| p.file_name()?.to_str().map(str::to_owned)),
             host: true,
             uuid_tag: String::new(),
@@ -229,7 +232,12 @@ impl Poller {
 
     /// Polls this poller's namespace into `batch` (records of this namespace, dump time and
     /// counters added); returns whether every family was dumped completely.
-    pub(crate) fn poll_into(&mut self, batch: &mut PollBatch, line_nanos: i64, now_nanos: i64) -> bool {
+    pub(crate) fn poll_into(
+        &mut self,
+        batch: &mut PollBatch,
+        line_nanos: i64,
+        now_nanos: i64,
+    ) -> bool {
         batch.enter_namespace(&self.ns_info);
         self.ingest.begin_poll(now_nanos);
         let started = Instant::now();

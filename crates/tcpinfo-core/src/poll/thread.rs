@@ -7,8 +7,8 @@
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::path::Path;
 use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -73,7 +73,9 @@ impl BatchReceiver {
         match note {
             Some(why) => Err(Error::Internal(why)),
             None if self.stop.load(Ordering::Acquire) => Ok(None),
-            None => Err(Error::Internal("the poller thread ended unexpectedly".into())),
+            None => Err(Error::Internal(
+                "the poller thread ended unexpectedly".into(),
+            )),
         }
     }
 
@@ -127,7 +129,10 @@ impl PollerThread {
                     let budget = Budget::new(config.interval, config.max_cpu);
                     let max_batch = config.max_batch_bytes;
                     let poller = Driver::open(config).map(|mut p| {
-                        p.set_part_sink(max_batch, part_sink(queue.clone(), Arc::clone(&stop_thread), max_batch));
+                        p.set_part_sink(
+                            max_batch,
+                            part_sink(queue.clone(), Arc::clone(&stop_thread), max_batch),
+                        );
                         p
                     });
                     match poller {
@@ -293,7 +298,8 @@ fn run(mut poller: Driver, queue: &Queue, stop: &AtomicBool, mut budget: Budget)
         let interval = budget.after_poll(cpu, started.elapsed());
         if let Some(mut b) = batch {
             b.stats.cpu_nanos = cpu;
-            b.stats.effective_interval_nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
+            b.stats.effective_interval_nanos =
+                u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
             b.stats.long_polls = budget.long_polls();
             // Parts of this poll may have taken the free slots: wait for one.
             while queue.tx.capacity() == 0 {
@@ -362,9 +368,7 @@ pub fn snapshot(mut config: PollerConfig) -> Result<PollBatch> {
     config.validate()?;
     std::thread::Builder::new()
         .name("tcpinfo-snapshot".into())
-        .spawn(move || {
-            Driver::open(config)?.poll()
-        })
+        .spawn(move || Driver::open(config)?.poll())
         .map_err(|e| Error::thread("spawn snapshot thread", e))?
         .join()
         .map_err(|_| Error::Internal("the snapshot thread panicked".into()))?
@@ -406,7 +410,10 @@ mod tests {
     fn an_unexplained_end_is_an_internal_error_and_a_stop_is_the_end() {
         let (tx, mut rx) = receiver(Arc::default(), false);
         drop(tx);
-        assert_eq!(rx.blocking_recv().expect_err("unexpected").code(), "ERR_INTERNAL");
+        assert_eq!(
+            rx.blocking_recv().expect_err("unexpected").code(),
+            "ERR_INTERNAL"
+        );
         let (tx, mut rx) = receiver(Arc::default(), true);
         drop(tx);
         assert!(rx.blocking_recv().expect("clean end").is_none());
