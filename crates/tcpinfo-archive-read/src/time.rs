@@ -2,7 +2,7 @@
 //! `2019-08-26T19:55:42.754686952-04:00`. Parsing keeps the zone offset, because M-Lab's
 //! csvtool prints each time in the zone it was written in.
 
-use tcpinfo_core::GO_ZERO_TIME;
+use tcpinfo_core::{civil_from_days, write_rfc3339_body, GO_ZERO_TIME};
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 const SECS_PER_DAY: i64 = 86_400;
@@ -101,31 +101,10 @@ pub fn write_csvtool_time(out: &mut Vec<u8>, stamp: Stamp) {
         out.extend_from_slice(b"2009-05-29T23:59:59Z");
         return;
     }
-    let local = stamp.nanos + i64::from(stamp.offset_secs) * NANOS_PER_SEC;
-    let secs = local.div_euclid(NANOS_PER_SEC);
-    let nanos = local.rem_euclid(NANOS_PER_SEC);
-    let (y, m, d) = civil_from_days(secs.div_euclid(SECS_PER_DAY));
-    let sod = secs.rem_euclid(SECS_PER_DAY);
-    push_num(out, y, 4);
-    out.push(b'-');
-    push_num(out, m, 2);
-    out.push(b'-');
-    push_num(out, d, 2);
-    out.push(b'T');
-    push_num(out, sod / 3600, 2);
-    out.push(b':');
-    push_num(out, sod / 60 % 60, 2);
-    out.push(b':');
-    push_num(out, sod % 60, 2);
-    if nanos != 0 {
-        let (mut frac, mut width) = (nanos, 9);
-        while frac % 10 == 0 {
-            frac /= 10;
-            width -= 1;
-        }
-        out.push(b'.');
-        push_num(out, frac, width);
-    }
+    write_rfc3339_body(
+        out,
+        stamp.nanos + i64::from(stamp.offset_secs) * NANOS_PER_SEC,
+    );
     if stamp.offset_secs == 0 {
         out.push(b'Z');
     } else {
@@ -195,27 +174,6 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
-}
-
-/// Days since 1970-01-01 to (year, month, day) (H. Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub use decode::{decode_connection, decode_record, Value, STATE_NAMES};
 pub use diff::fingerprint::{ChangeRule, Fingerprinter, DEFAULT_IGNORED_FIELDS};
 pub use diff::tracker::{Observation, Owner, Tracker, Vanished};
 pub use encode::archival::{write_header_line, write_record_line};
-pub use encode::rfc3339::{write_rfc3339, GO_ZERO_TIME};
+pub use encode::rfc3339::{civil_from_days, write_rfc3339, write_rfc3339_body, GO_ZERO_TIME};
 pub use error::{Error, Result, ERROR_CODES};
 pub use filter::{is_local, Cidr, Filter};
 pub use host::{boot_time, hostname, kernel_release, output_closed};

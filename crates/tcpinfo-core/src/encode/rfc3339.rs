@@ -20,6 +20,14 @@ pub fn write_rfc3339(out: &mut Vec<u8>, unix_nanos: i64) {
         out.extend_from_slice(b"0001-01-01T00:00:00Z");
         return;
     }
+    write_rfc3339_body(out, unix_nanos);
+    out.push(b'Z');
+}
+
+/// Appends `YYYY-MM-DDTHH:MM:SS[.fraction]` of `nanos` (unix ns, shifted to the wanted
+/// zone by the caller), fraction trimmed as Go does, with no zone designator: the part
+/// shared by [`write_rfc3339`] and readers that print times in their original zone.
+pub fn write_rfc3339_body(out: &mut Vec<u8>, unix_nanos: i64) {
     let secs = unix_nanos.div_euclid(NANOS_PER_SEC);
     let nanos = unix_nanos.rem_euclid(NANOS_PER_SEC);
     let days = secs.div_euclid(SECS_PER_DAY);
@@ -46,7 +54,6 @@ pub fn write_rfc3339(out: &mut Vec<u8>, unix_nanos: i64) {
         out.push(b'.');
         push_num(out, frac, digits);
     }
-    out.push(b'Z');
 }
 
 fn push_num(out: &mut Vec<u8>, v: i64, width: usize) {
@@ -57,7 +64,7 @@ fn push_num(out: &mut Vec<u8>, v: i64, width: usize) {
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
 /// (H. Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
