@@ -4,12 +4,11 @@
  * one in flight at a time; `break`, `return()`, `await using` or the abort signal stop
  * the capture thread and close its socket.
  */
-import { AbortError } from '../api/watch.js'
+import { nativeIterator } from '../api/native-iterator.js'
 import { TcpinfoError } from '../errors.js'
-import { callNative, native, normalizeNativeError, type NativeRtt, type NativeRttBatch, type NativeRttOptions } from '../native.js'
+import { native, type NativeRttBatch, type NativeRttOptions } from '../native.js'
 import { decodeSamples, decodeStats, decodeSummaries, type RttFlowSummary, type RttSample, type RttStats } from './records.js'
 
-const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('Symbol.asyncDispose')
 
 /** Options of {@link rtt}. Exactly one of `interface` and `pcap`. */
 export interface RttOptions extends Omit<NativeRttOptions, 'interface' | 'pcap'> {
@@ -75,59 +74,21 @@ export function rtt(options: RttOptions): RttCapture {
   if ((options.interface === undefined) === (options.pcap === undefined)) {
     throw new TcpinfoError('ERR_CONFIG', 'rtt() needs exactly one of interface and pcap')
   }
-  let capture: NativeRtt | undefined
-  let closed = false
-  let queue: Promise<unknown> = Promise.resolve()
-
-  const close = (): void => {
-    closed = true
-    capture?.close()
-    capture = undefined
-    signal?.removeEventListener('abort', close)
-  }
-  signal?.addEventListener('abort', close, { once: true })
-
-  const pull = async (): Promise<IteratorResult<RttBatch>> => {
-    if (signal?.aborted) throw new AbortError(signal.reason)
-    if (closed) return { done: true, value: undefined }
-    if (!capture) {
+  const { iterator, current } = nativeIterator(
+    () => {
       const NativeRttClass = native().NativeRtt
-      capture = callNative(() => new NativeRttClass(nativeOptions))
-    }
-    let b
-    try {
-      b = await capture.next()
-    } catch (e) {
-      close()
-      throw normalizeNativeError(e)
-    }
-    if (b === null) {
-      close()
-      return { done: true, value: undefined }
-    }
-    return { done: false, value: new RttBatch(b) }
-  }
-
+      return new NativeRttClass(nativeOptions)
+    },
+    (b: NativeRttBatch) => new RttBatch(b),
+    signal,
+  )
   return {
-    next() {
-      // Serialise: the native capture allows one next() in flight.
-      const result = queue.then(pull)
-      queue = result.catch(() => undefined)
-      return result
-    },
-    async return() {
-      close()
-      return { done: true, value: undefined }
-    },
-    close,
+    ...iterator,
     stop() {
-      capture?.close()
+      current()?.close()
     },
     [Symbol.asyncIterator]() {
       return this
-    },
-    async [asyncDispose]() {
-      close()
     },
   }
 }
