@@ -7,7 +7,7 @@
  */
 import type { Buffer } from 'node:buffer'
 
-import { callNative, native, type NativeBatch } from '../native.js'
+import { callNative, native, type NativeBatch, type NativePollStats } from '../native.js'
 import { FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX, RECORD_KINDS as KINDS, type WarningCode } from '../uapi.js'
 import { regionOf, view as regionView, type Region } from './region-buffer.js'
 import type { DecodedConnection, SocketId, TcpInfo } from './types.js'
@@ -17,43 +17,12 @@ const INDEX_ENTRY_LEN = INDEX.entryLen
 /** Why a connection is in a batch. */
 export type ChangeKind = (typeof KINDS)[number]
 
-/** Counters of one poll. Times in ns, sizes in bytes. */
-export interface PollStats {
-  /** Wall time of the dumps, ns. */
-  dumpNanos: number
-  /** `recvmsg` calls of the dumps. */
-  recvCalls: number
-  /** Bytes received by the dumps. */
-  bytes: number
-  /** Netlink messages in the dumps (after the kernel-side filter). */
-  messages: number
-  /** Messages or datagrams that were malformed and skipped. */
-  malformed: number
-  /** Destroy events received. */
-  destroyEvents: number
-  /** Kernel event-buffer overruns (`ENOBUFS`): close events were lost. */
-  destroyOverruns: number
-  /** Destroy events that came after their connection was closed by the sweep. */
-  lateDestroyEvents: number
-  /** Close events dropped while polls were skipped. */
-  droppedCloses: number
-  /** Polls skipped before this one because the consumer was behind. */
-  skippedPolls: number
-  /** Connections tracked after this poll. */
-  tracked: number
-  /** Heap bytes of the connection tracker. */
-  trackerBytes: number
-  /** Of this batch's three buffers, how many were reused from the records pool. */
-  reusedBuffers: number
-  /** Network namespaces polled (1 unless `netns: 'all'`). */
-  namespaces: number
-  /** CPU time of the poller thread for this poll, ns. */
-  cpuNanos: number
-  /** Interval before the next poll, ns: `intervalMs`, or longer to stay within `maxCpu`. */
-  effectiveIntervalNanos: number
-  /** Polls so far that took longer than `intervalMs` (xtcp's `long_poll`). */
-  longPolls: number
-}
+/**
+ * Counters of one poll: the binding's `NativePollStats`, documented field by field in
+ * crates/tcpinfo-node/src/native_poller.rs (times in ns, sizes in bytes). One definition, so
+ * a counter added in Rust reaches the TypeScript type without a second list.
+ */
+export type PollStats = NativePollStats
 
 /** The network namespace a connection lives in. */
 export interface Netns {
