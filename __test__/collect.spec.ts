@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url'
 import test, { type ExecutionContext } from 'ava'
 
 import { readArchive as readWithLibrary } from '../src/index.js'
-import { CLIENT, netnsPair, nodeIn, SERVER, type NetnsPair } from './helpers/netns-pair.js'
+import { archiveFiles } from './helpers/collector.js'
+import { type NetnsPair, netnsPair, nodeIn, runClients, SERVER } from './helpers/netns-pair.js'
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
 const PORT = 45_200
@@ -35,12 +36,6 @@ interface Record {
   Attributes: (string | null)[]
 }
 
-function archiveFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile() && e.name.endsWith('.jsonl.zst'))
-    .map((e) => join(e.parentPath, e.name))
-    .sort()
-}
 
 /** `zstd -dc` of a file: its lines (throws if zstd fails). */
 function zstdLines(path: string): string[] {
@@ -116,18 +111,6 @@ async function stopCollector(child: ChildProcess, signal: NodeJS.Signals = 'SIGT
   return { code, ms: Date.now() - t0 }
 }
 
-/** Runs the client script in A and collects its per-connection reports. */
-async function runClients(pair: NetnsPair, sizes: number[], holdMs = 0, gapMs = 20): Promise<{ port: number; sent: number; recv: number }[]> {
-  const client = nodeIn(pair.a, CLIENT(pair.addrB, PORT, sizes, holdMs, gapMs))
-  const reports: { port: number; sent: number; recv: number }[] = []
-  for await (const line of client.lines) {
-    const o = JSON.parse(line) as { done?: boolean; error?: string; port: number; sent: number; recv: number }
-    if (o.done) break
-    if (o.error) throw new Error(o.error)
-    reports.push(o)
-  }
-  return reports
-}
 
 function hashes(dir: string): Map<string, string> {
   return new Map(archiveFiles(dir).map((f) => [f, createHash('sha256').update(readFileSync(f)).digest('hex')]))
@@ -150,7 +133,7 @@ test.serial('every connection through a tbf bottleneck is archived with its fina
   const { pair, out } = await withPair(t, { rate: '20mbit', limit: '60kb' })
   const c = await startCollector(['--output', out, '--netns', pair.pathA, '--flush-interval', '100ms'])
   const sizes = [1_000, 200_000, 1_500_000, 30_000, 700_000]
-  const reports = await runClients(pair, sizes)
+  const reports = await runClients(pair, PORT, sizes)
   await new Promise((r) => setTimeout(r, 300))
   const { code, ms } = await stopCollector(c.child)
   t.is(code, 0, c.stderr())
@@ -187,7 +170,7 @@ test.serial('rotation by age makes new sequence files; a restart continues the s
   const first = await startCollector(['--output', out, '--netns', pair.pathA, '--flush-interval', '50ms', '--rotate-age', '300ms'])
   // One connection that keeps changing for ~4 s (slow through the 5 mbit/s bottleneck),
   // open across the restart.
-  const client = runClients(pair, [2_500_000], 0)
+  const client = runClients(pair, PORT, [2_500_000], 0)
   await new Promise((r) => setTimeout(r, 1000))
   t.is((await stopCollector(first.child)).code, 0, first.stderr())
   const before = hashes(out)
@@ -212,7 +195,7 @@ test.serial('rotation by age makes new sequence files; a restart continues the s
 test.serial('more connections than the open-file cap: all archived, files valid', async (t) => {
   const { pair, out } = await withPair(t)
   const c = await startCollector(['--output', out, '--netns', pair.pathA, '--max-open-files', '3', '--flush-interval', '50ms'])
-  const reports = await runClients(pair, Array.from({ length: 12 }, (_, i) => 10_000 + i), 150, 0)
+  const reports = await runClients(pair, PORT, Array.from({ length: 12 }, (_, i) => 10_000 + i), 150, 0)
   await new Promise((r) => setTimeout(r, 300))
   t.is((await stopCollector(c.child)).code, 0, c.stderr())
   const archive = readArchive(t, out)
@@ -226,7 +209,7 @@ test.serial('more connections than the open-file cap: all archived, files valid'
 test.serial('SIGKILL: every file reads with zstd -dc as whole lines up to the last flush', async (t) => {
   const { pair, out } = await withPair(t, { rate: '10mbit' })
   const c = await startCollector(['--output', out, '--netns', pair.pathA, '--flush-interval', '50ms'])
-  const client = runClients(pair, [400_000, 400_000], 100)
+  const client = runClients(pair, PORT, [400_000, 400_000], 100)
   await new Promise((r) => setTimeout(r, 700))
   const { code } = await stopCollector(c.child, 'SIGKILL')
   t.is(code, null)
@@ -254,14 +237,14 @@ test.serial('a full disk: one log line per cause, polling goes on, writing resum
   const filler = join(mnt, 'filler')
   spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k', 'count=64'])
   const c = await startCollector(['--output', join(mnt, 'data'), '--netns', pair.pathA, '--flush-interval', '50ms'])
-  await runClients(pair, [5_000, 5_000, 5_000], 50)
+  await runClients(pair, PORT, [5_000, 5_000, 5_000], 50)
   await new Promise((r) => setTimeout(r, 500))
   const noSpace = c.stderr().split('\n').filter((l) => /error/.test(l) && /no_space|No space/i.test(l))
   t.true(noSpace.length >= 1, c.stderr())
   t.true(noSpace.length <= 3, `rate-limited: ${noSpace.length} lines`)
   t.is(c.child.exitCode, null, 'still running')
   rmSync(filler)
-  const later = await runClients(pair, [7_777], 100)
+  const later = await runClients(pair, PORT, [7_777], 100)
   await new Promise((r) => setTimeout(r, 500))
   t.is((await stopCollector(c.child)).code, 0, c.stderr())
   const archive = readArchive(t, join(mnt, 'data'))
@@ -284,7 +267,7 @@ test.serial("M-Lab's deployment arguments, verbatim (single dash, env vars), sta
   // The same through M-Lab's environment variables, and a real run of 30 polls.
   const env = { OUTPUT: dir, UUID_PREFIX_FILE: prefixFile, TCPINFO_EVENTSOCKET: sock, PROMETHEUSX_LISTEN_ADDRESS: '127.0.0.1:0', ANONYMIZE_IP: 'netblock', REPS: '400', EXCLUDE_LOCAL: 'false', NETNS: pair.pathA }
   const { child, stderr } = await startCollector([], env)
-  await runClients(pair, [20_000, 20_000], 100)
+  await runClients(pair, PORT, [20_000, 20_000], 100)
   const [code] = (await once(child, 'exit')) as [number | null]
   const run = { status: code, stderr: stderr() }
   t.is(run.status, 0, run.stderr)

@@ -20,7 +20,7 @@ import { events, parseEvent, type FlowEvent } from '../src/eventsocket/client.js
 import { goIp, goTime, sockIdJson, sockIdOf } from '../src/eventsocket/protocol.js'
 import { EventSocketServer } from '../src/eventsocket/server.js'
 import { archiveUuids, CLI, get, HOLD, sample, startCollector, stopCollector } from './helpers/collector.js'
-import { CLIENT, netnsPair, nodeIn, SERVER, type NetnsPair } from './helpers/netns-pair.js'
+import { type NetnsPair, netnsPair, nodeIn, runClients, SERVER } from './helpers/netns-pair.js'
 
 const PORT = 45_310
 /** Connections held open at once in the end-to-end test. */
@@ -82,17 +82,6 @@ function cliReader(t: ExecutionContext, path: string): { got: FlowEvent[]; until
   }
 }
 
-async function runClients(pair: NetnsPair, sizes: number[]): Promise<number[]> {
-  const c = nodeIn(pair.a, CLIENT(pair.addrB, PORT, sizes, 0, 20))
-  const ports: number[] = []
-  for await (const line of c.lines) {
-    const o = JSON.parse(line) as { done?: boolean; error?: string; port: number }
-    if (o.done) break
-    if (o.error) throw new Error(o.error)
-    ports.push(o.port)
-  }
-  return ports
-}
 
 function uuidCookie(uuid: string): bigint {
   return BigInt.asIntN(64, BigInt(`0x${uuid.slice(uuid.lastIndexOf('_') + 1)}`))
@@ -224,7 +213,7 @@ test.serial('open and close events for every connection, in order, with the arch
     if (Date.now() > end) throw new Error('the early clients did not connect')
     await new Promise((r) => setTimeout(r, 50))
   }
-  const seqPorts = await runClients(pair, [1000, 2000, 3000])
+  const seqPorts = (await runClients(pair, PORT, [1000, 2000, 3000])).map((r) => r.port)
   const h1 = await hold(t, pair, N)
   await early.until((g) => opensOf(g, h1.ports) === h1.ports.size)
   const before = await pace()
@@ -265,7 +254,7 @@ test.serial('open and close events for every connection, in order, with the arch
   // Another 700 opens and closes overflow the stalled client's bound: dropped at the next poll.
   const h2 = await hold(t, pair, N)
   await h2.close()
-  await runClients(pair, [100])
+  await runClients(pair, PORT, [100])
   const total = seqPorts.length + 2 * N + 1
   await early.until((g) => closes(g) >= total)
   await late.until((g) => closes(g) >= total - seqPorts.length)
@@ -323,7 +312,7 @@ test.serial('open and close events for every connection, in order, with the arch
     let log = ''
     mlab.stderr?.on('data', (d: Buffer) => (log += d.toString()))
     await new Promise((r) => setTimeout(r, 300))
-    const ports = await runClients(pair, [5000, 6000, 7000])
+    const ports = (await runClients(pair, PORT, [5000, 6000, 7000])).map((r) => r.port)
     t.is(ports.length, 3)
     await new Promise((r) => setTimeout(r, 500))
     t.is(mlab.exitCode, null, `M-Lab's client is still running (a line it could not parse is fatal): ${log}`)

@@ -19,7 +19,7 @@ import { Kafka, logLevel } from 'kafkajs'
 
 import { readRawConfig, resolveCollectorConfig } from '../src/config/collector-config.js'
 import { archiveFiles, sample, startCollector, stopCollector } from './helpers/collector.js'
-import { CLIENT, netnsPair, nodeIn, SERVER, type NetnsPair } from './helpers/netns-pair.js'
+import { type NetnsPair, netnsPair, nodeIn, runClients, SERVER } from './helpers/netns-pair.js'
 
 const execFileAsync = promisify(execFile)
 const KAFKA_SH = fileURLToPath(new URL('../scripts/kafka.sh', import.meta.url))
@@ -128,18 +128,6 @@ async function createTopic(topic: string): Promise<void> {
   }
 }
 
-/** Runs the client script in A and collects its per-connection reports. */
-async function runClients(pair: NetnsPair, sizes: number[]): Promise<{ port: number; sent: number; recv: number }[]> {
-  const client = nodeIn(pair.a, CLIENT(pair.addrB, PORT, sizes, 0, 20))
-  const reports: { port: number; sent: number; recv: number }[] = []
-  for await (const line of client.lines) {
-    const o = JSON.parse(line) as { done?: boolean; error?: string; port: number; sent: number; recv: number }
-    if (o.done) break
-    if (o.error) throw new Error(o.error)
-    reports.push(o)
-  }
-  return reports
-}
 
 let subnet = 80
 async function withPair(t: ExecutionContext): Promise<{ pair: NetnsPair; out: string }> {
@@ -160,7 +148,7 @@ serial('the topic holds exactly the archive\'s records: same UUIDs, count, lines
   const topic = `e2e-${process.pid}`
   await createTopic(topic)
   const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic])
-  const reports = await runClients(pair, [1_000, 200_000, 1_500_000, 30_000, 700_000])
+  const reports = await runClients(pair, PORT, [1_000, 200_000, 1_500_000, 30_000, 700_000])
   await new Promise((r) => setTimeout(r, 300))
   await drained(c.prom as string)
   t.is(await stopCollector(c.child), 0, c.stderr())
@@ -243,7 +231,7 @@ serial('broker stopped mid-run and restarted: polling goes on; a buffer large en
   t.teardown(() => void stopCollector(c.child, 'SIGKILL'))
   const prom = c.prom as string
   const scrape = (p: string): Promise<string> => scrapeOf(p).catch((e: Error) => Promise.reject(new Error(`${e.message}: collector exit ${c.child.exitCode}: ${c.stderr()}`)))
-  const before = await runClients(pair, [1_000, 100_000])
+  const before = await runClients(pair, PORT, [1_000, 100_000])
   await until('the first records reach the broker', async () => (await consumeAllCount(topic)) > 0)
   await brokerStop()
   let resumed = false
@@ -251,7 +239,7 @@ serial('broker stopped mid-run and restarted: polling goes on; a buffer large en
     if (!resumed) await brokerResume()
   })
   const polls0 = sample(await scrape(prom), 'tcpinfo_polls_total') ?? 0
-  const during = await runClients(pair, [2_000, 300_000, 50_000])
+  const during = await runClients(pair, PORT, [2_000, 300_000, 50_000])
   await new Promise((r) => setTimeout(r, 1000))
   const polls1 = sample(await scrape(prom), 'tcpinfo_polls_total') ?? 0
   t.true(polls1 - polls0 >= 20, `polling went on while the broker was away: ${polls1 - polls0} polls`)
@@ -296,7 +284,7 @@ serial('broker away with a tiny buffer: the oldest records are dropped and count
     if (!resumed) await brokerResume()
   })
   const polls0 = sample(await scrape(prom), 'tcpinfo_polls_total') ?? 0
-  await runClients(pair, [2_000, 300_000, 50_000, 400_000])
+  await runClients(pair, PORT, [2_000, 300_000, 50_000, 400_000])
   await until('drops counted', async () => (sample(await scrape(prom), 'tcpinfo_sink_dropped_records_total{sink="kafka"}') ?? 0) > 0)
   const polls1 = sample(await scrape(prom), 'tcpinfo_polls_total') ?? 0
   t.true(polls1 - polls0 >= 20, `polling went on: ${polls1 - polls0} polls`)
@@ -347,7 +335,7 @@ serial('--kafka-format decoded: flat JSON with a schema version, key = uuid, fin
   const topic = `decoded-${process.pid}`
   await createTopic(topic)
   const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic, '--kafka-format', 'decoded'])
-  const reports = await runClients(pair, [20_000, 400_000])
+  const reports = await runClients(pair, PORT, [20_000, 400_000])
   await new Promise((r) => setTimeout(r, 300))
   await drained(c.prom as string)
   t.is(await stopCollector(c.child), 0, c.stderr())
@@ -376,7 +364,7 @@ serial('--kafka-sample opens-closes exports only the opens and closes; the archi
   const topic = `sample-${process.pid}`
   await createTopic(topic)
   const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic, '--kafka-sample', 'opens-closes'])
-  await runClients(pair, [300_000, 1_000_000])
+  await runClients(pair, PORT, [300_000, 1_000_000])
   await new Promise((r) => setTimeout(r, 300))
   await drained(c.prom as string)
   t.is(await stopCollector(c.child), 0, c.stderr())
@@ -404,7 +392,7 @@ test.serial('no broker reachable: SIGTERM still exits within 2 s, reporting how 
   const { pair, out } = await withPair(t)
   // Port 1 on loopback: connection refused, at once and every time.
   const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '', '--flush-interval', '100ms', '--kafka-brokers', '127.0.0.1:1', '--kafka-topic', 'nowhere'])
-  await runClients(pair, [10_000, 100_000])
+  await runClients(pair, PORT, [10_000, 100_000])
   await new Promise((r) => setTimeout(r, 300))
   const t0 = Date.now()
   t.is(await stopCollector(c.child), 0, c.stderr())

@@ -16,7 +16,7 @@ import { Registry } from 'prom-client'
 import { MetricsSink } from '../src/metrics/metrics.js'
 import { MetricsServer, splitAddress } from '../src/metrics/server.js'
 import { archiveFiles, CLI, get, HOLD, sample, startCollector, stopCollector } from './helpers/collector.js'
-import { CLIENT, netnsPair, nodeIn, SERVER, type NetnsPair } from './helpers/netns-pair.js'
+import { type NetnsPair, netnsPair, nodeIn, runClients, SERVER } from './helpers/netns-pair.js'
 
 const PORT = 45_320
 const REPLY = 30_000
@@ -54,17 +54,6 @@ async function setup(t: ExecutionContext): Promise<{ pair: NetnsPair; out: strin
   return { pair, out }
 }
 
-async function runClients(pair: NetnsPair, sizes: number[]): Promise<{ sent: number; recv: number }[]> {
-  const c = nodeIn(pair.a, CLIENT(pair.addrB, PORT, sizes, 0, 10))
-  const out: { sent: number; recv: number }[] = []
-  for await (const line of c.lines) {
-    const o = JSON.parse(line) as { done?: boolean; error?: string; sent: number; recv: number }
-    if (o.done) break
-    if (o.error) throw new Error(o.error)
-    out.push(o)
-  }
-  return out
-}
 
 /** TCP sockets in namespace `ns` in the states M-Lab's collector dumps (all but SYN-RECV, TIME-WAIT, CLOSE), as `ss` counts them. */
 function socketsIn(ns: string): number {
@@ -108,7 +97,7 @@ test.serial('after a run with traffic every M-Lab metric is exposed with sensibl
   t.teardown(() => col.child.kill('SIGKILL'))
   await new Promise((r) => setTimeout(r, 300))
   const sizes = [200_000, 400_000, 300_000, 100_000, 500_000]
-  const reports = await runClients(pair, sizes)
+  const reports = await runClients(pair, PORT, sizes, 0, 10)
   // What the server in B sent and received.
   const sent = reports.reduce((s, r) => s + r.recv, 0)
   const recv = reports.reduce((s, r) => s + r.sent, 0)

@@ -107,3 +107,26 @@ export const CLIENT = (addr: string, port: number, sizes: number[], holdMs = 0, 
     }
     console.log('{"done":true}')
   })()`
+
+/** One client connection's report (see {@link CLIENT}). */
+export interface ClientReport {
+  port: number
+  sent: number
+  recv: number
+}
+
+/**
+ * Runs {@link CLIENT} in A against B's server on `port` and collects each connection's
+ * report; a connection error fails the caller.
+ */
+export async function runClients(pair: NetnsPair, port: number, sizes: number[], holdMs = 0, gapMs = 20): Promise<ClientReport[]> {
+  const client = nodeIn(pair.a, CLIENT(pair.addrB, port, sizes, holdMs, gapMs))
+  const reports: ClientReport[] = []
+  for await (const line of client.lines) {
+    const o = JSON.parse(line) as { done?: boolean; error?: string } & ClientReport
+    if (o.done) break
+    if (o.error) throw new Error(o.error)
+    reports.push({ port: o.port, sent: o.sent, recv: o.recv })
+  }
+  return reports
+}
