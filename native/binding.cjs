@@ -846,6 +846,7 @@ module.exports.nativeCsvRows = nativeBinding.nativeCsvRows
 module.exports.nativeDecodeRecords = nativeBinding.nativeDecodeRecords
 module.exports.nativeKernelRelease = nativeBinding.nativeKernelRelease
 module.exports.nativeOutputClosed = nativeBinding.nativeOutputClosed
+module.exports.nativeReleaseRegion = nativeBinding.nativeReleaseRegion
 module.exports.nativeSnapshot = nativeBinding.nativeSnapshot
 module.exports.nativeUuidPrefix = nativeBinding.nativeUuidPrefix
 module.exports.nativeVocabulary = nativeBinding.nativeVocabulary

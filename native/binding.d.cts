@@ -39,10 +39,11 @@ export declare class NativeArchiveWriter {
   /** Starts the writer thread. Throws `ERR_CONFIG` for a bad option. */
   constructor(options: NativeArchiveWriterOptions)
   /**
-   * Queues one poll (its index and lines regions, copied once). Never blocks. Returns
-   * whether there is room for the next poll; on `false`, await `waitForRoom` first.
+   * Queues one poll (its index and lines regions, copied once, and the UUID tag of each
+   * namespace of its namespace table: `Batch.namespaces[i].uuidTag`). Never blocks.
+   * Returns whether there is room for the next poll; on `false`, await `waitForRoom`.
    */
-  write(index: Uint8Array, lines: Uint8Array): boolean
+  write(index: Uint8Array, lines: Uint8Array, uuidTags?: Array<string> | undefined | null): boolean
   /** Resolves once the queue is at most half full (`true`) or after `timeoutMs` (`false`). */
   waitForRoom(timeoutMs: number): Promise<boolean>
   /** Finishes every open file created at least `ageMs` ago (after the queued polls). */
@@ -407,6 +408,18 @@ export interface NativePollStats {
   /** Polls so far that took longer than the configured interval. */
   longPolls: number
 }
+
+/**
+ * Gives a records region's memory back now instead of at V8's next garbage collection:
+ * detaches the `ArrayBuffer` behind one of a batch's `Buffer`s (every view of it then
+ * reads as empty), which runs the finalizer above and recycles the bytes into the pool.
+ *
+ * Why: V8 frees external buffers only at a GC, which a consumer that allocates little JS
+ * heap does not trigger while a 100k-socket first poll streams through in 16 MiB parts;
+ * without this every part stays alive until then (docs/BENCHMARKS.md, `watch()` memory).
+ * The caller passes only the `ArrayBuffer` of a batch region it owns whole.
+ */
+export declare function nativeReleaseRegion(region: ArrayBuffer): void
 
 /** One batch of samples. */
 export interface NativeRttBatch {

@@ -203,7 +203,13 @@ export class Collector {
       try {
         for await (const batch of w) {
           this.#take(batch)
-          await this.#offer(batch)
+          try {
+            await this.#offer(batch)
+          } finally {
+            // Every sink copied what it keeps during offer(): give the parts of a large
+            // poll back to the poller now, not at V8's next GC (the 100k first-poll peak).
+            batch.release()
+          }
           this.#logWriterErrors()
           if (c.reps > 0 && this.#polls >= c.reps) break
         }

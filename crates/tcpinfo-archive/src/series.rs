@@ -13,7 +13,7 @@ use crate::error::ErrorCause;
 #[cfg(test)]
 use crate::file::write_header;
 use crate::file::ArchiveFile;
-use crate::path::{civil_date, date_dir, date_of_rfc3339, file_path, uuid, MAX_SEQUENCE};
+use crate::path::{civil_date, date_dir, date_of_rfc3339, file_path, MAX_SEQUENCE};
 use crate::stats::{Counters, Events};
 
 /// File descriptors left for everything else when the cap is clamped to `RLIMIT_NOFILE`.
@@ -78,8 +78,7 @@ pub(crate) fn flush_file(
 /// connection's start date, later ones under today's date (as M-Lab).
 pub(crate) fn open_file(
     output: &Path,
-    prefix: &str,
-    cookie: u64,
+    uuid: &str,
     conn: &mut Conn,
     known_dirs: &mut FxHashSet<PathBuf>,
     now: Instant,
@@ -98,20 +97,14 @@ pub(crate) fn open_file(
         }
         known_dirs.insert(dir.clone());
     }
-    let id = uuid(prefix, cookie);
+    let id = uuid;
     let mut seq = conn.next_seq;
     // Skip names that exist (the O_EXCL create at the first frame is the real guard).
-    while seq < MAX_SEQUENCE && std::fs::symlink_metadata(file_path(&dir, &id, seq)).is_ok() {
+    while seq < MAX_SEQUENCE && std::fs::symlink_metadata(file_path(&dir, id, seq)).is_ok() {
         seq += 1;
     }
     conn.next_seq = seq.saturating_add(1);
-    Ok(Box::new(ArchiveFile::new(
-        &dir,
-        &id,
-        seq,
-        conn.start(),
-        now,
-    )))
+    Ok(Box::new(ArchiveFile::new(&dir, id, seq, conn.start(), now)))
 }
 
 /// The open-file cap, at most the process's `RLIMIT_NOFILE` soft limit minus a reserve.

@@ -18,7 +18,8 @@ use crate::anonymize::Anonymizer;
 use crate::config::WriterConfig;
 use crate::error::ErrorCause;
 use crate::file::{ArchiveFile, FLUSH_AT_BYTES};
-use crate::path::date_of_rfc3339;
+use crate::key::{ConnKey, Tags};
+use crate::path::{connection_of_uuid, date_of_rfc3339, uuid_in};
 use crate::queue::{Msg, Queue};
 use crate::series::{clamp_to_nofile, flush_file, line_timestamp, new_conn, open_file, Conn};
 use crate::stats::{Counters, Events};
@@ -42,18 +43,22 @@ pub(crate) struct Worker {
     forget_after: Duration,
     max_open: usize,
     max_pending: usize,
-    conns: FxHashMap<u64, Conn>,
-    open: FxHashSet<u64>,
+    conns: FxHashMap<ConnKey, Conn>,
+    open: FxHashSet<ConnKey>,
     /// Finished files whose last frame could not be written yet (disk full): they keep
     /// their descriptor and pending lines and are retried every tick, so a closed
     /// connection's final record survives a full disk. Bounded by `max_pending`.
     finishing: VecDeque<Box<ArchiveFile>>,
-    existing: FxHashMap<u64, u32>,
+    existing: FxHashMap<ConnKey, u32>,
+    /// The namespace tags of the connections' UUIDs, interned.
+    tags: Tags,
+    /// This batch's namespace table as tag ids (reused between batches).
+    batch_ns: Vec<u32>,
     known_dirs: FxHashSet<PathBuf>,
     cctx: Compressor<'static>,
     scratch: Vec<u8>,
     line_buf: Vec<u8>,
-    cookies: Vec<u64>,
+    keys: Vec<ConnKey>,
     anon: Anonymizer,
     pending_total: usize,
     ticks: u32,
@@ -67,7 +72,8 @@ impl Worker {
     pub fn new(
         cfg: &WriterConfig,
         anon: Anonymizer,
-        existing: FxHashMap<u64, u32>,
+        tags: Tags,
+        existing: FxHashMap<ConnKey, u32>,
         counters: Arc<Counters>,
         events: Arc<Events>,
     ) -> io::Result<Self> {
@@ -85,11 +91,13 @@ impl Worker {
             open: FxHashSet::default(),
             finishing: VecDeque::new(),
             existing,
+            tags,
+            batch_ns: Vec::new(),
             known_dirs: FxHashSet::default(),
             cctx,
             scratch: Vec::new(),
             line_buf: Vec::new(),
-            cookies: Vec::new(),
+            keys: Vec::new(),
             anon,
             pending_total: 0,
             ticks: 0,
@@ -128,30 +136,38 @@ impl Worker {
 
     fn on_batch(&mut self, b: &WriteBatch) {
         self.now = Instant::now();
+        let mut batch_ns = std::mem::take(&mut self.batch_ns);
+        batch_ns.clear();
+        batch_ns.extend(b.uuid_tags.iter().map(|t| self.tags.id(t)));
         for rec in RecordIter::new(&b.index, &[], &b.lines) {
+            let key = ConnKey {
+                ns: batch_ns.get(rec.netns as usize).copied().unwrap_or(0),
+                cookie: rec.cookie,
+            };
             if rec.flags & FLAG_HAS_RECORD != 0 && !rec.line.is_empty() {
-                self.append(rec.cookie, rec.line);
+                self.append(key, rec.line);
             }
             if rec.kind == RecordKind::Closed as u8 {
-                self.finish(rec.cookie);
-                if self.conns.remove(&rec.cookie).is_some() {
+                self.finish(key);
+                if self.conns.remove(&key).is_some() {
                     self.counters
                         .connections
                         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }
+        self.batch_ns = batch_ns;
     }
 
-    fn append(&mut self, cookie: u64, line: &[u8]) {
+    fn append(&mut self, key: ConnKey, line: &[u8]) {
         if !self.anon.is_active() {
-            self.append_line(cookie, line);
+            self.append_line(key, line);
             return;
         }
         let mut buf = std::mem::take(&mut self.line_buf);
         buf.clear();
         if self.anon.anonymize_line(line, &mut buf) {
-            self.append_line(cookie, &buf);
+            self.append_line(key, &buf);
         } else {
             Counters::add(&self.counters.records_dropped, 1);
         }
@@ -159,10 +175,10 @@ impl Worker {
     }
 
     /// Appends one record line to the connection's open file, opening one if needed.
-    fn append_line(&mut self, cookie: u64, line: &[u8]) {
+    fn append_line(&mut self, key: ConnKey, line: &[u8]) {
         let now = self.now;
         // The common case, a connection with an open file: one lookup.
-        if let Some(file) = self.conns.get_mut(&cookie).and_then(|c| {
+        if let Some(file) = self.conns.get_mut(&key).and_then(|c| {
             c.last_seen = now;
             c.file.as_mut()
         }) {
@@ -171,42 +187,36 @@ impl Worker {
             file.last_write = now;
             self.pending_total += line.len();
             if file.pending.len() >= FLUSH_AT_BYTES {
-                self.flush_one(cookie);
+                self.flush_one(key);
             }
             return;
         }
-        if !self.conns.contains_key(&cookie) {
-            let seq = self.existing.remove(&cookie).unwrap_or(0);
+        if !self.conns.contains_key(&key) {
+            let seq = self.existing.remove(&key).unwrap_or(0);
             let mut start = line_timestamp(line).to_vec();
             if date_of_rfc3339(&start).is_none() {
                 // Not one of the poller's lines: start now.
                 start.clear();
                 tcpinfo_core::write_rfc3339(&mut start, tcpinfo_core::unix_nanos());
             }
-            self.conns.insert(cookie, new_conn(seq, &start, now));
+            self.conns.insert(key, new_conn(seq, &start, now));
             Counters::add(&self.counters.connections, 1);
         }
         if self.open.len() >= self.max_open {
             self.evict_least_recent();
         }
-        let Some(conn) = self.conns.get_mut(&cookie) else {
+        let Some(conn) = self.conns.get_mut(&key) else {
             return;
         };
-        match open_file(
-            &self.output,
-            &self.prefix,
-            cookie,
-            conn,
-            &mut self.known_dirs,
-            now,
-        ) {
+        let id = uuid_in(&self.prefix, self.tags.name(key.ns), key.cookie);
+        match open_file(&self.output, &id, conn, &mut self.known_dirs, now) {
             Ok(file) => {
                 self.pending_total += file.pending.len();
                 conn.file = Some(file);
-                self.open.insert(cookie);
+                self.open.insert(key);
                 Counters::add(&self.counters.files_opened, 1);
                 Counters::add(&self.counters.open_files, 1);
-                self.append_line(cookie, line);
+                self.append_line(key, line);
             }
             Err((op, path, e)) => {
                 self.count_error(op, &path, &e);
@@ -221,7 +231,7 @@ impl Worker {
     /// pass over the open files), so a burst of new connections at the cap costs O(1) per
     /// file rather than a scan each.
     fn evict_least_recent(&mut self) {
-        let mut by_age: Vec<(Instant, u64)> = self
+        let mut by_age: Vec<(Instant, ConnKey)> = self
             .open
             .iter()
             .filter_map(|c| Some((self.conns.get(c)?.file.as_ref()?.last_write, *c)))
@@ -237,7 +247,7 @@ impl Worker {
     }
 
     /// Flushes one connection's pending lines as a frame; on failure they stay pending.
-    fn flush_one(&mut self, cookie: u64) -> bool {
+    fn flush_one(&mut self, key: ConnKey) -> bool {
         let Self {
             conns,
             cctx,
@@ -247,7 +257,7 @@ impl Worker {
             pending_total,
             ..
         } = self;
-        let Some(file) = conns.get_mut(&cookie).and_then(|c| c.file.as_mut()) else {
+        let Some(file) = conns.get_mut(&key).and_then(|c| c.file.as_mut()) else {
             return true;
         };
         flush_file(cctx, scratch, counters, events, pending_total, file)
@@ -255,11 +265,11 @@ impl Worker {
 
     /// Finishes a connection's open file, if any: its last frame, then `close`. If the
     /// frame cannot be written, the file waits in `finishing` and is retried every tick.
-    fn finish(&mut self, cookie: u64) {
-        let Some(mut file) = self.conns.get_mut(&cookie).and_then(|c| c.file.take()) else {
+    fn finish(&mut self, key: ConnKey) {
+        let Some(mut file) = self.conns.get_mut(&key).and_then(|c| c.file.take()) else {
             return;
         };
-        self.open.remove(&cookie);
+        self.open.remove(&key);
         let Self {
             cctx,
             scratch,
@@ -314,8 +324,8 @@ impl Worker {
     }
 
     /// Gives up a file's pending lines (counted as dropped).
-    fn drop_pending(&mut self, cookie: u64) {
-        let Some(file) = self.conns.get_mut(&cookie).and_then(|c| c.file.as_mut()) else {
+    fn drop_pending(&mut self, key: ConnKey) {
+        let Some(file) = self.conns.get_mut(&key).and_then(|c| c.file.as_mut()) else {
             return;
         };
         self.pending_total -= file.pending.len();
@@ -325,13 +335,13 @@ impl Worker {
     }
 
     fn flush_all(&mut self) {
-        let mut cookies = std::mem::take(&mut self.cookies);
-        cookies.clear();
-        cookies.extend(self.open.iter().copied());
-        for &c in &cookies {
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
+        keys.extend(self.open.iter().copied());
+        for &c in &keys {
             self.flush_one(c);
         }
-        self.cookies = cookies;
+        self.keys = keys;
         self.publish_gauges();
     }
 
@@ -339,18 +349,18 @@ impl Worker {
         self.flush_all();
         self.retry_finishing();
         // Idle files are finished: an idle connection holds no file and no buffer.
-        let mut cookies = std::mem::take(&mut self.cookies);
-        cookies.clear();
-        cookies.extend(self.open.iter().copied().filter(|c| {
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
+        keys.extend(self.open.iter().copied().filter(|c| {
             self.conns
                 .get(c)
                 .and_then(|c| c.file.as_ref())
                 .is_some_and(|f| now.duration_since(f.last_write) >= self.idle_close)
         }));
-        for &c in &cookies {
+        for &c in &keys {
             self.finish(c);
         }
-        self.cookies = cookies;
+        self.keys = keys;
         // Writes keep failing: give up the oldest finished files' lines first.
         let over = self.pending_total > self.max_pending;
         while (over && self.pending_total > self.max_pending / 2)
@@ -363,28 +373,28 @@ impl Worker {
         }
         if self.pending_total > self.max_pending {
             // Still too much: give up open files' lines rather than grow.
-            let mut cookies = std::mem::take(&mut self.cookies);
-            cookies.clear();
-            cookies.extend(self.open.iter().copied());
-            for &c in &cookies {
+            let mut keys = std::mem::take(&mut self.keys);
+            keys.clear();
+            keys.extend(self.open.iter().copied());
+            for &c in &keys {
                 if self.pending_total <= self.max_pending / 2 {
                     break;
                 }
                 self.drop_pending(c);
             }
-            self.cookies = cookies;
+            self.keys = keys;
         }
         self.ticks += 1;
         if self.ticks % FORGET_SWEEP_TICKS == 0 {
             let before = self.conns.len();
             let forget = self.forget_after;
             let existing = &mut self.existing;
-            self.conns.retain(|cookie, c| {
+            self.conns.retain(|key, c| {
                 let keep = c.file.is_some() || now.duration_since(c.last_seen) < forget;
                 if !keep && existing.len() < MAX_REMEMBERED_SEQUENCES {
                     // Its series goes on at the right number if it ever writes again (a
                     // close this writer never saw): 12 bytes instead of the whole entry.
-                    existing.insert(*cookie, c.next_seq);
+                    existing.insert(*key, c.next_seq);
                 }
                 keep
             });
@@ -398,30 +408,39 @@ impl Worker {
 
     fn on_rotate(&mut self, r: &Rotate) {
         let now = Instant::now();
-        let mut cookies = std::mem::take(&mut self.cookies);
-        cookies.clear();
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
         match r {
-            Rotate::OlderThan(age) => cookies.extend(self.open.iter().copied().filter(|c| {
+            Rotate::OlderThan(age) => keys.extend(self.open.iter().copied().filter(|c| {
                 self.conns
                     .get(c)
                     .and_then(|c| c.file.as_ref())
                     .is_some_and(|f| now.duration_since(f.opened) >= *age)
             })),
-            Rotate::Cookies(list) => cookies.extend(list.iter().copied()),
+            Rotate::Uuids(list) => {
+                let (prefix, tags) = (&self.prefix, &self.tags);
+                keys.extend(list.iter().filter_map(|u| {
+                    let (tag, cookie) = connection_of_uuid(prefix, u)?;
+                    Some(ConnKey {
+                        ns: tags.find(tag)?,
+                        cookie,
+                    })
+                }));
+            }
         }
-        for &c in &cookies {
+        for &c in &keys {
             self.finish(c);
         }
-        self.cookies = cookies;
+        self.keys = keys;
         self.publish_gauges();
     }
 
     /// Finishes every file, giving up on flushing once `deadline` passes (those files
     /// keep every complete frame). Returns how many were given up.
     fn finish_all(&mut self, deadline: Instant) -> u64 {
-        let cookies: Vec<u64> = self.open.iter().copied().collect();
+        let keys: Vec<ConnKey> = self.open.iter().copied().collect();
         let mut unfinished = 0;
-        for c in cookies {
+        for c in keys {
             if Instant::now() >= deadline {
                 self.drop_pending(c);
                 unfinished += 1;

@@ -24,6 +24,7 @@ mod native_vocabulary;
 /// Makes a Rust panic say what it is before napi turns it into a JS error.
 #[napi_derive::module_init]
 fn init() {
+    native_records::release_large_buffers_to_the_os();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         #[expect(
