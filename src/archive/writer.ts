@@ -27,7 +27,7 @@ export interface ArchiveWriterOptions {
   idleCloseMs?: number
   /** Polls queued in front of the writer thread (default 64). */
   queueDepth?: number
-  /** Bytes queued in front of the writer thread (default 64 MiB). */
+  /** Bytes queued in front of the writer thread (default 32 MiB). */
   maxQueuedBytes?: number
   /** zstd level, -7..22 (default 1). */
   level?: number

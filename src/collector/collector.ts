@@ -38,6 +38,9 @@ const MAX_ROTATE_CHECK_MS = 1000
 export const STOP_DEADLINE_MS = 1500
 /** Log lines of one cause at most this often, ms. */
 const LOG_EVERY_MS = 60_000
+/** Overrunning polls warn past this fraction of all polls, once there are at least LONG_POLLS_WARN_MIN. */
+const LONG_POLLS_WARN_FRACTION = 0.1
+const LONG_POLLS_WARN_MIN = 50
 
 /** Counters of a running collector. */
 export interface CollectorStats {
@@ -78,6 +81,8 @@ export class Collector {
   #skipped = 0
   #records = 0
   #waits = 0
+  /** The effective poll interval last logged, ms (`--max-cpu` stretches it). */
+  #effectiveMs = 0
 
   /**
    * Starts polling and archiving.
@@ -230,6 +235,24 @@ export class Collector {
     if (skipped > 0) this.#log.limited('skipped', LOG_EVERY_MS, 'warn', 'poller', `skipped ${skipped} poll(s): the archive writer was behind; their changes are folded into poll ${batch.seq}`)
     for (const w of batch.warnings) this.#log.limited(`warning:${w.code}`, LOG_EVERY_MS, 'warn', 'poller', w.message, { code: w.code })
     if (batch.stats.droppedCloses > 0) this.#log.limited('dropped-closes', LOG_EVERY_MS, 'error', 'poller', `${batch.stats.droppedCloses} close records dropped while polls were skipped`)
+    if (!batch.more) this.#noteCadence(batch.stats)
+  }
+
+  /**
+   * Logs the effective interval when it moves by more than a tenth (the CPU budget
+   * stretching or relaxing it), and warns (rate-limited) once polls that overran their
+   * interval exceed a tenth of all polls: the host has more sockets than the interval allows.
+   */
+  #noteCadence(s: Batch['stats']): void {
+    const interval = this.config.intervalMs
+    const ms = s.effectiveIntervalNanos / 1e6
+    if (ms > 0 && Math.abs(ms - (this.#effectiveMs || interval)) > 0.1 * (this.#effectiveMs || interval)) {
+      this.#log.log('info', 'poller', `effective poll interval ${ms.toFixed(1)} ms (configured ${interval} ms${this.config.maxCpu !== undefined ? `, CPU budget ${this.config.maxCpu} of a core` : ''})`, { effectiveIntervalMs: Number(ms.toFixed(3)) })
+      this.#effectiveMs = ms
+    }
+    if (s.longPolls >= LONG_POLLS_WARN_MIN && s.longPolls > this.#polls * LONG_POLLS_WARN_FRACTION) {
+      this.#log.limited('long-polls', LOG_EVERY_MS, 'warn', 'poller', `${s.longPolls} of ${this.#polls} polls took longer than the ${interval} ms interval: raise --interval or set --max-cpu`, { longPolls: s.longPolls, polls: this.#polls })
+    }
   }
 
   #rotate(): void {

@@ -546,7 +546,8 @@ mod tests {
             assert_eq!(p.seq, 1);
             assert_eq!(p.part as usize, i);
             assert_eq!(p.more, i + 1 < parts.len());
-            assert_eq!(p.opened as usize, p.iter().count());
+            // Closes of sockets other tests drop meanwhile may ride along.
+            assert_eq!((p.opened + p.changed + p.closed) as usize, p.iter().count());
             assert!(p.iter().all(|r| (r.netns as usize) < p.namespaces.len()));
             seen.extend(p.iter().map(|r| r.cookie));
         }
