@@ -17,6 +17,7 @@
  */
 import { Registry } from 'prom-client'
 
+import { BatchAnonymizer } from '../archive/anonymizer.js'
 import { ArchiveWriter, type ArchiveStats } from '../archive/writer.js'
 import type { Batch } from '../api/batch.js'
 import { resolveUuidPrefix } from '../api/uuid.js'
@@ -71,6 +72,9 @@ export class Collector {
   /** The metrics sink; its registry is the collector's own (never prom-client's global one). */
   readonly metrics: MetricsSink
   #metricsServer: MetricsServer | undefined
+  /** With `--anonymize-ip netblock`: the outputs that send addresses out of the process get an anonymized copy of each batch. */
+  readonly #anonymizer: BatchAnonymizer | undefined
+  readonly #anonymized: ReadonlySet<Sink>
   #sinkErrors = 0
   readonly #abort = new AbortController()
   readonly #done: Promise<void>
@@ -105,6 +109,8 @@ export class Collector {
     })
     this.kafka = config.kafkaBrokers.length > 0 ? kafkaSinkOf(config, this.uuidPrefix, log) : undefined
     this.sinks = [archive, ...(this.eventsocket ? [this.eventsocket] : []), ...(this.kafka ? [this.kafka] : []), this.metrics]
+    this.#anonymized = new Set<Sink>([this.eventsocket, this.kafka].filter((x): x is EventSocketServer | KafkaSink => x !== undefined))
+    this.#anonymizer = config.anonymizeIp !== 'none' && this.#anonymized.size > 0 ? new BatchAnonymizer(config.anonymizeIp) : undefined
     this.#done = this.#run()
   }
 
@@ -163,13 +169,15 @@ export class Collector {
   /** Offers a batch to every sink; waits only for a lossless sink without room. */
   async #offer(batch: Batch): Promise<void> {
     let waitOn: Sink | undefined
+    let anonymized: Batch | undefined
     for (const sink of this.sinks) {
       if (sink.lossless) {
         if (!sink.offer(batch)) waitOn = sink
         continue
       }
       try {
-        sink.offer(batch)
+        if (this.#anonymizer && this.#anonymized.has(sink)) sink.offer((anonymized ??= this.#anonymizer.apply(batch)))
+        else sink.offer(batch)
       } catch (e) {
         this.#sinkErrors++
         this.#log.limited(`sink:${sink.name}`, LOG_EVERY_MS, 'error', sink.name, `lost a poll: ${(e as Error).message}`)

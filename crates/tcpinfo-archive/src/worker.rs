@@ -50,6 +50,9 @@ pub(crate) struct Worker {
     finishing: VecDeque<Box<ArchiveFile>>,
     existing: FxHashMap<u64, u32>,
     known_dirs: FxHashSet<PathBuf>,
+    /// Inode of each directory holding open files, as of the last tick: a directory gone
+    /// or replaced since makes its files checked for deletion (`reopen_unlinked`).
+    dir_inodes: FxHashMap<PathBuf, u64>,
     cctx: Compressor<'static>,
     scratch: Vec<u8>,
     line_buf: Vec<u8>,
@@ -86,6 +89,7 @@ impl Worker {
             finishing: VecDeque::new(),
             existing,
             known_dirs: FxHashSet::default(),
+            dir_inodes: FxHashMap::default(),
             cctx,
             scratch: Vec::new(),
             line_buf: Vec::new(),
@@ -336,6 +340,7 @@ impl Worker {
     }
 
     fn tick(&mut self, now: Instant) {
+        self.reopen_unlinked();
         self.flush_all();
         self.retry_finishing();
         // Idle files are finished: an idle connection holds no file and no buffer.
@@ -394,6 +399,78 @@ impl Worker {
                 .fetch_sub(gone, std::sync::atomic::Ordering::Relaxed);
         }
         self.publish_gauges();
+    }
+
+    /// Open files whose directory was deleted (or replaced) since the last tick, and that
+    /// are indeed unlinked, are closed and their connections continue in a new sequence
+    /// file (the directory is made again), carrying the lines not yet written. One `stat`
+    /// per directory of open files per tick; an `fstat` per file only of such directories.
+    fn reopen_unlinked(&mut self) {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut changed: Vec<PathBuf> = Vec::new();
+        let mut seen: FxHashMap<PathBuf, u64> = FxHashMap::default();
+        for c in &self.open {
+            let Some(dir) = self
+                .conns
+                .get(c)
+                .and_then(|c| c.file.as_ref())
+                .map(|f| f.dir())
+            else {
+                continue;
+            };
+            if seen.contains_key(dir) || changed.iter().any(|d| d == dir) {
+                continue;
+            }
+            match std::fs::metadata(dir) {
+                Ok(m) => {
+                    if self.dir_inodes.get(dir).is_some_and(|&ino| ino != m.ino()) {
+                        changed.push(dir.to_owned());
+                    }
+                    seen.insert(dir.to_owned(), m.ino());
+                }
+                Err(_) => changed.push(dir.to_owned()),
+            }
+        }
+        self.dir_inodes = seen;
+        if changed.is_empty() {
+            return;
+        }
+        self.known_dirs.clear();
+        let mut cookies = std::mem::take(&mut self.cookies);
+        cookies.clear();
+        cookies.extend(self.open.iter().copied().filter(|c| {
+            self.conns
+                .get(c)
+                .and_then(|c| c.file.as_ref())
+                .is_some_and(|f| changed.iter().any(|d| d == f.dir()) && f.unlinked())
+        }));
+        for &c in &cookies {
+            self.reopen(c);
+        }
+        self.cookies = cookies;
+    }
+
+    /// Closes a connection's unlinked file and moves its pending lines to a new one.
+    fn reopen(&mut self, cookie: u64) {
+        let Some(mut file) = self.conns.get_mut(&cookie).and_then(|c| c.file.take()) else {
+            return;
+        };
+        self.open.remove(&cookie);
+        let lines = std::mem::take(&mut file.pending);
+        let records = std::mem::replace(&mut file.pending_records, 0);
+        self.pending_total -= lines.len();
+        let err = io::Error::new(
+            io::ErrorKind::NotFound,
+            "the file was deleted under the writer; its connection continues in a new sequence file",
+        );
+        self.count_error("deleted", &file.path, &err);
+        self.close_file(file);
+        if records > 0 {
+            self.append_line(cookie, &lines);
+            if let Some(f) = self.conns.get_mut(&cookie).and_then(|c| c.file.as_mut()) {
+                f.pending_records += records - 1;
+            }
+        }
     }
 
     fn on_rotate(&mut self, r: &Rotate) {
