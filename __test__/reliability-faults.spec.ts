@@ -75,9 +75,32 @@ test.serial('output permissions removed mid-run (as an unprivileged uid): one lo
   for (const rep of [...before, ...during, ...after]) {
     const recs = recordsOfPort(series, rep.port, PORT)
     t.true(recs.length >= 1, `port ${rep.port} archived`)
-    const last = countersOf(recs.at(-1) as (typeof recs)[number])
+    const last = countersOf(recs.at(-1))
     t.is(last?.acked, BigInt(rep.sent + 2), `port ${rep.port}: final bytes_acked`)
   }
+})
+
+test.serial('output not writable from the start (mkdir refused): counted and logged once, the lines wait, nothing lost once it is fixed', async (t) => {
+  const { pair, out } = await withPair(t)
+  const data = join(out, 'data')
+  chmodSync(out, 0o711)
+  const c = await startCollectorAs(['ip', 'netns', 'exec', pair.a, ...AS_NOBODY], ['--output', data, '--flush-interval', '50ms', '--prom', '127.0.0.1:0'])
+  t.teardown(() => c.child.kill('SIGKILL'))
+  const during = await runClients(pair, PORT, [5_000, 6_000], 50)
+  await sleep(500)
+  const lines = c.stderr().split('\n').filter((l) => /Permission denied/.test(l))
+  t.is(lines.length, 1, c.stderr())
+  t.regex(lines[0] ?? '', /mkdir .*data/)
+  const m = scrapeIn(pair.a, c.prom as string)
+  t.true((sample(m, 'tcpinfo_write_errors_total{cause="permission"}') ?? 0) >= 1)
+  t.is(sample(m, 'tcpinfo_sink_dropped_records_total{sink="archive"}'), 0, 'nothing dropped: the lines wait')
+  mkdirSync(data)
+  chownSync(data, 65534, 65534)
+  const after = await runClients(pair, PORT, [7_000], 50)
+  await sleep(500)
+  t.is((await stopAs(c.child)).code, 0, c.stderr())
+  const series = readSeries(data)
+  for (const rep of [...during, ...after]) t.is(countersOf(recordsOfPort(series, rep.port, PORT).at(-1))?.acked, BigInt(rep.sent + 2), `port ${rep.port} archived with its final counters`)
 })
 
 test.serial('output directory deleted mid-run: recreated, an open connection continues in a new sequence file, other outputs go on', async (t) => {
@@ -104,13 +127,13 @@ test.serial('output directory deleted mid-run: recreated, an open connection con
   for (const rep of short) {
     const recs = recordsOfPort(series, rep.port, PORT)
     t.true(recs.length >= 1, `port ${rep.port} (after the deletion) archived`)
-    t.is(countersOf(recs.at(-1) as (typeof recs)[number])?.acked, BigInt(rep.sent + 2))
+    t.is(countersOf(recs.at(-1))?.acked, BigInt(rep.sent + 2))
   }
   // The long connection's file was deleted with the directory: its later records are in a
   // new sequence file (never sequence 0 again), ending with the final counters.
   const recs = recordsOfPort(series, longRep?.port ?? -1, PORT)
   t.true(recs.length >= 1, 'the connection open across the deletion has a file after it')
-  t.is(countersOf(recs.at(-1) as (typeof recs)[number])?.acked, BigInt((longRep?.sent ?? 0) + 2), 'with its final counters')
+  t.is(countersOf(recs.at(-1))?.acked, BigInt((longRep?.sent ?? 0) + 2), 'with its final counters')
   const files = [...series.values()].find((fs) => fs.some((f) => f.records.some((r) => recs.includes(r)))) ?? []
   t.true(files.every((f) => f.seq >= 1), `a new sequence number: ${files.map((f) => f.seq).join(',')}`)
 })
@@ -141,7 +164,7 @@ test.serial('SIGKILL mid-run, then a restart: every file decodes up to its last 
   for (const [f, h] of killed) t.is(now.get(f), h, `${f} unchanged by the restart`)
   const series = readSeries(data)
   const recs = recordsOfPort(series, longRep?.port ?? -1, PORT)
-  t.is(countersOf(recs.at(-1) as (typeof recs)[number])?.acked, BigInt((longRep?.sent ?? 0) + 2), 'the connection open across the kill ends with its final counters')
+  t.is(countersOf(recs.at(-1))?.acked, BigInt((longRep?.sent ?? 0) + 2), 'the connection open across the kill ends with its final counters')
   for (const [uuid, files] of series) {
     const seqs = files.map((f) => f.seq)
     t.deepEqual(seqs, [...new Set(seqs)], `${uuid}: distinct sequence numbers`)

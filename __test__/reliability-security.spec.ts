@@ -7,7 +7,7 @@
  * no_new_privs), and what works without root / which capability the rest names.
  */
 import { spawnSync } from 'node:child_process'
-import { chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -33,6 +33,7 @@ async function withPair(t: ExecutionContext): Promise<{ pair: NetnsPair; out: st
   t.teardown(() => server.child.kill())
   await server.lines.next()
   const out = mkdtempSync(join(tmpdir(), 'tcpinfo-sec-'))
+  chmodSync(out, 0o755)
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
   return { pair, out }
 }
@@ -106,7 +107,7 @@ test.serial('anonymization on: no full peer address leaves the process (archive,
     t.is(idm.subarray(24, 28).join('.'), net)
   }
   const series = readSeries(data)
-  for (const r of reports) t.is(countersOf(recordsOfPort(series, r.port, PORT).at(-1) as never)?.acked, BigInt(r.sent + 2), 'counters untouched')
+  for (const r of reports) t.is(countersOf(recordsOfPort(series, r.port, PORT).at(-1))?.acked, BigInt(r.sent + 2), 'counters untouched')
   // Event socket: open events carry the anonymized SockID.
   const opens = events.map((l) => JSON.parse(l) as { Event: number; ID: { SrcIP: string; DstIP: string; DPort: number } | null }).filter((e) => e.Event === 0 && e.ID?.DPort === PORT)
   t.true(opens.length >= reports.length, `${opens.length} open events`)
@@ -164,7 +165,7 @@ test.serial("the collector runs with exactly the unit's privileges (nobody, no c
   await new Promise((r) => setTimeout(r, 400))
   t.is((await stopAs(c.child)).code, 0, c.stderr())
   const series = readSeries(data)
-  for (const r of reports) t.is(countersOf(recordsOfPort(series, r.port, PORT).at(-1) as never)?.acked, BigInt(r.sent + 2), `port ${r.port}`)
+  for (const r of reports) t.is(countersOf(recordsOfPort(series, r.port, PORT).at(-1))?.acked, BigInt(r.sent + 2), `port ${r.port}`)
   t.true(archiveFiles(data).every((f) => statSync(f).uid === 65534))
 })
 

@@ -90,8 +90,8 @@ export function portsOf(r: ArchivedRecord): { sport: number; dport: number } {
   return { sport: idm.readUInt16BE(4), dport: idm.readUInt16BE(6) }
 }
 
-export function countersOf(r: ArchivedRecord): { acked: bigint; received: bigint } | undefined {
-  const info = r.Attributes[2]
+export function countersOf(r: ArchivedRecord | undefined): { acked: bigint; received: bigint } | undefined {
+  const info = r?.Attributes[2]
   if (!info) return undefined
   const b = Buffer.from(info, 'base64')
   if (b.length < TCPI_BYTES_RECEIVED + 8) return undefined

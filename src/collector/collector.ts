@@ -25,7 +25,7 @@ import { watch } from '../api/watch.js'
 import type { CollectorConfig } from '../config/collector-config.js'
 import { uuidPrefixField } from '../config/poll-options.js'
 import { checkField } from '../config/schema.js'
-import { EventSocketServer, type EventSocketStats } from '../eventsocket/server.js'
+import { EVENTSOCKET_MAX_CLIENTS, EventSocketServer, type EventSocketStats } from '../eventsocket/server.js'
 import type { Logger } from '../log.js'
 import { MetricsSink } from '../metrics/metrics.js'
 import { MetricsServer } from '../metrics/server.js'
@@ -105,7 +105,7 @@ export class Collector {
       registry: new Registry(),
       intervalMs: config.intervalMs,
       ports: config.metricsPorts,
-      sources: { sinks: () => this.sinks, archive: () => this.#writer.stats(), eventsocket: () => this.eventsocket?.stats() },
+      sources: { sinks: () => this.sinks, archive: () => this.#writer.stats(), eventsocket: () => this.eventsocket?.stats(), limits: () => limitsOf(config) },
     })
     this.kafka = config.kafkaBrokers.length > 0 ? kafkaSinkOf(config, this.uuidPrefix, log) : undefined
     this.sinks = [archive, ...(this.eventsocket ? [this.eventsocket] : []), ...(this.kafka ? [this.kafka] : []), this.metrics]
@@ -264,4 +264,13 @@ export class Collector {
 function kafkaSinkOf(c: CollectorConfig, uuidPrefix: string, log: Logger): KafkaSink {
   const sample = c.kafkaSample === 'all' ? { every: 1 } : c.kafkaSample === 'opens-closes' ? ('opens-closes' as const) : { every: Number(c.kafkaSample) }
   return new KafkaSink({ brokers: c.kafkaBrokers, topic: c.kafkaTopic, uuidPrefix, netns: c.netns, compression: c.kafkaCompression, format: c.kafkaFormat, bufferBytes: c.kafkaBufferBytes, sample, log })
+}
+
+/** The collector's resource bounds, as `tcpinfo_limit{resource}` exposes them (docs/RELIABILITY.md, "Caps"). */
+function limitsOf(c: CollectorConfig): Record<string, number> {
+  return {
+    open_files: c.maxOpenFiles,
+    ...(c.eventsocket ? { eventsocket_clients: EVENTSOCKET_MAX_CLIENTS, eventsocket_client_bytes: c.eventsocketQueueBytes } : {}),
+    ...(c.kafkaBrokers.length > 0 ? { kafka_buffer_bytes: c.kafkaBufferBytes } : {}),
+  }
 }

@@ -54,6 +54,8 @@ export interface MetricsSources {
   sinks?: () => readonly Sink[]
   archive?: () => ArchiveStats | undefined
   eventsocket?: () => EventSocketStats | undefined
+  /** The configured bounds (`tcpinfo_limit{resource}`), by resource name. */
+  limits?: () => Readonly<Record<string, number>>
 }
 
 /** Options of {@link MetricsSink}. */
@@ -192,6 +194,18 @@ export class MetricsSink implements Sink {
     perSink('tcpinfo_sink_dropped_records_total', 'Records (events for the event socket) a sink lost.', (c) => c.droppedRecords, 'counter')
     perSink('tcpinfo_sink_dropped_batches_total', 'Polls a sink dropped whole.', (c) => c.droppedBatches, 'counter')
     perSink('tcpinfo_sink_queued_bytes', 'Bytes queued in front of a sink.', (c) => c.queuedBytes, 'gauge')
+    perSink('tcpinfo_sink_queued_items', 'Items (polls, records or events) queued in front of a sink.', (c) => c.queuedItems, 'gauge')
+    new Gauge({
+      name: 'tcpinfo_limit',
+      help: 'Configured bound of a resource (docs/RELIABILITY.md, "Caps"); compare with the matching usage metric.',
+      labelNames: ['resource'],
+      registers,
+      collect() {
+        this.reset()
+        for (const [resource, v] of Object.entries(src.limits?.() ?? {})) this.set({ resource }, v)
+      },
+    })
+    counter('tcpinfo_eventsocket_clients_refused_total', 'Event-socket clients refused beyond the client cap.', () => events()?.clientsRefused ?? 0)
     gauge('tcpinfo_open_files', 'Archive files open now.', () => archive()?.openFiles ?? 0)
     counter('tcpinfo_archive_bytes_written_total', 'Compressed bytes written to archive files.', () => archive()?.bytesCompressed ?? 0)
     gauge('tcpinfo_tracked_connections', 'Connections tracked after the last poll.', () => t.tracked)

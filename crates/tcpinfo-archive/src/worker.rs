@@ -196,27 +196,23 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(&cookie) else {
             return;
         };
-        match open_file(
+        let (file, failed) = open_file(
             &self.output,
             &self.prefix,
             cookie,
             conn,
             &mut self.known_dirs,
             now,
-        ) {
-            Ok(file) => {
-                self.pending_total += file.pending.len();
-                conn.file = Some(file);
-                self.open.insert(cookie);
-                Counters::add(&self.counters.files_opened, 1);
-                Counters::add(&self.counters.open_files, 1);
-                self.append_line(cookie, line);
-            }
-            Err((op, path, e)) => {
-                self.count_error(op, &path, &e);
-                Counters::add(&self.counters.records_dropped, 1);
-            }
+        );
+        self.pending_total += file.pending.len();
+        conn.file = Some(file);
+        self.open.insert(cookie);
+        Counters::add(&self.counters.files_opened, 1);
+        Counters::add(&self.counters.open_files, 1);
+        if let Some((op, path, e)) = failed {
+            self.count_error(op, &path, &e);
         }
+        self.append_line(cookie, line);
     }
 
     /// Finishes the open file that was written least recently (the open-file cap).

@@ -149,20 +149,21 @@ fn a_read_only_output_is_counted_and_writing_resumes_when_it_is_writable() {
     for line in &lines[..5] {
         assert!(w.write(batch(&[(1, 42, line)])).unwrap());
     }
-    w.flush(Duration::from_secs(5)).unwrap();
+    // The flush cannot write them: they stay pending (retried every tick), not dropped.
+    assert!(w.flush(Duration::from_secs(5)).is_ok());
     let s = w.stats();
-    assert_eq!(
-        s.errors(ErrorCause::ReadOnly),
-        5,
-        "every record's mkdir failed"
+    assert!(
+        s.errors(ErrorCause::ReadOnly) >= 1,
+        "the mkdir failure is counted"
     );
-    assert_eq!(s.records_dropped, 5);
+    assert_eq!(s.records_dropped, 0, "the lines wait for the directory");
     let events = w.take_events();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
         (events[0].cause, events[0].op, events[0].count),
         (ErrorCause::ReadOnly, "mkdir", 1)
     );
+    let before = w.stats().errors(ErrorCause::ReadOnly);
 
     let remount = Command::new("mount")
         .args(["-o", "remount,rw"])
@@ -176,10 +177,11 @@ fn a_read_only_output_is_counted_and_writing_resumes_when_it_is_writable() {
     assert_eq!(files.len(), 1);
     let (ok, data) = zstd_dc(&files[0]);
     assert!(ok);
-    assert_eq!(&lines_of(&data)[1..], &[&lines[5][..]]);
-    assert_eq!(
-        w.stats().errors(ErrorCause::ReadOnly),
-        5,
-        "no error once writable"
+    let want: Vec<&[u8]> = lines[..6].iter().map(|l| &l[..]).collect();
+    assert_eq!(&lines_of(&data)[1..], &want[..], "nothing lost");
+    assert_eq!(w.stats().records_dropped, 0);
+    assert!(
+        w.stats().errors(ErrorCause::ReadOnly) <= before + 1,
+        "no error once writable (one tick may have been under way)"
     );
 }
