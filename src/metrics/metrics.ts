@@ -97,7 +97,7 @@ export class MetricsSink implements Sink {
   #winSent = 0
   #winRecv = 0
   /** Totals, read at scrape time. */
-  readonly #t = { polls: 0, skipped: 0, overran: 0, incomplete: 0, overruns: 0, malformed: 0, droppedCloses: 0, backwards: 0, opens: 0, closes: 0, tracked: 0, bytesSent: 0, bytesRecv: 0 }
+  readonly #t = { polls: 0, skipped: 0, overran: 0, incomplete: 0, overruns: 0, malformed: 0, droppedCloses: 0, lateEvents: 0, backwards: 0, opens: 0, closes: 0, tracked: 0, bytesSent: 0, bytesRecv: 0 }
   readonly #syscall: Histogram<'af'>
   readonly #interval: Histogram
   readonly #conns: Histogram<'af'>
@@ -216,6 +216,7 @@ export class MetricsSink implements Sink {
     counter('tcpinfo_destroy_overruns_total', 'Kernel destroy-event buffer overruns (close events lost).', () => t.overruns)
     counter('tcpinfo_malformed_messages_total', 'Malformed netlink messages skipped.', () => t.malformed)
     counter('tcpinfo_dropped_closes_total', 'Close records dropped while polls were skipped.', () => t.droppedCloses)
+    counter('tcpinfo_late_destroy_events_total', 'Destroy events that came after the sweep had closed their connection (close grace exceeded): their final counters are not reported.', () => t.lateEvents)
     counter('tcpinfo_bytes_sent_total', 'Bytes acknowledged by peers over all non-excluded connections (per-connection deltas).', () => t.bytesSent)
     counter('tcpinfo_bytes_received_total', 'Bytes received over all non-excluded connections (per-connection deltas).', () => t.bytesRecv)
     gauge('tcpinfo_eventsocket_clients', 'Event-socket clients connected.', () => events()?.clients ?? 0)
@@ -251,6 +252,7 @@ export class MetricsSink implements Sink {
     t.overruns += s.destroyOverruns
     t.malformed += s.malformed
     t.droppedCloses += s.droppedCloses
+    t.lateEvents += s.lateDestroyEvents
     t.tracked = s.tracked
     if (!batch.complete) t.incomplete++
     if (s.dumpNanos > this.#intervalNs) t.overran++
