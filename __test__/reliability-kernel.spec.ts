@@ -14,7 +14,7 @@
  */
 import test, { type ExecutionContext } from 'ava'
 
-import { type Batch, watch } from '../src/index.js'
+import { type Batch, TcpinfoError, watch } from '../src/index.js'
 import { type NetnsPair, netnsPair, nodeIn, SERVER } from './helpers/netns-pair.js'
 
 const PORT = 45_600
@@ -193,4 +193,8 @@ test.serial('heavy churn while dumping every millisecond: no false close of conn
     if (s.closes[0]?.acked === undefined) t.true(overruns > 0, `port ${c.port}: closed without counters only after a counted overrun`)
     else t.is(s.closes[0]?.acked, BigInt(c.sent + 2), `port ${c.port}: final bytes_acked`)
   }
+})
+
+test('eventRcvbufBytes is checked: 4 KiB to 64 MiB', (t) => {
+  for (const bad of [0, 4095, 64 * 1024 * 1024 + 1, 1.5, -1]) t.throws(() => watch({ eventRcvbufBytes: bad }), { instanceOf: TcpinfoError, code: 'ERR_CONFIG' }, String(bad))
 })

@@ -18,7 +18,7 @@ export class BatchAnonymizer {
    */
   constructor(method: 'none' | 'netblock', keep?: string[]) {
     const Native = native().NativeAnonymizer
-    this.#native = callNative(() => new Native(method, keep))
+    this.#native = callNative(() => new Native({ method, ...(keep ? { keep } : {}) }))
   }
 
   /** A copy of `batch` with every address anonymized (same index, same record order). */

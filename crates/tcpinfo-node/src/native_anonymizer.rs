@@ -19,6 +19,16 @@ pub struct NativeAnonymizedBuffers {
     pub lines: Buffer,
 }
 
+/// Options of `NativeAnonymizer`.
+#[napi(object)]
+pub struct NativeAnonymizerOptions {
+    /// `none` or `netblock`.
+    pub method: String,
+    /// Addresses never anonymized (default: the local interfaces' addresses, as the
+    /// archive writer).
+    pub keep: Option<Vec<String>>,
+}
+
 /// An anonymizer with the archive writer's rule and keep-list.
 #[napi]
 pub struct NativeAnonymizer {
@@ -27,12 +37,11 @@ pub struct NativeAnonymizer {
 
 #[napi]
 impl NativeAnonymizer {
-    /// `method`: `none` or `netblock`; `keep`: addresses never anonymized (default: the
-    /// local interfaces' addresses, as the archive writer).
+    /// An anonymizer for `options.method`.
     #[napi(constructor)]
-    pub fn new(method: String, keep: Option<Vec<String>>) -> napi::Result<Self> {
-        let method = AnonymizeMethod::parse(&method).map_err(|e| archive_error(&e))?;
-        let keep = match keep {
+    pub fn new(options: NativeAnonymizerOptions) -> napi::Result<Self> {
+        let method = AnonymizeMethod::parse(&options.method).map_err(|e| archive_error(&e))?;
+        let keep = match options.keep {
             Some(list) => list
                 .iter()
                 .map(|s| {
@@ -52,8 +61,8 @@ impl NativeAnonymizer {
 
     /// Copies of `payloads` and `lines` with every record's addresses anonymized.
     #[napi(catch_unwind)]
-    pub fn batch(&self, index: Buffer, payloads: Buffer, lines: Buffer) -> NativeAnonymizedBuffers {
-        let (p, l) = self.inner.anonymize_batch(&index, &payloads, &lines);
+    pub fn batch(&self, index: &[u8], payloads: &[u8], lines: &[u8]) -> NativeAnonymizedBuffers {
+        let (p, l) = self.inner.anonymize_batch(index, payloads, lines);
         NativeAnonymizedBuffers {
             payloads: p.into(),
             lines: l.into(),
