@@ -11,13 +11,10 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** An anonymizer with the archive writer's rule and keep-list. */
 export declare class NativeAnonymizer {
-  /**
-   * `method`: `none` or `netblock`; `keep`: addresses never anonymized (default: the
-   * local interfaces' addresses, as the archive writer).
-   */
-  constructor(method: string, keep?: Array<string> | undefined | null)
+  /** An anonymizer for `options.method`. */
+  constructor(options: NativeAnonymizerOptions)
   /** Copies of `payloads` and `lines` with every record's addresses anonymized. */
-  batch(index: Buffer, payloads: Buffer, lines: Buffer): NativeAnonymizedBuffers
+  batch(index: Uint8Array, payloads: Uint8Array, lines: Uint8Array): NativeAnonymizedBuffers
 }
 
 /**
@@ -110,6 +107,17 @@ export interface NativeAnonymizedBuffers {
   payloads: Buffer
   /** The `ArchivalRecord` lines, `RawIDM` addresses cut to their netblock. */
   lines: Buffer
+}
+
+/** Options of `NativeAnonymizer`. */
+export interface NativeAnonymizerOptions {
+  /** `none` or `netblock`. */
+  method: string
+  /**
+   * Addresses never anonymized (default: the local interfaces' addresses, as the
+   * archive writer).
+   */
+  keep?: Array<string>
 }
 
 /** Records of one or more sources in the poller's batch layout, plus times and sources. */
