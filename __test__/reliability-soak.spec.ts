@@ -23,7 +23,7 @@ import test from 'ava'
 
 import { readArchive } from '../src/index.js'
 import { archiveFiles, sample } from './helpers/collector.js'
-import { scrapeIn, startCollectorAs, stopAs } from './helpers/faults.js'
+import { startCollectorAs, stopAs } from './helpers/faults.js'
 import { netnsPair, nodeIn, SERVER } from './helpers/netns-pair.js'
 import { renderChart } from './helpers/svg-chart.js'
 
@@ -66,6 +66,12 @@ interface Sample {
   dropped: number
 }
 
+/** GET /metrics in this process (a subprocess per sample would cost more than what is measured). */
+async function scrape(addr: string): Promise<string> {
+  const r = await fetch(`http://${addr}/metrics`, { signal: AbortSignal.timeout(10_000) })
+  return r.text()
+}
+
 function rssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return Number(m?.[1] ?? 0) / 1024
@@ -91,19 +97,28 @@ test.serial(`churn soak (${SECONDS} s at ${RATE} connections/s): RSS, descriptor
 
   const samples: Sample[] = []
   const t0 = Date.now()
-  const take = (): void => {
-    const m = scrapeIn(undefined, c.prom as string)
-    samples.push({
-      t: (Date.now() - t0) / 1000,
-      rssMb: rssMb(pid),
-      fds: readdirSync(`/proc/${pid}/fd`).length,
-      tracked: sample(m, 'tcpinfo_tracked_connections') ?? -1,
-      openFiles: sample(m, 'tcpinfo_open_files') ?? -1,
-      dropped: (sample(m, 'tcpinfo_sink_dropped_records_total{sink="archive"}') ?? 0) + (sample(m, 'tcpinfo_dropped_closes_total') ?? 0),
-    })
+  let inFlight = false
+  /** One sample; a scrape that fails (a starved machine) keeps the last values. */
+  const take = async (): Promise<void> => {
+    if (inFlight) return
+    inFlight = true
+    try {
+      const m = await scrape(c.prom as string).catch(() => undefined)
+      const last = samples.at(-1)
+      samples.push({
+        t: (Date.now() - t0) / 1000,
+        rssMb: rssMb(pid),
+        fds: readdirSync(`/proc/${pid}/fd`).length,
+        tracked: m ? (sample(m, 'tcpinfo_tracked_connections') ?? -1) : (last?.tracked ?? 0),
+        openFiles: m ? (sample(m, 'tcpinfo_open_files') ?? -1) : (last?.openFiles ?? 0),
+        dropped: m ? (sample(m, 'tcpinfo_sink_dropped_records_total{sink="archive"}') ?? 0) + (sample(m, 'tcpinfo_dropped_closes_total') ?? 0) : (last?.dropped ?? 0),
+      })
+    } finally {
+      inFlight = false
+    }
   }
-  take()
-  const timer = setInterval(take, 1000)
+  await take()
+  const timer = setInterval(() => void take(), 1000)
   const gen = spawn('ip', ['netns', 'exec', pair.a, process.execPath, '-e', CHURN(pair.addrB, PORT, RATE, SECONDS, SIZE)], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => gen.kill())
   let end = { done: 0, errors: 0, started: 0 }
@@ -115,10 +130,11 @@ test.serial(`churn soak (${SECONDS} s at ${RATE} connections/s): RSS, descriptor
     }
   }
   await new Promise((r) => setTimeout(r, 2000))
-  take()
   clearInterval(timer)
+  while (inFlight) await new Promise((r) => setTimeout(r, 50))
+  await take()
   client.destroy()
-  const m = scrapeIn(undefined, c.prom as string)
+  const m = await scrape(c.prom as string)
   const polls = sample(m, 'tcpinfo_polls_total') ?? 0
   const skipped = sample(m, 'tcpinfo_polls_skipped_total') ?? 0
   const { code, ms } = await stopAs(c.child)
@@ -204,7 +220,7 @@ heavy('SIGTERM with 10k open connections: exits 0 within 2 s, every file complet
   const c = await startCollectorAs(['sh', '-c', 'ulimit -n 65536; exec "$@"', 'sh'], ['--output', out, '--netns', pair.pathA, '--flush-interval', '200ms', '--prom', '127.0.0.1:0'])
   t.teardown(() => c.child.kill('SIGKILL'))
   const deadline = Date.now() + 60_000
-  while ((sample(scrapeIn(undefined, c.prom as string), 'tcpinfo_tracked_connections') ?? 0) < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
+  while ((sample(await scrape(c.prom as string).catch(() => ''), 'tcpinfo_tracked_connections') ?? 0) < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500))
   await new Promise((r) => setTimeout(r, 1000))
   const { code, ms } = await stopAs(c.child)
   t.log(`SIGTERM with ${N} connections: exit ${code} after ${ms} ms`)
