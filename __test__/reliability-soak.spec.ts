@@ -78,7 +78,7 @@ function rssMb(pid: number): number {
 }
 
 test.serial(`churn soak (${SECONDS} s at ${RATE} connections/s): RSS, descriptors, tracked connections and open files stay flat; every connection archived with its final record`, async (t) => {
-  t.timeout((SECONDS + 240) * 1000)
+  t.timeout((SECONDS * 2 + 600) * 1000)
   const pair = netnsPair(`faults${process.pid % 1000}s`, 195)
   t.teardown(() => pair.destroy())
   const server = nodeIn(pair.b, SERVER(pair.addrB, PORT, 2000))
@@ -124,6 +124,7 @@ test.serial(`churn soak (${SECONDS} s at ${RATE} connections/s): RSS, descriptor
   let end = { done: 0, errors: 0, started: 0 }
   for await (const line of createInterface({ input: gen.stdout })) {
     const o = JSON.parse(line) as { end?: boolean; done: number; errors: number; started: number }
+    if (LONG) console.log(`soak: ${line} rss=${samples.at(-1)?.rssMb.toFixed(0)} fds=${samples.at(-1)?.fds} tracked=${samples.at(-1)?.tracked} open=${samples.at(-1)?.openFiles}`)
     if (o.end) {
       end = o
       break
@@ -204,12 +205,12 @@ heavy('SIGTERM with 10k open connections: exits 0 within 2 s, every file complet
   const pair = netnsPair(`faults${process.pid % 1000}t`, 196)
   t.teardown(() => pair.destroy())
   // Both ends need more than the default descriptor limit.
-  const server = spawn('ip', ['netns', 'exec', pair.b, 'sh', '-c', `ulimit -n 65536; exec ${process.execPath} -e "$0"`, `require('net').createServer((s) => { s.resume(); s.on('error', () => {}) }).listen(${PORT}, '${pair.addrB}', 4096, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const server = spawn('ip', ['netns', 'exec', pair.b, 'sh', '-c', `ulimit -n $(ulimit -Hn); exec ${process.execPath} -e "$0"`, `require('net').createServer((s) => { s.resume(); s.on('error', () => {}) }).listen(${PORT}, '${pair.addrB}', 4096, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => server.kill())
   await createInterface({ input: server.stdout })[Symbol.asyncIterator]().next()
   const out = mkdtempSync(join(tmpdir(), 'tcpinfo-stop10k-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
-  const holder = spawn('ip', ['netns', 'exec', pair.a, 'sh', '-c', `ulimit -n 65536; exec ${process.execPath} -e "$0"`, `
+  const holder = spawn('ip', ['netns', 'exec', pair.a, 'sh', '-c', `ulimit -n $(ulimit -Hn); exec ${process.execPath} -e "$0"`, `
     const net = require('net'); let up = 0; const socks = []
     const open = (i) => { if (i >= ${N}) return; const c = net.connect(${PORT}, '${pair.addrB}', () => { c.write('x'); if (++up === ${N}) console.log('open'); open(i + 64) }); c.on('error', (e) => console.log('error ' + e.message)); socks.push(c) }
     for (let i = 0; i < 64; i++) open(i)
@@ -217,7 +218,7 @@ heavy('SIGTERM with 10k open connections: exits 0 within 2 s, every file complet
   t.teardown(() => holder.kill())
   const first = await createInterface({ input: holder.stdout })[Symbol.asyncIterator]().next()
   t.is(first.value, 'open')
-  const c = await startCollectorAs(['sh', '-c', 'ulimit -n 65536; exec "$@"', 'sh'], ['--output', out, '--netns', pair.pathA, '--flush-interval', '200ms', '--prom', '127.0.0.1:0'])
+  const c = await startCollectorAs(['sh', '-c', 'ulimit -n $(ulimit -Hn); exec "$@"', 'sh'], ['--output', out, '--netns', pair.pathA, '--flush-interval', '200ms', '--prom', '127.0.0.1:0'])
   t.teardown(() => c.child.kill('SIGKILL'))
   const deadline = Date.now() + 60_000
   while ((sample(await scrape(c.prom as string).catch(() => ''), 'tcpinfo_tracked_connections') ?? 0) < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500))
