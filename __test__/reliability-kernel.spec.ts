@@ -182,7 +182,7 @@ test.serial('heavy churn while dumping every millisecond: no false close of conn
   const incomplete = rec.batches.filter((b) => !b.complete).length
   const overruns = rec.batches.reduce((n, b) => n + b.stats.destroyOverruns, 0)
   t.log(`${churned} connections churned in 4 s during ${polls} polls (${incomplete} incomplete, ${overruns} event overruns) beside ${N} held ones`)
-  t.true(churned > 500, 'the churn happened')
+  t.true(churned > 200, 'the churn happened')
   t.true(polls >= 20, 'polling (dumps) went on through it')
   for (const c of closed.closed) {
     const s = rec.seen.get(c.port) as Seen
