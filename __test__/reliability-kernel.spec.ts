@@ -181,7 +181,8 @@ test.serial('heavy churn while dumping every millisecond: no false close of conn
   await rec.stop()
   const incomplete = rec.batches.filter((b) => !b.complete).length
   const overruns = rec.batches.reduce((n, b) => n + b.stats.destroyOverruns, 0)
-  t.log(`${churned} connections churned in 4 s during ${polls} polls (${incomplete} incomplete, ${overruns} event overruns) beside ${N} held ones`)
+  const late = rec.batches.reduce((n, b) => n + b.stats.lateDestroyEvents, 0)
+  t.log(`${churned} connections churned in 4 s during ${polls} polls (${incomplete} incomplete, ${overruns} event overruns, ${late} late events) beside ${N} held ones`)
   t.true(churned > 200, 'the churn happened')
   t.true(polls >= 20, 'polling (dumps) went on through it')
   for (const c of closed.closed) {
@@ -190,7 +191,7 @@ test.serial('heavy churn while dumping every millisecond: no false close of conn
     t.is(s.closes.length, 1, `port ${c.port} closed once`)
     t.true((s.closes[0]?.atMs ?? 0) >= releasedAt, `port ${c.port} not closed before it was`)
     // Right final counters, or none at all when the kernel dropped the event (then counted).
-    if (s.closes[0]?.acked === undefined) t.true(overruns > 0, `port ${c.port}: closed without counters only after a counted overrun`)
+    if (s.closes[0]?.acked === undefined) t.true(overruns + late > 0, `port ${c.port}: closed without counters only after a counted overrun or late event`)
     else t.is(s.closes[0]?.acked, BigInt(c.sent + 2), `port ${c.port}: final bytes_acked`)
   }
 })
