@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeAnonymizer = nativeBinding.NativeAnonymizer
 module.exports.NativeArchiveReader = nativeBinding.NativeArchiveReader
 module.exports.NativeArchiveWriter = nativeBinding.NativeArchiveWriter
 module.exports.NativePoller = nativeBinding.NativePoller

@@ -9,6 +9,14 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** An anonymizer with the archive writer's rule and keep-list. */
+export declare class NativeAnonymizer {
+  /** An anonymizer for `options.method`. */
+  constructor(options: NativeAnonymizerOptions)
+  /** Copies of `payloads` and `lines` with every record's addresses anonymized. */
+  batch(index: Uint8Array, payloads: Uint8Array, lines: Uint8Array): NativeAnonymizedBuffers
+}
+
 /**
  * A streaming archive decoder. Feed each source's bytes between `begin()` and `end()`;
  * `next()` returns a batch when one is ready.
@@ -92,6 +100,25 @@ export declare class NativeRtt {
   next(): Promise<NativeRttBatch | null>
   /** Stops the capture: the thread sends a last batch and ends. Idempotent. */
   close(): void
+}
+
+/** Anonymized copies of a poll's buffers (same offsets as the originals). */
+export interface NativeAnonymizedBuffers {
+  /** The netlink payloads, addresses cut to their netblock. */
+  payloads: Buffer
+  /** The `ArchivalRecord` lines, `RawIDM` addresses cut to their netblock. */
+  lines: Buffer
+}
+
+/** Options of `NativeAnonymizer`. */
+export interface NativeAnonymizerOptions {
+  /** `none` or `netblock`. */
+  method: string
+  /**
+   * Addresses never anonymized (default: the local interfaces' addresses, as the
+   * archive writer).
+   */
+  keep?: Array<string>
 }
 
 /** Records of one or more sources in the poller's batch layout, plus times and sources. */
@@ -366,6 +393,8 @@ export interface NativePollerOptions {
   queueDepth?: number
   /** Bytes of queued records beyond which polls are skipped. */
   maxQueuedBytes?: number
+  /** Kernel receive buffer of the destroy-event socket, bytes (default 8 MiB). */
+  eventRcvbufBytes?: number
 }
 
 /**

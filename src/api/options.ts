@@ -36,5 +36,6 @@ export function toNativeOptions(o: CheckedWatchOptions): NativePollerOptions {
     queueDepth: o.queueDepth,
     maxQueuedBytes: o.maxQueuedBytes,
     maxCpu: o.maxCpu,
+    eventRcvbufBytes: o.eventRcvbufBytes,
   }
 }

@@ -17,6 +17,7 @@
  */
 import { Registry } from 'prom-client'
 
+import { BatchAnonymizer } from '../archive/anonymizer.js'
 import { ArchiveWriter, type ArchiveStats } from '../archive/writer.js'
 import type { Batch } from '../api/batch.js'
 import { resolveUuidPrefix } from '../api/uuid.js'
@@ -24,7 +25,7 @@ import { watch } from '../api/watch.js'
 import type { CollectorConfig } from '../config/collector-config.js'
 import { uuidPrefixField } from '../config/poll-options.js'
 import { checkField } from '../config/schema.js'
-import { EventSocketServer, type EventSocketStats } from '../eventsocket/server.js'
+import { EVENTSOCKET_MAX_CLIENTS, EventSocketServer, type EventSocketStats } from '../eventsocket/server.js'
 import type { Logger } from '../log.js'
 import { MetricsSink } from '../metrics/metrics.js'
 import { MetricsServer } from '../metrics/server.js'
@@ -74,6 +75,9 @@ export class Collector {
   /** The metrics sink; its registry is the collector's own (never prom-client's global one). */
   readonly metrics: MetricsSink
   #metricsServer: MetricsServer | undefined
+  /** With `--anonymize-ip netblock`: the outputs that send addresses out of the process get an anonymized copy of each batch. */
+  readonly #anonymizer: BatchAnonymizer | undefined
+  readonly #anonymized: ReadonlySet<Sink>
   #sinkErrors = 0
   readonly #abort = new AbortController()
   readonly #done: Promise<void>
@@ -106,10 +110,12 @@ export class Collector {
       registry: new Registry(),
       intervalMs: config.intervalMs,
       ports: config.metricsPorts,
-      sources: { sinks: () => this.sinks, archive: () => this.#writer.stats(), eventsocket: () => this.eventsocket?.stats() },
+      sources: { sinks: () => this.sinks, archive: () => this.#writer.stats(), eventsocket: () => this.eventsocket?.stats(), limits: () => limitsOf(config) },
     })
     this.kafka = config.kafkaBrokers.length > 0 ? kafkaSinkOf(config, this.uuidPrefix, log) : undefined
     this.sinks = [archive, ...(this.eventsocket ? [this.eventsocket] : []), ...(this.kafka ? [this.kafka] : []), this.metrics]
+    this.#anonymized = new Set<Sink>([this.eventsocket, this.kafka].filter((x): x is EventSocketServer | KafkaSink => x !== undefined))
+    this.#anonymizer = config.anonymizeIp !== 'none' && this.#anonymized.size > 0 ? new BatchAnonymizer(config.anonymizeIp) : undefined
     this.#done = this.#run()
   }
 
@@ -168,13 +174,15 @@ export class Collector {
   /** Offers a batch to every sink; waits only for a lossless sink without room. */
   async #offer(batch: Batch): Promise<void> {
     let waitOn: Sink | undefined
+    let anonymized: Batch | undefined
     for (const sink of this.sinks) {
       if (sink.lossless) {
         if (!sink.offer(batch)) waitOn = sink
         continue
       }
       try {
-        sink.offer(batch)
+        if (this.#anonymizer && this.#anonymized.has(sink)) sink.offer((anonymized ??= this.#anonymizer.apply(batch)))
+        else sink.offer(batch)
       } catch (e) {
         this.#sinkErrors++
         this.#log.limited(`sink:${sink.name}`, LOG_EVERY_MS, 'error', sink.name, `lost a poll: ${(e as Error).message}`)
@@ -285,4 +293,13 @@ export class Collector {
 function kafkaSinkOf(c: CollectorConfig, uuidPrefix: string, log: Logger): KafkaSink {
   const sample = c.kafkaSample === 'all' ? { every: 1 } : c.kafkaSample === 'opens-closes' ? ('opens-closes' as const) : { every: Number(c.kafkaSample) }
   return new KafkaSink({ brokers: c.kafkaBrokers, topic: c.kafkaTopic, uuidPrefix, netns: c.netns, compression: c.kafkaCompression, format: c.kafkaFormat, bufferBytes: c.kafkaBufferBytes, sample, log })
+}
+
+/** The collector's resource bounds, as `tcpinfo_limit{resource}` exposes them (docs/RELIABILITY.md, "Caps"). */
+function limitsOf(c: CollectorConfig): Record<string, number> {
+  return {
+    open_files: c.maxOpenFiles,
+    ...(c.eventsocket ? { eventsocket_clients: EVENTSOCKET_MAX_CLIENTS, eventsocket_client_bytes: c.eventsocketQueueBytes } : {}),
+    ...(c.kafkaBrokers.length > 0 ? { kafka_buffer_bytes: c.kafkaBufferBytes } : {}),
+  }
 }

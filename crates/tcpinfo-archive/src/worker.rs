@@ -55,6 +55,9 @@ pub(crate) struct Worker {
     /// This batch's namespace table as tag ids (reused between batches).
     batch_ns: Vec<u32>,
     known_dirs: FxHashSet<PathBuf>,
+    /// Inode of each directory holding open files, as of the last tick: a directory gone
+    /// or replaced since makes its files checked for deletion (`reopen_unlinked`).
+    dir_inodes: FxHashMap<PathBuf, u64>,
     cctx: Compressor<'static>,
     scratch: Vec<u8>,
     line_buf: Vec<u8>,
@@ -94,6 +97,7 @@ impl Worker {
             tags,
             batch_ns: Vec::new(),
             known_dirs: FxHashSet::default(),
+            dir_inodes: FxHashMap::default(),
             cctx,
             scratch: Vec::new(),
             line_buf: Vec::new(),
@@ -209,20 +213,16 @@ impl Worker {
             return;
         };
         let id = uuid_in(&self.prefix, self.tags.name(key.ns), key.cookie);
-        match open_file(&self.output, &id, conn, &mut self.known_dirs, now) {
-            Ok(file) => {
-                self.pending_total += file.pending.len();
-                conn.file = Some(file);
-                self.open.insert(key);
-                Counters::add(&self.counters.files_opened, 1);
-                Counters::add(&self.counters.open_files, 1);
-                self.append_line(key, line);
-            }
-            Err((op, path, e)) => {
-                self.count_error(op, &path, &e);
-                Counters::add(&self.counters.records_dropped, 1);
-            }
+        let (file, failed) = open_file(&self.output, &id, conn, &mut self.known_dirs, now);
+        self.pending_total += file.pending.len();
+        conn.file = Some(file);
+        self.open.insert(key);
+        Counters::add(&self.counters.files_opened, 1);
+        Counters::add(&self.counters.open_files, 1);
+        if let Some((op, path, e)) = failed {
+            self.count_error(op, &path, &e);
         }
+        self.append_line(key, line);
     }
 
     /// Finishes the open file that was written least recently (the open-file cap).
@@ -346,6 +346,7 @@ impl Worker {
     }
 
     fn tick(&mut self, now: Instant) {
+        self.reopen_unlinked();
         self.flush_all();
         self.retry_finishing();
         // Idle files are finished: an idle connection holds no file and no buffer.
@@ -404,6 +405,78 @@ impl Worker {
                 .fetch_sub(gone, std::sync::atomic::Ordering::Relaxed);
         }
         self.publish_gauges();
+    }
+
+    /// Open files whose directory was deleted (or replaced) since the last tick, and that
+    /// are indeed unlinked, are closed and their connections continue in a new sequence
+    /// file (the directory is made again), carrying the lines not yet written. One `stat`
+    /// per directory of open files per tick; an `fstat` per file only of such directories.
+    fn reopen_unlinked(&mut self) {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut changed: Vec<PathBuf> = Vec::new();
+        let mut seen: FxHashMap<PathBuf, u64> = FxHashMap::default();
+        for c in &self.open {
+            let Some(dir) = self
+                .conns
+                .get(c)
+                .and_then(|c| c.file.as_ref())
+                .map(|f| f.dir())
+            else {
+                continue;
+            };
+            if seen.contains_key(dir) || changed.iter().any(|d| d == dir) {
+                continue;
+            }
+            match std::fs::metadata(dir) {
+                Ok(m) => {
+                    if self.dir_inodes.get(dir).is_some_and(|&ino| ino != m.ino()) {
+                        changed.push(dir.to_owned());
+                    }
+                    seen.insert(dir.to_owned(), m.ino());
+                }
+                Err(_) => changed.push(dir.to_owned()),
+            }
+        }
+        self.dir_inodes = seen;
+        if changed.is_empty() {
+            return;
+        }
+        self.known_dirs.clear();
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
+        keys.extend(self.open.iter().copied().filter(|c| {
+            self.conns
+                .get(c)
+                .and_then(|c| c.file.as_ref())
+                .is_some_and(|f| changed.iter().any(|d| d == f.dir()) && f.unlinked())
+        }));
+        for &c in &keys {
+            self.reopen(c);
+        }
+        self.keys = keys;
+    }
+
+    /// Closes a connection's unlinked file and moves its pending lines to a new one.
+    fn reopen(&mut self, key: ConnKey) {
+        let Some(mut file) = self.conns.get_mut(&key).and_then(|c| c.file.take()) else {
+            return;
+        };
+        self.open.remove(&key);
+        let lines = std::mem::take(&mut file.pending);
+        let records = std::mem::replace(&mut file.pending_records, 0);
+        self.pending_total -= lines.len();
+        let err = io::Error::new(
+            io::ErrorKind::NotFound,
+            "the file was deleted under the writer; its connection continues in a new sequence file",
+        );
+        self.count_error("deleted", &file.path, &err);
+        self.close_file(file);
+        if records > 0 {
+            self.append_line(key, &lines);
+            if let Some(f) = self.conns.get_mut(&key).and_then(|c| c.file.as_mut()) {
+                f.pending_records += records - 1;
+            }
+        }
     }
 
     fn on_rotate(&mut self, r: &Rotate) {

@@ -5,6 +5,7 @@
 //! is the only JS module that loads this addon.
 #![deny(missing_docs)]
 
+mod native_anonymizer;
 mod native_archive_batch;
 mod native_archive_csv;
 mod native_archive_options;

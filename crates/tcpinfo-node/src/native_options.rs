@@ -49,6 +49,8 @@ pub struct NativePollerOptions {
     pub queue_depth: Option<u32>,
     /// Bytes of queued records beyond which polls are skipped.
     pub max_queued_bytes: Option<f64>,
+    /// Kernel receive buffer of the destroy-event socket, bytes (default 8 MiB).
+    pub event_rcvbuf_bytes: Option<u32>,
 }
 
 /// Builds a validated core configuration.
@@ -104,6 +106,9 @@ pub fn to_config(o: NativePollerOptions) -> napi::Result<PollerConfig> {
         )]
         let bytes = b as usize;
         c.max_queued_bytes = bytes;
+    }
+    if let Some(b) = o.event_rcvbuf_bytes {
+        c.event_rcvbuf_bytes = usize::try_from(b).unwrap_or(usize::MAX);
     }
     c.validate().map_err(|e| crate::native_error::to_napi(&e))?;
     Ok(c)
