@@ -103,6 +103,36 @@ fn fields_of(out: &mut Vec<u8>, fields: &[(&'static str, Value)]) {
     }
 }
 
+/// Appends `s` as a JSON string (quoted, escaped).
+pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    string(out, s);
+}
+
+/// Appends `fields` as flat JSON members, each as `,"key":value`: nested objects are
+/// joined with `_` under `prefix` (`tcpInfo.bytesAcked` → `tcpInfo_bytesAcked`), lists and
+/// scalars as [`write_json_rows`] writes them (64-bit counters as decimal strings, bytes
+/// base64). The Kafka sink's `decoded` value (`tcpinfo-kafka`) is made of these.
+pub fn write_flat_fields(out: &mut Vec<u8>, prefix: &str, fields: &[(&'static str, Value)]) {
+    for (k, v) in fields {
+        if let Value::Obj(inner) = v {
+            if prefix.is_empty() {
+                write_flat_fields(out, k, inner);
+            } else {
+                write_flat_fields(out, &format!("{prefix}_{k}"), inner);
+            }
+            continue;
+        }
+        out.push(b',');
+        if prefix.is_empty() {
+            string(out, k);
+        } else {
+            string(out, &format!("{prefix}_{k}"));
+        }
+        out.push(b':');
+        value(out, v);
+    }
+}
+
 /// Appends one JSON line per record of `batch`; returns the lines written.
 pub fn write_json_rows(out: &mut Vec<u8>, batch: &ArchiveBatch, layout: AccEcnLayout) -> usize {
     let r = &batch.records;
