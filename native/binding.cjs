@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeArchiveReader = nativeBinding.NativeArchiveReader
 module.exports.NativeArchiveWriter = nativeBinding.NativeArchiveWriter
+module.exports.NativeKafkaProducer = nativeBinding.NativeKafkaProducer
 module.exports.NativePoller = nativeBinding.NativePoller
 module.exports.NativeRtt = nativeBinding.NativeRtt
 module.exports.nativeArchiveSeries = nativeBinding.nativeArchiveSeries

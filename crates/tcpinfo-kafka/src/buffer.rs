@@ -163,10 +163,11 @@ impl Buffer {
         let mut out = Vec::new();
         let mut bytes = 0;
         for m in &l.q {
-            if !out.is_empty() && bytes + m.size() > max_bytes {
+            let size = m.size() + m.netns.len() + host.len() + RECORD_OVERHEAD;
+            if !out.is_empty() && bytes + size > max_bytes {
                 break;
             }
-            bytes += m.size();
+            bytes += size;
             out.push(record_of(m, host));
         }
         l.inflight = out.len();
@@ -205,6 +206,19 @@ impl Buffer {
         lost
     }
 
+    /// Drops lane `i`'s oldest message (one the broker refuses whatever the batch size);
+    /// returns 1 if there was one. Call only with nothing in flight on the lane.
+    pub fn drop_head(&mut self, i: usize) -> u64 {
+        let Some(l) = self.lanes.get_mut(i) else {
+            return 0;
+        };
+        let Some(m) = l.q.pop_front() else { return 0 };
+        l.bytes -= m.size();
+        self.bytes -= m.size();
+        self.records -= 1;
+        1
+    }
+
     /// Whether a request is in flight on lane `i`.
     pub fn busy(&self, i: usize) -> bool {
         self.lanes
@@ -226,6 +240,10 @@ impl Buffer {
         (left, evicted)
     }
 }
+
+/// Bytes a record takes in a request beyond its key, value and header values: header
+/// names, varint lengths, deltas (an estimate on the safe side).
+const RECORD_OVERHEAD: usize = 32;
 
 fn record_of(m: &Msg, host: &str) -> Record {
     let headers = BTreeMap::from([
@@ -340,7 +358,7 @@ mod tests {
         for i in 0..10 {
             b.push(msg(i, "k", 99));
         }
-        let r = b.take(0, 250, "host1");
+        let r = b.take(0, 2 * (100 + 5 + RECORD_OVERHEAD), "host1");
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].headers["host"], b"host1");
         assert_eq!(r[0].headers["kind"], b"changed");

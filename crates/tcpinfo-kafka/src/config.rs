@@ -13,8 +13,10 @@ use crate::error::{Error, Result};
 pub const DEFAULT_BUFFER_BYTES: usize = 64 << 20;
 /// Smallest accepted buffer, bytes.
 pub const MIN_BUFFER_BYTES: usize = 4096;
-/// Bytes of keys and values per produce request at most (1 MiB).
-pub const DEFAULT_BATCH_BYTES: usize = 1 << 20;
+/// Bytes of records per produce request at most (512 KiB; keys, values, headers and about
+/// 16 bytes of framing per record). The broker refuses a record batch over its
+/// `message.max.bytes` (about 1 MiB by default); a refused request is split in halves.
+pub const DEFAULT_BATCH_BYTES: usize = 512 << 10;
 /// Largest accepted produce request, bytes (the broker's default `message.max.bytes` is
 /// about 1 MiB per record batch after compression; larger needs broker configuration).
 pub const MAX_BATCH_BYTES: usize = 64 << 20;

@@ -49,9 +49,16 @@ enum Done {
     Connected(Result<Vec<Arc<PartitionClient>>, String>),
     Produced {
         lane: usize,
+        records: usize,
         bytes: usize,
-        result: Result<(), String>,
+        result: Result<(), Failure>,
     },
+}
+
+enum Failure {
+    /// The broker refused the record batch as too large.
+    TooLarge(String),
+    Other(String),
 }
 
 enum Conn {
@@ -64,6 +71,8 @@ enum Conn {
 struct LaneRetry {
     at: Option<Instant>,
     backoff: Duration,
+    /// Request size limit: `batch_bytes`, halved after each "too large" refusal.
+    max_bytes: usize,
 }
 
 pub(crate) struct Worker {
@@ -204,10 +213,11 @@ impl Worker {
                     {
                         continue;
                     }
-                    let records = self.buf.take(i, self.cfg.batch_bytes, &self.cfg.host);
+                    let records = self.buf.take(i, self.retry[i].max_bytes, &self.cfg.host);
                     if records.is_empty() {
                         continue;
                     }
+                    let n = records.len();
                     let bytes = records.iter().map(rskafka::record::Record::approximate_size).sum();
                     let client = Arc::clone(part);
                     let compression = rs_compression(self.cfg.compression);
@@ -217,10 +227,10 @@ impl Worker {
                     self.tasks.spawn(async move {
                         let result = match timeout(limit, client.produce(records, compression)).await {
                             Ok(Ok(_offsets)) => Ok(()),
-                            Ok(Err(e)) => Err(e.to_string()),
-                            Err(_) => Err(format!("no answer within {limit:?}")),
+                            Ok(Err(e)) => Err(failure(&e)),
+                            Err(_) => Err(Failure::Other(format!("no answer within {limit:?}"))),
                         };
-                        Done::Produced { lane: i, bytes, result }
+                        Done::Produced { lane: i, records: n, bytes, result }
                     });
                 }
             }
@@ -237,7 +247,8 @@ impl Worker {
                 self.retry = vec![
                     LaneRetry {
                         at: None,
-                        backoff: self.cfg.backoff_min
+                        backoff: self.cfg.backoff_min,
+                        max_bytes: self.cfg.batch_bytes,
                     };
                     parts.len()
                 ];
@@ -255,7 +266,12 @@ impl Worker {
                     backoff: (backoff * 2).min(self.cfg.backoff_max),
                 };
             }
-            Done::Produced { lane, bytes, result } => {
+            Done::Produced {
+                lane,
+                records,
+                bytes,
+                result,
+            } => {
                 self.sending -= 1;
                 match result {
                     Ok(()) => {
@@ -263,12 +279,24 @@ impl Worker {
                         Counters::add(&self.counters.delivered, n);
                         Counters::add(&self.counters.delivered_bytes, bytes as u64);
                         Counters::set(&self.counters.failing_since_ms, 0);
-                        self.retry[lane] = LaneRetry {
-                            at: None,
-                            backoff: self.cfg.backoff_min,
-                        };
+                        let r = &mut self.retry[lane];
+                        r.at = None;
+                        r.backoff = self.cfg.backoff_min;
                     }
-                    Err(e) => {
+                    Err(Failure::TooLarge(e)) => {
+                        // Split: retry at once with half the size; a single record the
+                        // broker refuses can never be delivered, so it is dropped.
+                        Counters::add(&self.counters.dropped, self.buf.fail(lane));
+                        Counters::add(&self.counters.send_errors, 1);
+                        self.failing(format!("produce to partition {lane}: {e}"));
+                        let r = &mut self.retry[lane];
+                        if records <= 1 {
+                            Counters::add(&self.counters.dropped, self.buf.drop_head(lane));
+                        } else {
+                            r.max_bytes = (bytes / 2).max(1);
+                        }
+                    }
+                    Err(Failure::Other(e)) => {
                         Counters::add(&self.counters.dropped, self.buf.fail(lane));
                         Counters::add(&self.counters.send_errors, 1);
                         self.failing(format!("produce to partition {lane}: {e}"));
@@ -316,6 +344,17 @@ impl Worker {
             _ => {}
         }
         wake.max(now)
+    }
+}
+
+fn failure(e: &rskafka::client::error::Error) -> Failure {
+    use rskafka::client::error::{Error as E, ProtocolError as P};
+    match e {
+        E::ServerError {
+            protocol_error: P::MessageTooLarge | P::RecordListTooLarge,
+            ..
+        } => Failure::TooLarge(e.to_string()),
+        _ => Failure::Other(e.to_string()),
     }
 }
 
