@@ -99,7 +99,9 @@ impl Buffer {
             .filter(|l| !l.q.is_empty())
             .min_by_key(|l| l.q.front().map_or(u64::MAX, |m| m.order));
         let Some(lane) = lane else { return 0 };
-        let Some(m) = lane.q.pop_front() else { return 0 };
+        let Some(m) = lane.q.pop_front() else {
+            return 0;
+        };
         lane.bytes -= m.size();
         self.bytes -= m.size();
         self.records -= 1;
@@ -362,7 +364,10 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].headers["host"], b"host1");
         assert_eq!(r[0].headers["kind"], b"changed");
-        assert!(b.take(0, 250, "h").is_empty(), "one request in flight per lane");
-        assert!(b.full(0, 0) == false && b.due(0, Duration::ZERO).is_none());
+        assert!(
+            b.take(0, 250, "h").is_empty(),
+            "one request in flight per lane"
+        );
+        assert!(!b.full(0, 0) && b.due(0, Duration::ZERO).is_none());
     }
 }

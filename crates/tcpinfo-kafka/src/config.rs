@@ -153,7 +153,11 @@ pub struct ProducerConfig {
 
 impl ProducerConfig {
     /// A configuration with the defaults.
-    pub fn new(brokers: Vec<String>, topic: impl Into<String>, uuid_prefix: impl Into<String>) -> Self {
+    pub fn new(
+        brokers: Vec<String>,
+        topic: impl Into<String>,
+        uuid_prefix: impl Into<String>,
+    ) -> Self {
         Self {
             brokers,
             topic: topic.into(),
@@ -204,13 +208,18 @@ impl ProducerConfig {
             )));
         }
         if self.linger > MAX_LINGER {
-            return Err(cfg(format!("lingerMs: {:?} is over one minute", self.linger)));
+            return Err(cfg(format!(
+                "lingerMs: {:?} is over one minute",
+                self.linger
+            )));
         }
         if let Sample::Every(0) = self.sample {
             return Err(cfg("sample: every Nth poll needs N >= 1"));
         }
         if self.backoff_min.is_zero() || self.backoff_max < self.backoff_min {
-            return Err(cfg("backoff: the minimum must be > 0 and at most the maximum"));
+            return Err(cfg(
+                "backoff: the minimum must be > 0 and at most the maximum",
+            ));
         }
         if self.request_timeout.is_zero() || self.intake_polls == 0 {
             return Err(cfg("requestTimeout and intake polls must be > 0"));
@@ -256,8 +265,7 @@ fn check_topic(t: &str) -> Result<()> {
         && t.len() <= 249
         && t != "."
         && t != ".."
-        && t
-            .bytes()
+        && t.bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
@@ -340,7 +348,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_option() {
-        let cases: Vec<(Box<dyn Fn(&mut ProducerConfig)>, &str)> = vec![
+        type Case = (Box<dyn Fn(&mut ProducerConfig)>, &'static str);
+        let cases: Vec<Case> = vec![
             (Box::new(|c| c.brokers.clear()), "brokers"),
             (Box::new(|c| c.brokers = vec!["nohost".into()]), "brokers"),
             (Box::new(|c| c.brokers = vec!["h:99999".into()]), "brokers"),
@@ -391,7 +400,10 @@ mod tests {
         assert_eq!("decoded".parse::<Format>().ok(), Some(Format::Decoded));
         assert_eq!("10".parse::<Sample>().ok(), Some(Sample::Every(10)));
         assert_eq!("all".parse::<Sample>().ok(), Some(Sample::Every(1)));
-        assert_eq!("opens-closes".parse::<Sample>().ok(), Some(Sample::OpensCloses));
+        assert_eq!(
+            "opens-closes".parse::<Sample>().ok(),
+            Some(Sample::OpensCloses)
+        );
         assert!("0".parse::<Sample>().is_err());
         assert!("some".parse::<Sample>().is_err());
         assert_eq!(

@@ -230,7 +230,13 @@ impl MessageBuilder {
         poll: &PollInput,
     ) -> Vec<u8> {
         let mut out = Vec::with_capacity(2048);
-        out.extend_from_slice(format!("{{\"schema\":{DECODED_SCHEMA},\"kind\":\"{kind}\",\"seq\":{},\"timestamp\":\"", poll.seq).as_bytes());
+        out.extend_from_slice(
+            format!(
+                "{{\"schema\":{DECODED_SCHEMA},\"kind\":\"{kind}\",\"seq\":{},\"timestamp\":\"",
+                poll.seq
+            )
+            .as_bytes(),
+        );
         write_iso_millis(&mut out, poll.timestamp_nanos);
         out.extend_from_slice(b"\",\"uuid\":");
         write_json_string(&mut out, uuid);
@@ -284,12 +290,21 @@ mod tests {
             (b"foobar", -790_332_482),
             (b"a-little-bit-long-string", -985_981_536),
             (b"a-little-bit-longer-string", -1_486_304_829),
-            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
+            (
+                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58_897_971,
+            ),
             (b"abc", 479_470_107),
         ];
         for (data, want) in cases {
-            assert_eq!(murmur2(data).cast_signed(), want, "{:?}", std::str::from_utf8(data));
+            assert_eq!(
+                murmur2(data).cast_signed(),
+                want,
+                "{:?}",
+                std::str::from_utf8(data)
+            );
         }
-        assert_eq!(partition_of(murmur2(b"21"), 4), ((-973_932_308_i32 & 0x7fff_ffff) % 4) as usize);
+        // Java: toPositive(-973932308) % 4 = (0x45f2f8ec) % 4.
+        assert_eq!(partition_of(murmur2(b"21"), 4), 0x45f2_f8ec % 4);
     }
 }

@@ -13,7 +13,7 @@ use crate::config::ProducerConfig;
 use crate::error::{Error, Result};
 use crate::message::PollInput;
 use crate::stats::{Counters, ProducerStats};
-use crate::worker::{Cmd, CloseReport, Worker};
+use crate::worker::{CloseReport, Cmd, Worker};
 
 /// Dropping the producer closes it with this deadline.
 pub const DROP_CLOSE_DEADLINE: Duration = Duration::from_secs(2);
@@ -39,7 +39,11 @@ impl KafkaProducer {
     /// [`Error::Config`] for a bad option; [`Error::Thread`] if the thread cannot start.
     pub fn new(cfg: ProducerConfig) -> Result<Self> {
         cfg.validate()?;
-        let tls = cfg.tls.as_ref().map(crate::tls::client_config).transpose()?;
+        let tls = cfg
+            .tls
+            .as_ref()
+            .map(crate::tls::client_config)
+            .transpose()?;
         let intake_polls = cfg.intake_polls as u64;
         let intake_bytes = cfg.buffer_bytes as u64;
         let counters = Arc::new(Counters::default());
@@ -102,7 +106,11 @@ impl KafkaProducer {
 
     /// The latest delivery or connection error since the last call, if any.
     pub fn take_error(&self) -> Option<String> {
-        self.counters.last_error.lock().ok().and_then(|mut e| e.take())
+        self.counters
+            .last_error
+            .lock()
+            .ok()
+            .and_then(|mut e| e.take())
     }
 
     /// Sends what is queued, waiting `deadline` at most, then stops the thread. What could

@@ -32,10 +32,7 @@ fn certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>> {
 /// [`Error::Config`] naming the file that cannot be read or holds no usable PEM item,
 /// or a certificate and key that do not go together.
 pub fn client_config(t: &Tls) -> Result<Arc<ClientConfig>> {
-    let ca = t
-        .ca_file
-        .clone()
-        .unwrap_or_else(|| DEFAULT_CA_FILE.into());
+    let ca = t.ca_file.clone().unwrap_or_else(|| DEFAULT_CA_FILE.into());
     let mut roots = RootCertStore::empty();
     let (added, _ignored) = roots.add_parsable_certificates(certs(&ca, "ca")?);
     if added == 0 {

@@ -11,7 +11,9 @@ use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rskafka::client::partition::{Compression as RsCompression, PartitionClient, UnknownTopicHandling};
+use rskafka::client::partition::{
+    Compression as RsCompression, PartitionClient, UnknownTopicHandling,
+};
 use rskafka::client::{ClientBuilder, Credentials, SaslConfig};
 use rskafka::BackoffConfig;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -62,7 +64,10 @@ enum Failure {
 }
 
 enum Conn {
-    Down { retry_at: Instant, backoff: Duration },
+    Down {
+        retry_at: Instant,
+        backoff: Duration,
+    },
     Connecting,
     Up(Vec<Arc<PartitionClient>>),
 }
@@ -218,19 +223,29 @@ impl Worker {
                         continue;
                     }
                     let n = records.len();
-                    let bytes = records.iter().map(rskafka::record::Record::approximate_size).sum();
+                    let bytes = records
+                        .iter()
+                        .map(rskafka::record::Record::approximate_size)
+                        .sum();
                     let client = Arc::clone(part);
                     let compression = rs_compression(self.cfg.compression);
                     let limit = self.cfg.request_timeout + Duration::from_secs(1);
                     self.sending += 1;
                     Counters::add(&self.counters.requests, 1);
                     self.tasks.spawn(async move {
-                        let result = match timeout(limit, client.produce(records, compression)).await {
+                        let result = match timeout(limit, client.produce(records, compression))
+                            .await
+                        {
                             Ok(Ok(_offsets)) => Ok(()),
                             Ok(Err(e)) => Err(failure(&e)),
                             Err(_) => Err(Failure::Other(format!("no answer within {limit:?}"))),
                         };
-                        Done::Produced { lane: i, records: n, bytes, result }
+                        Done::Produced {
+                            lane: i,
+                            records: n,
+                            bytes,
+                            result,
+                        }
                     });
                 }
             }

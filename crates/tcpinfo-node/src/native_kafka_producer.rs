@@ -8,9 +8,8 @@ use std::time::Duration;
 use napi_derive::napi;
 use tcpinfo_kafka::{KafkaProducer, Namespace, PollInput};
 
-use crate::native_kafka_options::{
-    kafka_error, to_config, NativeKafkaCloseReport, NativeKafkaOptions, NativeKafkaStats,
-};
+use crate::native_kafka_options::{kafka_error, to_config, NativeKafkaOptions};
+use crate::native_kafka_stats::{NativeKafkaCloseReport, NativeKafkaStats};
 
 /// A network namespace of a poll, as the records' index refers to it.
 #[napi(object)]
@@ -52,7 +51,11 @@ impl NativeKafkaProducer {
         timestamp_ms: f64,
         namespaces: Option<Vec<NativeKafkaNamespace>>,
     ) -> napi::Result<bool> {
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a poll number and a time in ms")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a poll number and a time in ms"
+        )]
         let poll = PollInput {
             index: index.to_vec(),
             lines: lines.to_vec(),
@@ -90,7 +93,9 @@ impl NativeKafkaProducer {
         let deadline = Duration::from_secs_f64((deadline_ms / 1000.0).clamp(0.0, 1e6));
         napi::bindgen_prelude::spawn_blocking(move || p.close(deadline))
             .await
-            .map_err(|e| napi::Error::from_reason(format!("[ERR_INTERNAL] kafka task failed: {e}")))?
+            .map_err(|e| {
+                napi::Error::from_reason(format!("[ERR_INTERNAL] kafka task failed: {e}"))
+            })?
             .map(Into::into)
             .map_err(|e| kafka_error(&e))
     }
