@@ -190,11 +190,7 @@ impl MessageBuilder {
             let (netns, tag) = tables
                 .get(rec.netns as usize)
                 .map_or((&self.netns, ""), |(h, t)| (h, *t));
-            let key = if tag.is_empty() {
-                format!("{}_{:016X}", self.prefix, rec.cookie)
-            } else {
-                format!("{}_{tag}_{:016X}", self.prefix, rec.cookie)
-            };
+            let key = uuid(&self.prefix, tag, rec.cookie);
             let kind = match rec.kind {
                 0 => "opened",
                 2 => "closed",
@@ -269,6 +265,22 @@ impl MessageBuilder {
     }
 }
 
+/// `<prefix>_<cookie %016X>`, or `<prefix>_<tag>_<cookie %016X>` (as `Batch.recordUuid`).
+fn uuid(prefix: &str, tag: &str, cookie: u64) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut s = String::with_capacity(prefix.len() + tag.len() + 18);
+    s.push_str(prefix);
+    s.push('_');
+    if !tag.is_empty() {
+        s.push_str(tag);
+        s.push('_');
+    }
+    for i in (0..16).rev() {
+        s.push(char::from(HEX[((cookie >> (i * 4)) & 0xf) as usize]));
+    }
+    s
+}
+
 /// `inet`, `inet6`, else the number (as `familyName` in `src/uapi.ts`).
 fn family_name(f: u32) -> String {
     match f {
@@ -281,6 +293,15 @@ fn family_name(f: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuids_as_the_ts_side() {
+        assert_eq!(uuid("p", "", 0x62D84), "p_0000000000062D84");
+        assert_eq!(
+            uuid("host_1_unsafe", "n5", u64::MAX),
+            "host_1_unsafe_n5_FFFFFFFFFFFFFFFF"
+        );
+    }
 
     /// Kafka's own vectors (`UtilsTest.testMurmur2`), as Java ints.
     #[test]
