@@ -81,6 +81,8 @@ export interface KafkaSinkStats {
   /** Records in the buffer now; bytes of their keys and values. */
   bufferedRecords: number
   bufferedBytes: number
+  /** Polls handed over and not yet made into messages by the producer thread. */
+  intakePolls: number
   /** Partitions of the topic (0 before the first connection). */
   partitions: number
 }
@@ -171,6 +173,7 @@ export class KafkaSink implements Sink {
       undelivered: s.undelivered,
       bufferedRecords: s.bufferedRecords,
       bufferedBytes: s.bufferedBytes,
+      intakePolls: s.intakePolls,
       partitions: s.partitions,
     }
   }

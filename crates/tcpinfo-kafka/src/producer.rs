@@ -129,8 +129,12 @@ impl KafkaProducer {
                 .ok_or(Error::Closed);
         }
         let (reply, answer) = mpsc::sync_channel(1);
+        let at = Instant::now() + deadline;
+        if let Ok(mut c) = self.counters.close_at.lock() {
+            *c = Some(at);
+        }
         let sent = self.tx.send(Cmd::Close {
-            deadline: Instant::now() + deadline,
+            deadline: at,
             reply,
         });
         if sent.is_err() {

@@ -25,6 +25,9 @@ pub(crate) struct Counters {
     pub partitions: AtomicU64,
     pub failing_since_ms: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    /// The close deadline, once `close` was called: polls still waiting past it are given
+    /// up without being made into messages.
+    pub close_at: Mutex<Option<std::time::Instant>>,
 }
 
 impl Counters {
@@ -45,6 +48,15 @@ impl Counters {
         if let Ok(mut e) = self.last_error.lock() {
             *e = Some(m);
         }
+    }
+
+    /// Whether `close` was called and its deadline has passed.
+    pub fn past_close_deadline(&self) -> bool {
+        self.close_at
+            .lock()
+            .ok()
+            .and_then(|d| *d)
+            .is_some_and(|d| std::time::Instant::now() >= d)
     }
 
     pub fn snapshot(&self) -> ProducerStats {

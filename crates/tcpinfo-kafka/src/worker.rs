@@ -156,10 +156,11 @@ impl Worker {
         Counters::add(&self.counters.dropped, evicted);
         self.gauges();
         self.tasks.abort_all();
+        let now = self.counters.snapshot();
         let report = CloseReport {
-            delivered: self.counters.snapshot().delivered,
-            dropped: self.counters.snapshot().dropped,
-            undelivered: left,
+            delivered: now.delivered,
+            dropped: now.dropped,
+            undelivered: now.undelivered,
         };
         if let Some((_, Some(reply))) = closing {
             // The caller may have stopped waiting (its own deadline); nothing to do then.
@@ -171,6 +172,14 @@ impl Worker {
         Counters::sub(&self.counters.intake_polls, 1);
         Counters::sub(&self.counters.intake_bytes, p.len_bytes() as u64);
         Counters::add(&self.counters.polls, 1);
+        if self.counters.past_close_deadline() {
+            // A backlog met by the close deadline: given up without making messages.
+            let left = tcpinfo_core::RecordIter::new(&p.index, &[], &[])
+                .filter(|r| r.flags & tcpinfo_core::FLAG_HAS_RECORD != 0)
+                .count() as u64;
+            Counters::add(&self.counters.undelivered, left);
+            return;
+        }
         let mut out = std::mem::take(&mut self.scratch);
         let built = self.builder.build(p, Instant::now(), &mut out);
         Counters::add(&self.counters.queued, built.messages);
