@@ -89,7 +89,14 @@ async function consumeAll(topic: string, atLeast: number, timeoutMs = 60_000): P
   let total = 0
   try {
     for (;;) {
-      offsets = await admin.fetchTopicOffsets(topic)
+      try {
+        offsets = await admin.fetchTopicOffsets(topic)
+      } catch (e) {
+        // Just after a broker restart leadership may still be settling (NOT_LEADER_FOR_PARTITION).
+        if (!(e as { retriable?: boolean }).retriable || Date.now() > deadline) throw e
+        await new Promise((r) => setTimeout(r, 200))
+        continue
+      }
       total = offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0)
       if (total >= atLeast || Date.now() > deadline) break
       await new Promise((r) => setTimeout(r, 200))

@@ -48,6 +48,11 @@ pub fn record_uuid(segment: &Segment, cookie: u64) -> String {
 
 fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
+    string_body(out, s);
+    out.push(b'"');
+}
+
+fn string_body(out: &mut Vec<u8>, s: &str) {
     for c in s.chars() {
         match c {
             '"' => out.extend_from_slice(b"\\\""),
@@ -64,7 +69,6 @@ fn string(out: &mut Vec<u8>, s: &str) {
             }
         }
     }
-    out.push(b'"');
 }
 
 fn value(out: &mut Vec<u8>, v: &Value) {
@@ -122,13 +126,13 @@ pub fn write_flat_fields(out: &mut Vec<u8>, prefix: &str, fields: &[(&'static st
             }
             continue;
         }
-        out.push(b',');
-        if prefix.is_empty() {
-            string(out, k);
-        } else {
-            string(out, &format!("{prefix}_{k}"));
+        out.extend_from_slice(b",\"");
+        if !prefix.is_empty() {
+            string_body(out, prefix);
+            out.push(b'_');
         }
-        out.push(b':');
+        string_body(out, k);
+        out.extend_from_slice(b"\":");
         value(out, v);
     }
 }
