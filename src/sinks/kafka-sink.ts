@@ -141,7 +141,8 @@ export class KafkaSink implements Sink {
   /** Hands the poll to the producer thread (one native call, regions copied once). Never blocks. */
   offer(batch: Batch): boolean {
     this.#offered++
-    if (this.#closed || batch.size === 0) return true
+    // Empty polls are handed over too: `sample: { every: N }` counts polls, not batches with records.
+    if (this.#closed) return true
     if (batch.uuidPrefix !== this.#prefix) {
       this.#log?.limited('kafka-prefix', 60_000, 'error', 'kafka', `batch UUID prefix ${JSON.stringify(batch.uuidPrefix)} is not the sink's ${JSON.stringify(this.#prefix)}: not exported`)
       return true
@@ -180,6 +181,7 @@ export class KafkaSink implements Sink {
 
   counters(): SinkCounters {
     const s = this.#native.stats()
+    // Items: messages in the buffer plus polls not yet made into messages; bytes: the buffer's (its bound).
     return { offered: this.#offered, droppedBatches: 0, droppedRecords: s.dropped + s.undelivered, queuedItems: s.bufferedRecords + s.intakePolls, queuedBytes: s.bufferedBytes }
   }
 
