@@ -160,3 +160,75 @@ impl Drop for KafkaProducer {
         let _ignored = self.close(DROP_CLOSE_DEADLINE);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A poll of `n` records (kind `changed`, one short line each).
+    fn poll(n: usize) -> PollInput {
+        let mut p = PollInput::default();
+        for i in 0..n {
+            let line = format!("{{\"n\":{i}}}\n");
+            let mut e = [0u8; tcpinfo_core::INDEX_ENTRY_LEN];
+            e[0] = 1;
+            e[1] = tcpinfo_core::FLAG_HAS_RECORD;
+            e[12..16].copy_from_slice(&u32::try_from(p.lines.len()).unwrap().to_le_bytes());
+            e[16..20].copy_from_slice(&u32::try_from(line.len()).unwrap().to_le_bytes());
+            e[24..32].copy_from_slice(&(i as u64).to_le_bytes());
+            p.index.extend_from_slice(&e);
+            p.lines.extend_from_slice(line.as_bytes());
+        }
+        p
+    }
+
+    #[test]
+    fn no_broker_close_meets_its_deadline_and_reports_every_record() {
+        // Port 1 on loopback: connection refused at once, every time.
+        let mut cfg = ProducerConfig::new(vec!["127.0.0.1:1".into()], "t", "p");
+        cfg.sample = crate::Sample::Every(2);
+        let p = KafkaProducer::new(cfg).unwrap();
+        assert!(p.offer(poll(30)).unwrap());
+        assert!(p.offer(poll(30)).unwrap(), "the second poll is sampled out");
+        assert!(p.offer(poll(12)).unwrap());
+        let t0 = Instant::now();
+        let r = p.close(Duration::from_millis(300)).unwrap();
+        assert!(
+            t0.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert_eq!((r.delivered, r.dropped, r.undelivered), (0, 0, 42));
+        let s = p.stats();
+        assert_eq!((s.queued, s.sampled_out, s.polls), (42, 30, 3));
+        assert_eq!(s.buffered_records, 0);
+        assert!(matches!(p.offer(poll(1)), Err(Error::Closed)));
+        assert_eq!(p.close(Duration::ZERO).unwrap(), r, "idempotent");
+    }
+
+    #[test]
+    fn a_tiny_buffer_drops_the_oldest_and_counts_them() {
+        let mut cfg = ProducerConfig::new(vec!["127.0.0.1:1".into()], "t", "p");
+        cfg.buffer_bytes = crate::MIN_BUFFER_BYTES;
+        let p = KafkaProducer::new(cfg).unwrap();
+        let mut refused = 0;
+        for _ in 0..10 {
+            // 25 or 26 bytes per message (key `p_%016X`, value `{"n":N}`): 100 fit in 4 KiB,
+            // 1000 do not. A poll finding the
+            // previous one still waiting over the byte bound is refused whole, counted.
+            while !p.offer(poll(100)).unwrap() {
+                refused += 100;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let r = p.close(Duration::from_millis(200)).unwrap();
+        let s = p.stats();
+        assert_eq!(s.queued, 1000);
+        assert!(s.dropped > refused, "oldest messages dropped too: {s:?}");
+        assert!(
+            s.buffered_bytes == 0 && r.undelivered <= 4096 / 25,
+            "within the bound: {r:?}"
+        );
+        assert_eq!(r.dropped + r.undelivered, 1000 + refused, "{r:?}");
+    }
+}
