@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.NativeAnonymizer = nativeBinding.NativeAnonymizer
 module.exports.NativeArchiveReader = nativeBinding.NativeArchiveReader
 module.exports.NativeArchiveWriter = nativeBinding.NativeArchiveWriter
+module.exports.NativeKafkaProducer = nativeBinding.NativeKafkaProducer
 module.exports.NativePoller = nativeBinding.NativePoller
 module.exports.NativeRtt = nativeBinding.NativeRtt
 module.exports.nativeArchiveSeries = nativeBinding.nativeArchiveSeries

@@ -71,6 +71,24 @@ export declare class NativeArchiveWriter {
   close(deadlineMs: number): Promise<void>
 }
 
+/** A Kafka producer running on its own thread. */
+export declare class NativeKafkaProducer {
+  /** Starts the producer thread (it connects in the background). Throws `ERR_CONFIG`. */
+  constructor(options: NativeKafkaOptions)
+  /**
+   * Queues one poll (its regions copied once; `payloads` may be empty for the
+   * `archival` format). Never blocks. Returns `false` when the poll was dropped whole
+   * (the producer thread is behind), counted.
+   */
+  offer(index: Uint8Array, lines: Uint8Array, payloads: Uint8Array, seq: number, timestampMs: number, namespaces?: Array<NativeKafkaNamespace> | undefined | null): boolean
+  /** The counters. */
+  stats(): NativeKafkaStats
+  /** The latest delivery or connection error since the last call. */
+  takeError(): string | null
+  /** Delivers what is queued within `deadlineMs`, then stops; idempotent. */
+  close(deadlineMs: number): Promise<NativeKafkaCloseReport>
+}
+
 /**
  * A poller running on its own OS thread.
  *
@@ -340,6 +358,102 @@ export declare function nativeCsvRows(index: Uint8Array, payloads: Uint8Array, l
  * regions). Records without payload, and malformed ones, decode to `null`.
  */
 export declare function nativeDecodeRecords(index: Uint8Array, payloads: Uint8Array): Array<Record<string, unknown> | null>
+
+/** What `close` achieved. */
+export interface NativeKafkaCloseReport {
+  /** Records delivered over the producer's life. */
+  delivered: number
+  /** Records dropped over the producer's life. */
+  dropped: number
+  /** Records given up at the deadline (0: everything queued was delivered). */
+  undelivered: number
+}
+
+/** A network namespace of a poll, as the records' index refers to it. */
+export interface NativeKafkaNamespace {
+  /** Between the prefix and the cookie in its UUIDs (`''` for the host's namespace). */
+  uuidTag: string
+  /** Its `netns` header (`''`: the producer's `netns` option). */
+  netns: string
+}
+
+/** Options of `NativeKafkaProducer`; absent values take the `DEFAULT_*` of `tcpinfo-kafka`. */
+export interface NativeKafkaOptions {
+  /** Bootstrap brokers, `host:port`. */
+  brokers: Array<string>
+  /** Topic. */
+  topic: string
+  /** UUID prefix of the keys. */
+  uuidPrefix: string
+  /** `host` header (default: the host name). */
+  host?: string
+  /** `netns` header of the collector's own namespace's records (default `''`). */
+  netns?: string
+  /** `archival` (default) or `decoded`. */
+  format?: string
+  /** `none` (default), `gzip`, `lz4` or `zstd`. */
+  compression?: string
+  /** Bytes of queued keys and values before the oldest are dropped (default 64 MiB). */
+  bufferBytes?: number
+  /** Bytes of records per produce request at most (default 512 KiB). */
+  batchBytes?: number
+  /** A partial batch is sent after this long, ms (default 20). */
+  lingerMs?: number
+  /** `all` (default), `opens-closes` or `N`. */
+  sample?: string
+  /** Kafka client id (default `tcpinfo`). */
+  clientId?: string
+  /** Use TLS. */
+  tls?: boolean
+  /** PEM file of the CAs to trust (default: the system bundle). */
+  tlsCaFile?: string
+  /** PEM client certificate chain (mutual TLS). */
+  tlsCertFile?: string
+  /** PEM client key (mutual TLS). */
+  tlsKeyFile?: string
+  /** `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (with `saslUsername`). */
+  saslMechanism?: string
+  /** SASL user name. */
+  saslUsername?: string
+  /** SASL password. */
+  saslPassword?: string
+}
+
+/** Counters of the producer (see `ProducerStats` in `tcpinfo-kafka`); records are messages. */
+export interface NativeKafkaStats {
+  /** Polls taken by the producer thread. */
+  polls: number
+  /** Records made into messages and queued. */
+  queued: number
+  /** Records the broker acknowledged. */
+  delivered: number
+  /** Bytes of keys and values acknowledged. */
+  deliveredBytes: number
+  /** Records dropped (buffer full: oldest first; intake full: whole polls). */
+  dropped: number
+  /** Records left out by sampling. */
+  sampledOut: number
+  /** Produce requests sent. */
+  requests: number
+  /** Produce requests that failed (retried). */
+  sendErrors: number
+  /** Connection attempts that failed (retried). */
+  connectErrors: number
+  /** Records given up at the close deadline. */
+  undelivered: number
+  /** Records in the buffer now. */
+  bufferedRecords: number
+  /** Bytes of keys and values in the buffer now. */
+  bufferedBytes: number
+  /** Polls waiting for the producer thread now. */
+  intakePolls: number
+  /** Bytes of those polls. */
+  intakeBytes: number
+  /** Partitions of the topic (0 before the first connection). */
+  partitions: number
+  /** Unix ms of the first failure since the last success (0: healthy). */
+  failingSinceMs: number
+}
 
 /** The running kernel's release string. */
 export declare function nativeKernelRelease(): string

@@ -188,6 +188,7 @@ export class Collector {
         this.#log.limited(`sink:${sink.name}`, LOG_EVERY_MS, 'error', sink.name, `lost a poll: ${(e as Error).message}`)
       }
     }
+    anonymized?.release()
     if (waitOn?.lossless) {
       this.#waits++
       while (!this.#abort.signal.aborted && !(await waitOn.lossless.waitForRoom(200))) this.#logWriterErrors()
@@ -292,7 +293,10 @@ export class Collector {
 /** The Kafka sink of `--kafka-*` (issue 12). */
 function kafkaSinkOf(c: CollectorConfig, uuidPrefix: string, log: Logger): KafkaSink {
   const sample = c.kafkaSample === 'all' ? { every: 1 } : c.kafkaSample === 'opens-closes' ? ('opens-closes' as const) : { every: Number(c.kafkaSample) }
-  return new KafkaSink({ brokers: c.kafkaBrokers, topic: c.kafkaTopic, uuidPrefix, netns: c.netns, compression: c.kafkaCompression, format: c.kafkaFormat, bufferBytes: c.kafkaBufferBytes, sample, log })
+  const tlsFiles = { caFile: c.kafkaTlsCa || undefined, certFile: c.kafkaTlsCert || undefined, keyFile: c.kafkaTlsKey || undefined }
+  const tls = c.kafkaTls || tlsFiles.caFile || tlsFiles.certFile ? tlsFiles : undefined
+  const sasl = c.kafkaSaslMechanism ? { mechanism: c.kafkaSaslMechanism, username: c.kafkaSaslUsername, password: c.kafkaSaslPassword } : undefined
+  return new KafkaSink({ brokers: c.kafkaBrokers, topic: c.kafkaTopic, uuidPrefix, netns: c.netns, compression: c.kafkaCompression, format: c.kafkaFormat, bufferBytes: c.kafkaBufferBytes, batchBytes: c.kafkaBatchBytes, lingerMs: c.kafkaLingerMs, sample, tls, sasl, log })
 }
 
 /** The collector's resource bounds, as `tcpinfo_limit{resource}` exposes them (docs/RELIABILITY.md, "Caps"). */

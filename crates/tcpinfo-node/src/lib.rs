@@ -21,6 +21,10 @@ mod native_records;
 mod native_rtt;
 mod native_rtt_options;
 mod native_vocabulary;
+// Kafka export (issue 12)
+mod native_kafka_options;
+mod native_kafka_producer;
+mod native_kafka_stats;
 
 /// Makes a Rust panic say what it is before napi turns it into a JS error.
 #[napi_derive::module_init]
