@@ -27,7 +27,10 @@ import { checkField } from '../config/schema.js'
 import { EventSocketServer, type EventSocketStats } from '../eventsocket/server.js'
 import type { Logger } from '../log.js'
 import { MetricsSink } from '../metrics/metrics.js'
+import { registerPassiveRttMetrics } from '../metrics/passive-rtt-metrics.js'
 import { MetricsServer } from '../metrics/server.js'
+import { PassiveRttSink } from '../passive-rtt/passive-rtt-sink.js'
+import { RttMonitor } from '../rtt/monitor.js'
 import { ArchiveSink } from '../sinks/archive-sink.js'
 import { KafkaSink } from '../sinks/kafka-sink.js'
 import type { Sink, SinkCounters } from '../sinks/sink.js'
@@ -68,6 +71,8 @@ export class Collector {
   readonly eventsocket: EventSocketServer | undefined
   /** The Kafka sink, with `--kafka-brokers`. */
   readonly kafka: KafkaSink | undefined
+  /** The passive RTT side file and capture, with `--passive-rtt` (issue 14). */
+  readonly passiveRtt: PassiveRttSink | undefined
   /** The metrics sink; its registry is the collector's own (never prom-client's global one). */
   readonly metrics: MetricsSink
   #metricsServer: MetricsServer | undefined
@@ -88,6 +93,8 @@ export class Collector {
     this.config = config
     this.#log = log
     this.uuidPrefix = checkField(uuidPrefixField, resolveUuidPrefix({ uuidPrefixFile: config.uuidPrefixFile }), 'the UUID prefix')
+    // First of the outputs: a capture that cannot open (no CAP_NET_RAW) leaves nothing running.
+    this.passiveRtt = config.passiveRtt ? passiveRttSinkOf(config, log) : undefined
     this.#writer = new ArchiveWriter({
       output: config.output,
       uuidPrefix: this.uuidPrefix,
@@ -104,7 +111,8 @@ export class Collector {
       sources: { sinks: () => this.sinks, archive: () => this.#writer.stats(), eventsocket: () => this.eventsocket?.stats() },
     })
     this.kafka = config.kafkaBrokers.length > 0 ? kafkaSinkOf(config, this.uuidPrefix, log) : undefined
-    this.sinks = [archive, ...(this.eventsocket ? [this.eventsocket] : []), ...(this.kafka ? [this.kafka] : []), this.metrics]
+    if (this.passiveRtt) registerPassiveRttMetrics(this.metrics.registry, this.passiveRtt)
+    this.sinks = [archive, ...(this.eventsocket ? [this.eventsocket] : []), ...(this.kafka ? [this.kafka] : []), ...(this.passiveRtt ? [this.passiveRtt] : []), this.metrics]
     this.#done = this.#run()
   }
 
@@ -256,4 +264,17 @@ export class Collector {
 function kafkaSinkOf(c: CollectorConfig, uuidPrefix: string, log: Logger): KafkaSink {
   const sample = c.kafkaSample === 'all' ? { every: 1 } : c.kafkaSample === 'opens-closes' ? ('opens-closes' as const) : { every: Number(c.kafkaSample) }
   return new KafkaSink({ brokers: c.kafkaBrokers, topic: c.kafkaTopic, uuidPrefix, netns: c.netns, compression: c.kafkaCompression, format: c.kafkaFormat, bufferBytes: c.kafkaBufferBytes, sample, log })
+}
+
+/** The passive RTT capture of `--passive-rtt IF` (issue 14), in the watched namespace unless that is `all`. */
+function passiveRttSinkOf(c: CollectorConfig, log: Logger): PassiveRttSink {
+  const monitor = new RttMonitor({
+    interface: c.passiveRtt,
+    ...(c.netns && c.netns !== 'all' ? { netns: c.netns } : {}),
+    maxPrefixes: c.passiveRttMaxPrefixes,
+    v4Prefix: c.passiveRttV4Prefix,
+    v6Prefix: c.passiveRttV6Prefix,
+  })
+  log.log('info', 'passive-rtt', `measuring RTTs passively on ${c.passiveRtt}`)
+  return new PassiveRttSink(monitor, c.output, log)
 }

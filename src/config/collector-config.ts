@@ -76,6 +76,14 @@ export interface CollectorConfig {
   readonly kafkaBufferBytes: number
   /** `all`, `opens-closes`, or N: every Nth poll's changes (opens and closes always). */
   readonly kafkaSample: string
+  /** Interface of the passive RTT capture (`any`: all); empty = none (issue 14). */
+  readonly passiveRtt: string
+  /** Most remote prefixes with their own passive RTT histogram. */
+  readonly passiveRttMaxPrefixes: number
+  /** IPv4 prefix length of the passive RTT histograms. */
+  readonly passiveRttV4Prefix: number
+  /** IPv6 prefix length of the passive RTT histograms. */
+  readonly passiveRttV6Prefix: number
 }
 
 /** One collector option: its field, flag, M-Lab aliases and default. */
@@ -148,6 +156,11 @@ export const fileModeField: Field<number> = {
   },
 }
 
+/** `field`, or the empty string (an output switched off). */
+function orEmpty(field: Field<string>): Field<string> {
+  return { ...field, check: (v, n) => (v === '' ? '' : field.check(v, n)), parse: (t, n) => (t === '' ? '' : field.parse(t, n)) }
+}
+
 /** Every option of `tcpinfo collect`, in help order. */
 export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'output', flag: 'output', field: text('archive directory'), default: './data' },
@@ -176,6 +189,10 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'kafkaCompression', flag: 'kafka-compression', field: oneOf(['none', 'gzip'] as const, 'Kafka compression'), default: 'none' },
   { key: 'kafkaBufferBytes', flag: 'kafka-buffer-bytes', field: integer(4096, 2 ** 32, 'bytes queued for Kafka'), default: 64 << 20 },
   { key: 'kafkaSample', flag: 'kafka-sample', field: text('Kafka sampling', 20, { expects: 'all, opens-closes, or N (every Nth poll, 1 to 1000000)', test: (s) => /^(all|opens-closes|[1-9]\d{0,6})$/.test(s) && (!/^\d/.test(s) || Number(s) <= 1_000_000) }), default: 'all' },
+  { key: 'passiveRtt', flag: 'passive-rtt', field: orEmpty(text('interface name', 15, { expects: 'an interface name (or any), or empty for none', test: (v) => /^[^\s/:]+$/.test(v) })), default: '' },
+  { key: 'passiveRttMaxPrefixes', flag: 'passive-rtt-max-prefixes', field: integer(1, 4096, 'remote prefixes with their own passive RTT histogram'), default: 256 },
+  { key: 'passiveRttV4Prefix', flag: 'passive-rtt-v4-prefix', field: integer(8, 32, 'IPv4 prefix length of the passive RTT histograms'), default: 24 },
+  { key: 'passiveRttV6Prefix', flag: 'passive-rtt-v6-prefix', field: integer(16, 128, 'IPv6 prefix length of the passive RTT histograms'), default: 48 },
 ]
 
 /** Documentation of each option for `--help`, with its env variables and default. */
@@ -206,6 +223,10 @@ export const OPTION_DOCS: Readonly<Record<string, string>> = {
   'kafka-compression': 'none or gzip (zstd and lz4 are not supported by the bundled client)',
   'kafka-buffer-bytes': 'Bytes of records queued while the broker is slow or away; beyond it the oldest are dropped (counted)',
   'kafka-sample': 'all; opens-closes (only opens and closes); or N: every Nth poll\'s changes (opens and closes always). The archive stays complete',
+  'passive-rtt': 'Interface whose packets give passive RTTs (TCP timestamps; any: all; needs CAP_NET_RAW): per closed connection, the passive minimum beside the kernel\'s tcpi_min_rtt in <output>/passive-rtt/YYYY/MM/DD/passive-rtt.jsonl, and histograms by remote prefix on /metrics (empty: off)',
+  'passive-rtt-max-prefixes': 'Remote prefixes with their own passive RTT histogram; samples of others go to prefix="other" (counted)',
+  'passive-rtt-v4-prefix': 'IPv4 prefix length of the passive RTT histograms',
+  'passive-rtt-v6-prefix': 'IPv6 prefix length of the passive RTT histograms',
 }
 
 /** The environment variable names of a flag name (M-Lab's rule: upper-case, non-alphanumerics to `_`). */

@@ -18,6 +18,7 @@ mod native_options;
 mod native_poller;
 mod native_records;
 mod native_rtt;
+mod native_rtt_monitor;
 mod native_rtt_options;
 mod native_vocabulary;
 
