@@ -11,13 +11,14 @@
  * - without CAP_NET_RAW the collector refuses to start, naming the capability.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 
 import test from 'ava'
 
+import { readRawConfig, resolveCollectorConfig } from '../src/config/collector-config.js'
 import { archiveFiles, CLI, get, sample, startCollector, stopCollector } from './helpers/collector.js'
 import { netnsPair, sh, spawnIn, stop } from './helpers/netns.js'
 import { sleep } from './helpers/tcp.js'
@@ -125,4 +126,22 @@ test('collect --passive-rtt without CAP_NET_RAW: refuses to start, naming the ca
   const r = spawnSync('setpriv', ['--inh-caps=-all', '--bounding-set=-net_raw', '--', process.execPath, CLI, 'collect', '--output', join(dir, 'nocap'), '--passive-rtt', 'lo', '--prom', '', '--reps', '1'], { encoding: 'utf8', timeout: 20_000 })
   t.not(r.status, 0)
   t.regex(r.stderr, /CAP_NET_RAW/)
+})
+
+test('--passive-rtt options: flag, environment, config file; bad values name the option', (t) => {
+  const cfg = (argv: string[], env: NodeJS.ProcessEnv = {}) => resolveCollectorConfig(readRawConfig(argv, env)).config
+  const d = cfg([])
+  t.deepEqual([d.passiveRtt, d.passiveRttMaxPrefixes, d.passiveRttV4Prefix, d.passiveRttV6Prefix], ['', 256, 24, 48])
+  const f = cfg(['--passive-rtt', 'eth0', '--passive-rtt-max-prefixes', '16', '--passive-rtt-v4-prefix', '16', '--passive-rtt-v6-prefix=64'])
+  t.deepEqual([f.passiveRtt, f.passiveRttMaxPrefixes, f.passiveRttV4Prefix, f.passiveRttV6Prefix], ['eth0', 16, 16, 64])
+  const e = cfg([], { PASSIVE_RTT: 'any', PASSIVE_RTT_MAX_PREFIXES: '8' })
+  t.deepEqual([e.passiveRtt, e.passiveRttMaxPrefixes], ['any', 8])
+  const file = join(dir, 'c.yaml')
+  writeFileSync(file, 'passive-rtt: veth0\npassive-rtt-v6-prefix: 56\n')
+  const y = cfg(['--config', file])
+  t.deepEqual([y.passiveRtt, y.passiveRttV6Prefix], ['veth0', 56])
+  for (const [flag, bad] of [['--passive-rtt', 'a b'], ['--passive-rtt', 'x'.repeat(16)], ['--passive-rtt-max-prefixes', '0'], ['--passive-rtt-max-prefixes', '5000'], ['--passive-rtt-v4-prefix', '33'], ['--passive-rtt-v6-prefix', '8']] as const) {
+    const err = t.throws(() => cfg([flag, bad]), undefined, `${flag} ${bad}`)
+    t.true(err!.message.includes(flag), err!.message)
+  }
 })
