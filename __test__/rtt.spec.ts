@@ -216,6 +216,17 @@ test.serial('live ring = tcpdump; pcap/pcapng at µs and ns agree; passive min R
       t.deepEqual((await collect({ pcap: ng })).samples.map(line), samples.map(line), ng)
     }
 
+    // Truncated frames are counted and skipped: the capture followed by a copy cut to 50
+    // bytes (inside the TCP header, or the IPv6 header) gives the very same samples.
+    const cut = join(dir, 'cut.pcap')
+    const merged = join(dir, 'merged.pcap')
+    sh('editcap', '-s', '50', pcapNs, cut)
+    sh('mergecap', '-F', 'nsecpcap', '-a', '-w', merged, pcapNs, cut)
+    const withCut = await collect({ pcap: merged })
+    t.deepEqual(withCut.samples.map(line), ns.samples.map(line), 'cut frames change no sample')
+    t.is(withCut.stats.frames, 2 * ns.stats.frames)
+    t.is(withCut.stats.truncated, ns.stats.frames, 'every cut frame counted as truncated')
+
     // Each connection: passive min within 10% + 50 µs of the kernel's tcpi_min_rtt, with
     // the handshake (the opener's kernel counts SYN → SYN-ACK; so does the matcher). The
     // pair has permanent neighbour entries: see netnsPair and design.md on why.
