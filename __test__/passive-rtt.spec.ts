@@ -73,14 +73,15 @@ test.serial('collect --passive-rtt: per-connection passive min = kernel tcpi_min
           return done
         }),
       )
-      // Close the connections: the close records carry the kernel's final tcp_info.
+      // Close the connections (the queue still standing): the close records carry the
+      // kernel's final tcp_info.
       for (const p of pingers) p.stdin!.end()
-      await stop(udp)
       let lines: SideLine[] = []
       for (const until = Date.now() + 10_000; Date.now() < until; await sleep(100)) {
         lines = sideLines(out).filter((l) => l.ID.DPort === PORT)
         if (lines.length >= 4) break
       }
+      await stop(udp)
       t.is(lines.length, 4, `side-file lines of the test connections: ${JSON.stringify(lines)}`)
       t.log(lines.map((l) => `${l.ID.SrcIP}:${l.ID.SPort} kernel ${l.KernelMinRTT} µs, passive ${l.PassiveMinRTT} µs (${l.PassiveSamples} samples, max ${l.PassiveMaxRTT} µs)`).join('; '))
       t.is(lines.filter((l) => l.ID.DstIP.includes(':')).length, 2, 'two IPv6 connections')
@@ -106,6 +107,8 @@ test.serial('collect --passive-rtt: per-connection passive min = kernel tcpi_min
       t.true((sample(m, 'tcpinfo_passive_rtt_kernel_ratio_count') ?? 0) >= 4)
       t.is(sample(m, 'tcpinfo_passive_rtt_ring_drops_total'), 0)
       t.true((sample(m, 'tcpinfo_passive_rtt_connections_total{result="matched"}') ?? 0) >= 4)
+      // Reported connections are forgotten: their table slots serve new connections.
+      t.is(sample(m, 'tcpinfo_passive_rtt_flows'), 0)
       // The hand-made histograms parse; no lint problem names a passive RTT metric.
       const lint = spawnSync('promtool', ['check', 'metrics'], { input: m, encoding: 'utf8' })
       t.true(lint.status === 0 || lint.status === 3, `promtool check metrics: ${lint.stdout}${lint.stderr}`)

@@ -103,7 +103,8 @@ export declare class NativeRttMonitor {
   /**
    * For each 40-byte `inet_diag_msg` head in `ids` (a local socket), the passive RTT
    * toward its peer: 24 bytes each (samples, min ns, max ns as u64 LE; zeros when the
-   * capture has no sample of it).
+   * capture has no sample of it). The connections are then forgotten by the capture
+   * (the collector looks each one up once, when it closed).
    */
   lookup(ids: Buffer): Buffer
   /** The histograms now (a copy). */

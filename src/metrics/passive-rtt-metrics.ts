@@ -11,7 +11,7 @@
  * - counters of the capture (packets, ring drops, samples, skipped packets, full tables)
  *   and of the side file (connections matched or not, lines dropped).
  */
-import { Counter, type Metric, type Registry } from 'prom-client'
+import { Counter, Gauge, type Metric, type Registry } from 'prom-client'
 
 import { RATIO_BOUNDS, type PassiveRttSink } from '../passive-rtt/passive-rtt-sink.js'
 
@@ -102,5 +102,6 @@ export function registerPassiveRttMetrics(registry: Registry, sink: PassiveRttSi
       this.inc({ result: 'unmatched' }, c.looked - c.matched)
     },
   })
+  new Gauge({ name: 'tcpinfo_passive_rtt_flows', help: 'Flow directions the capture tracks now (a closed connection is forgotten once reported).', registers, collect() { this.set(stats().flows) } })
   counter('tcpinfo_passive_rtt_dropped_total', 'Closed connections whose side-file line was dropped (queue or write buffer full).', () => sink.passiveCounters().dropped)
 }

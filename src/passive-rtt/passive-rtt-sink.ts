@@ -13,6 +13,9 @@
  * segment by then): a close is looked up {@link LOOKUP_DELAY_MS} after it was reported, so
  * the capture thread has read its last packets (ring blocks retire after 20 ms).
  *
+ * Each connection is looked up once; the capture then forgets its flows, so a busy host's
+ * short connections do not fill the capture's flow table while they wait out its idle time.
+ *
  * Bounded and lossy like every sink but the archive: at most {@link MAX_PENDING} closes
  * wait, at most {@link MAX_WRITE_BUFFER} bytes wait for the file; beyond either, lines are
  * dropped and counted. The capture runs on its own native thread: this sink only walks

@@ -110,7 +110,8 @@ impl NativeRttMonitor {
 
     /// For each 40-byte `inet_diag_msg` head in `ids` (a local socket), the passive RTT
     /// toward its peer: 24 bytes each (samples, min ns, max ns as u64 LE; zeros when the
-    /// capture has no sample of it).
+    /// capture has no sample of it). The connections are then forgotten by the capture
+    /// (the collector looks each one up once, when it closed).
     #[napi]
     pub fn lookup(&self, ids: Buffer) -> napi::Result<Buffer> {
         if ids.len() % ID_LEN != 0 {
@@ -122,7 +123,10 @@ impl NativeRttMonitor {
         let keys: Vec<Option<FlowKey>> = ids.chunks_exact(ID_LEN).map(key_of).collect();
         let wanted: Vec<FlowKey> = keys.iter().flatten().copied().collect();
         let g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let found = g.as_ref().map(|m| m.lookup(&wanted)).unwrap_or_default();
+        let found = g
+            .as_ref()
+            .map(|m| m.lookup(&wanted, true))
+            .unwrap_or_default();
         let mut found = found.into_iter();
         let mut out = Vec::with_capacity(keys.len() * ANSWER_LEN);
         for k in &keys {

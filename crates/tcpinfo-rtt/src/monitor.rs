@@ -266,16 +266,25 @@ impl Monitor {
         }
     }
 
-    /// For each flow direction, its RTT statistics if tracked (a copy).
-    pub fn lookup(&self, flows: &[FlowKey]) -> Vec<Option<(u64, u64, u64)>> {
-        let t = lock(&self.tables);
+    /// For each flow direction, its RTT statistics if tracked: samples, min and max ns.
+    /// With `forget`, both directions of each connection are then dropped from the tables
+    /// (the collector asks once a connection closed: their slots serve new connections
+    /// instead of waiting out the idle time).
+    pub fn lookup(&self, flows: &[FlowKey], forget: bool) -> Vec<Option<(u64, u64, u64)>> {
+        let mut t = lock(&self.tables);
         flows
             .iter()
             .map(|k| {
-                t.matcher
+                let r = t
+                    .matcher
                     .flow_rtt(k)
                     .filter(|r: &&FlowRtt| r.count > 0)
-                    .map(|r| (r.count, r.min_ns, r.max_ns))
+                    .map(|r| (r.count, r.min_ns, r.max_ns));
+                if forget {
+                    t.matcher.remove(k);
+                    t.matcher.remove(&k.reverse());
+                }
+                r
             })
             .collect()
     }
