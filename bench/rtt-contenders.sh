@@ -33,3 +33,5 @@ echo "# live: 200k packets/s for 3 s through a veth, default ring (8 x 1 MiB); a
 $bin ring --pps 200000 --seconds 3 --rt-sender true
 echo "# ... and 300k packets/s"
 $bin ring --pps 300000 --seconds 3 --rt-sender true
+echo "# the collector's Monitor at 200k packets/s, a reader every 10 ms (lookups + histograms)"
+$bin monitor --pps 200000 --seconds 3

@@ -16,14 +16,17 @@ use std::time::{Duration, Instant};
 use tcpinfo_bench::cli::{self, Flags};
 use tcpinfo_bench::sys::{cvt, kernel_release, CpuTime};
 use tcpinfo_rtt::{
-    FlowKey, LinkType, Matcher, MatcherConfig, ParseStats, RingConfig, RttSession, SessionConfig,
-    Source,
+    FlowKey, LinkType, Matcher, MatcherConfig, Monitor, MonitorConfig, ParseStats, RingConfig,
+    RttSession, SessionConfig, Source,
 };
 
 const USAGE: &str = "\
 usage: rtt parse [--packets 2000000] [--flows 1000] [--write FILE]
+       rtt monitor [--pps 200000] [--seconds 3]
        rtt ring [--pps 200000] [--seconds 3] [--blocks 8] [--senders 1] [--sink-device true] [--rt-sender true]
 
+monitor: (root) as ring, through the collector's tcpinfo_rtt::Monitor, while another
+       thread reads its tables every 10 ms as the collector does: reader wait p50/p99/max.
 parse: user CPU per packet of parse + match over a synthetic trace held in memory.
 ring:  (root) frames sent at --pps through a veth pair in two network namespaces,
        captured with the default ring; prints drops and CPU per packet. JSON output.";
@@ -35,7 +38,8 @@ fn main() -> ExitCode {
         let line = match mode.as_str() {
             "parse" => parse_bench(&mut flags)?,
             "ring" => ring_bench(&mut flags)?,
-            _ => return Err("give a mode: parse or ring".into()),
+            "monitor" => monitor_bench(&mut flags)?,
+            _ => return Err("give a mode: parse, ring or monitor".into()),
         };
         flags.finish()?;
         writeln!(std::io::stdout(), "{line}").map_err(|e| e.to_string())
@@ -422,4 +426,88 @@ fn thread_cpu(name: &str) -> Option<(u64, u64, u64)> {
         return Some((ns, utime, stime));
     }
     None
+}
+
+/// `rtt monitor`: the collector's capture (`Monitor`) at `--pps` through a veth, and a
+/// reader thread that looks up connections and copies the histograms every 10 ms, as the
+/// collector's JS thread does at most: how long the reader waits on the capture's lock.
+fn monitor_bench(flags: &mut Flags) -> Result<String, String> {
+    let pps: u64 = flags.take("pps", 200_000)?;
+    let seconds: f64 = flags.take("seconds", 3.0)?;
+    let (a, b) = (
+        format!("rttmon-{}-a", std::process::id()),
+        format!("rttmon-{}-b", std::process::id()),
+    );
+    sh(&["ip", "netns", "add", &a])?;
+    sh(&["ip", "netns", "add", &b])?;
+    let result = (|| {
+        sh(&[
+            "ip", "link", "add", "rbencha", "netns", &a, "type", "veth", "peer", "name", "rbenchb",
+            "netns", &b,
+        ])?;
+        sh(&["ip", "-n", &b, "link", "set", "rbenchb", "up"])?;
+        sh(&["ip", "-n", &a, "link", "set", "rbencha", "up"])?;
+        let mut cfg = MonitorConfig::new(RingConfig {
+            interface: Some("rbenchb".into()),
+            ..RingConfig::default()
+        });
+        cfg.netns = Some(b.clone());
+        let monitor = std::sync::Arc::new(Monitor::start(cfg).map_err(|e| e.to_string())?);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (m2, s2) = (
+            std::sync::Arc::clone(&monitor),
+            std::sync::Arc::clone(&stop),
+        );
+        let reader = std::thread::spawn(move || {
+            let keys: Vec<FlowKey> = trace(4096, 64)
+                .iter()
+                .take(256)
+                .map(|(_, f)| {
+                    tcpinfo_rtt::parse(LinkType::Ethernet, f).map_or_else(
+                        |_| FlowKey::new([0, 0, 0, 0].into(), 0, [0, 0, 0, 0].into(), 0),
+                        |s| s.flow,
+                    )
+                })
+                .collect();
+            let mut waits = Vec::new();
+            while !s2.load(std::sync::atomic::Ordering::Acquire) {
+                let t = Instant::now();
+                let found = m2.lookup(&keys, false).iter().flatten().count();
+                let rows = m2.with_histograms(|h| h.rows.len());
+                waits.push(t.elapsed());
+                std::hint::black_box((found, rows));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            waits
+        });
+        let ns_a = a.clone();
+        let sender =
+            std::thread::spawn(move || send(&ns_a, pps, Duration::from_secs_f64(seconds), true));
+        let (sent, _) = sender.join().map_err(|_| "sender panicked")??;
+        std::thread::sleep(Duration::from_millis(1200));
+        stop.store(true, std::sync::atomic::Ordering::Release);
+        let mut waits = reader.join().map_err(|_| "reader panicked")?;
+        waits.sort();
+        let st = monitor.stats();
+        let q = |p: usize| {
+            waits
+                .get((waits.len().saturating_sub(1)) * p / 100)
+                .map_or(0, Duration::as_micros)
+        };
+        Ok(format!(
+            "{{\"mode\":\"monitor\",\"kernel\":\"{}\",\"pps_target\":{pps},\"seconds\":{seconds},\"sent\":{sent},\"ring_packets\":{},\"ring_drops\":{},\"samples\":{},\"reads\":{},\"read_us_p50\":{},\"read_us_p99\":{},\"read_us_max\":{}}}",
+            kernel_release(),
+            st.ring.packets,
+            st.ring.drops,
+            st.matching.samples,
+            waits.len(),
+            q(50),
+            q(99),
+            q(100),
+        ))
+    })();
+    for ns in [&a, &b] {
+        sh(&["ip", "netns", "del", ns])?;
+    }
+    result
 }
