@@ -6,7 +6,8 @@
  * - each closed connection gets a side-file line whose passive minimum RTT is within
  *   10% + 50 µs of the kernel's final `tcpi_min_rtt` of the same socket (RTTs of ms);
  * - `/metrics` has the passive RTT histogram by remote /24 and /48 (never per flow), the
- *   kernel-ratio histogram, and a ring that dropped nothing;
+ *   kernel-ratio histogram, and a ring that dropped nothing; with room for one prefix the
+ *   other's samples go to `prefix="other"`, counted as overflow;
  * - the archive's lines are untouched (the side file is beside them, not in them);
  * - without CAP_NET_RAW the collector refuses to start, naming the capability.
  */
@@ -59,6 +60,8 @@ test.serial('collect --passive-rtt: per-connection passive min = kernel tcpi_min
     procs.push(...pingers)
     const col = await startCollector(['--output', out, '--netns', `/var/run/netns/${net.a}`, '--passive-rtt', net.ifA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms'])
     t.regex(col.stderr(), new RegExp(`measuring RTTs passively on ${net.ifA}`))
+    // A second collector on the same traffic with room for one prefix: the other overflows.
+    const small = await startCollector(['--output', join(dir, 'small'), '--netns', `/var/run/netns/${net.a}`, '--passive-rtt', net.ifA, '--passive-rtt-max-prefixes', '1', '--prom', '127.0.0.1:0'])
     try {
       // The queue stands before the connections open (see rtt.spec.ts).
       const deadline = Date.now() + 10_000
@@ -113,8 +116,16 @@ test.serial('collect --passive-rtt: per-connection passive min = kernel tcpi_min
       const lint = spawnSync('promtool', ['check', 'metrics'], { input: m, encoding: 'utf8' })
       t.true(lint.status === 0 || lint.status === 3, `promtool check metrics: ${lint.stdout}${lint.stderr}`)
       t.false(/passive_rtt/.test(`${lint.stdout}${lint.stderr}`), `${lint.stdout}${lint.stderr}`)
+      const m1 = (await get(`http://${small.prom}/metrics`)).body
+      const rows = [...m1.matchAll(/tcpinfo_passive_rtt_seconds_count\{prefix="([^"]+)"\} (\d+)/g)].map((x) => [x[1], Number(x[2])] as const)
+      t.is(rows.length, 2, `one prefix and other: ${JSON.stringify(rows)}`)
+      t.true(['10.77.3.0/24', 'fd77:3::/48'].includes(rows.find(([p]) => p !== 'other')?.[0] ?? ''))
+      const other = rows.find(([p]) => p === 'other')?.[1] ?? 0
+      t.true(other >= 60, `samples under prefix="other": ${other}`)
+      t.is(sample(m1, 'tcpinfo_passive_rtt_prefix_overflow_total'), other)
     } finally {
       t.is(await stopCollector(col.child), 0, col.stderr())
+      t.is(await stopCollector(small.child), 0, small.stderr())
     }
     // The archive is as without the flag: its files hold ArchivalRecord lines only.
     t.true(archiveFiles(out).length >= 4)
