@@ -7,6 +7,7 @@
  *   made by editcap at µs and ns resolution give the same RTTs;
  * - each connection's passive minimum RTT is within 10% + 50 µs of the kernel's
  *   `tcpi_min_rtt` of the sending socket, read with `snapshot()`; IPv4 and IPv6;
+ * - truncated frames (a copy of the capture cut to 50 bytes) are counted and skipped;
  * - with a tiny tbf limit (losses, retransmissions) no sample is below the path's RTT;
  * - without CAP_NET_RAW the CLI fails with one line naming the capability.
  */
