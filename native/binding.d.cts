@@ -106,7 +106,7 @@ export declare class NativeRttMonitor {
    * capture has no sample of it). The connections are then forgotten by the capture
    * (the collector looks each one up once, when it closed).
    */
-  lookup(ids: Buffer): Buffer
+  lookup(ids: Uint8Array): Buffer
   /** The histograms now (a copy). */
   histograms(): NativeRttHistograms
   /** Counters, in the order of `RTT_MONITOR_STATS_FIELDS` in `src/native.ts`. */

@@ -113,8 +113,8 @@ impl NativeRttMonitor {
     /// capture has no sample of it). The connections are then forgotten by the capture
     /// (the collector looks each one up once, when it closed).
     #[napi]
-    pub fn lookup(&self, ids: Buffer) -> napi::Result<Buffer> {
-        if ids.len() % ID_LEN != 0 {
+    pub fn lookup(&self, ids: &[u8]) -> napi::Result<Buffer> {
+        if !ids.len().is_multiple_of(ID_LEN) {
             return Err(config(&format!(
                 "lookup ids must be {ID_LEN}-byte records, got {} bytes",
                 ids.len()
