@@ -8,31 +8,15 @@ use std::sync::{Mutex, PoisonError};
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use tcpinfo_rtt::monitor::RTT_BUCKETS_NS;
-use tcpinfo_rtt::{peer_flow, FlowKey, Monitor, MonitorConfig, RingConfig};
+use tcpinfo_rtt::{peer_flow, FlowKey, Monitor};
 
 use crate::native_error::{config, rtt_to_napi};
+use crate::native_rtt_monitor_options::{to_monitor_config, NativeRttMonitorOptions};
 
 /// Bytes of one lookup key: the head of an `inet_diag_msg` (family … `id.idiag_dst`).
 const ID_LEN: usize = 40;
 /// Bytes of one lookup answer: samples, min ns, max ns (u64 LE each).
 const ANSWER_LEN: usize = 24;
-
-/// Options of `new NativeRttMonitor()`.
-#[napi(object)]
-pub struct NativeRttMonitorOptions {
-    /// Interface to capture on; `"any"` for all.
-    pub interface: String,
-    /// Network namespace to capture in (name under /run/netns, or a path).
-    pub netns: Option<String>,
-    /// Most prefixes with a histogram row of their own (default 256).
-    pub max_prefixes: Option<u32>,
-    /// IPv4 prefix length of the rows (default 24).
-    pub v4_prefix: Option<u32>,
-    /// IPv6 prefix length of the rows (default 48).
-    pub v6_prefix: Option<u32>,
-    /// Most flow directions tracked (default 10000).
-    pub max_flows: Option<u32>,
-}
 
 /// The histograms: one row per prefix, then the `other` row.
 #[napi(object, object_from_js = false)]
@@ -49,14 +33,6 @@ pub struct NativeRttHistograms {
 #[napi]
 pub struct NativeRttMonitor {
     inner: Mutex<Option<Monitor>>,
-}
-
-fn prefix_len(v: Option<u32>, max: u8, default: u8, name: &str) -> napi::Result<u8> {
-    match v {
-        None => Ok(default),
-        Some(n) if (1..=u32::from(max)).contains(&n) => Ok(u8::try_from(n).unwrap_or(max)),
-        Some(n) => Err(config(&format!("{name} must be 1 to {max} (got {n})"))),
-    }
 }
 
 /// The peer flow of one `inet_diag_msg` id; `None` for a family other than 2 and 10.
@@ -90,18 +66,7 @@ impl NativeRttMonitor {
     /// `CAP_NET_RAW`), `ERR_NETNS` or `ERR_SOCKET`.
     #[napi(constructor, catch_unwind)]
     pub fn new(options: NativeRttMonitorOptions) -> napi::Result<Self> {
-        let ring = RingConfig {
-            interface: (options.interface != "any").then_some(options.interface),
-            ..RingConfig::default()
-        };
-        let mut c = MonitorConfig::new(ring);
-        c.netns = options.netns;
-        c.max_prefixes = options.max_prefixes.map_or(c.max_prefixes, |v| v as usize);
-        c.v4_prefix = prefix_len(options.v4_prefix, 32, c.v4_prefix, "v4Prefix")?;
-        c.v6_prefix = prefix_len(options.v6_prefix, 128, c.v6_prefix, "v6Prefix")?;
-        c.matcher.max_flows = options
-            .max_flows
-            .map_or(c.matcher.max_flows, |v| v as usize);
+        let c = to_monitor_config(options)?;
         let m = Monitor::start(c).map_err(|e| rtt_to_napi(&e))?;
         Ok(Self {
             inner: Mutex::new(Some(m)),
