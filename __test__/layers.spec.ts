@@ -14,7 +14,7 @@ function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []))
 }
 
-const LAYER_ORDER = ['uapi', 'errors', 'log', 'native', 'config', 'api', 'archive', 'rtt', 'sinks', 'eventsocket', 'metrics', 'report', 'collector', 'cli'] as const
+const LAYER_ORDER = ['uapi', 'errors', 'log', 'native', 'config', 'api', 'archive', 'rtt', 'sinks', 'eventsocket', 'passive-rtt', 'metrics', 'report', 'collector', 'cli'] as const
 
 function layerOf(file: string): number {
   const top = relative(SRC, file).split('/')[0] ?? ''

@@ -841,6 +841,7 @@ module.exports.NativeArchiveWriter = nativeBinding.NativeArchiveWriter
 module.exports.NativeKafkaProducer = nativeBinding.NativeKafkaProducer
 module.exports.NativePoller = nativeBinding.NativePoller
 module.exports.NativeRtt = nativeBinding.NativeRtt
+module.exports.NativeRttMonitor = nativeBinding.NativeRttMonitor
 module.exports.nativeArchiveSeries = nativeBinding.nativeArchiveSeries
 module.exports.nativeCsvColumns = nativeBinding.nativeCsvColumns
 module.exports.nativeCsvHeader = nativeBinding.nativeCsvHeader

@@ -120,6 +120,28 @@ export declare class NativeRtt {
   close(): void
 }
 
+/** A running monitor. */
+export declare class NativeRttMonitor {
+  /**
+   * Opens the ring and starts the thread. Throws `ERR_CONFIG`, `ERR_PERMISSION` (no
+   * `CAP_NET_RAW`), `ERR_NETNS` or `ERR_SOCKET`.
+   */
+  constructor(options: NativeRttMonitorOptions)
+  /**
+   * For each 40-byte `inet_diag_msg` head in `ids` (a local socket), the passive RTT
+   * toward its peer: 24 bytes each (samples, min ns, max ns as u64 LE; zeros when the
+   * capture has no sample of it). The connections are then forgotten by the capture
+   * (the collector looks each one up once, when it closed).
+   */
+  lookup(ids: Uint8Array): Buffer
+  /** The histograms now (a copy). */
+  histograms(): NativeRttHistograms
+  /** Counters, in the order of `RTT_MONITOR_STATS_FIELDS` in `src/native.ts`. */
+  stats(): Array<number>
+  /** Stops the capture thread and waits for it. Idempotent. */
+  close(): void
+}
+
 /** Anonymized copies of a poll's buffers (same offsets as the originals). */
 export interface NativeAnonymizedBuffers {
   /** The netlink payloads, addresses cut to their netblock. */
@@ -574,6 +596,32 @@ export interface NativeRttBatch {
   stats: Array<number>
   /** Whether this is the last batch (end of file, or closed). */
   last: boolean
+}
+
+/** The histograms: one row per prefix, then the `other` row. */
+export interface NativeRttHistograms {
+  /** Bucket upper bounds, nanoseconds (a `+Inf` bucket follows). */
+  boundsNs: Array<number>
+  /** Row labels (`10.0.1.0/24`, `2001:db8:aa::/48`); the `other` row is not named. */
+  prefixes: Array<string>
+  /** Per row (prefixes, then other): the non-cumulative bucket counts, sum (ns), count. */
+  rows: Array<number>
+}
+
+/** Options of `new NativeRttMonitor()`. */
+export interface NativeRttMonitorOptions {
+  /** Interface to capture on; `"any"` for all. */
+  interface: string
+  /** Network namespace to capture in (name under /run/netns, or a path). */
+  netns?: string
+  /** Most prefixes with a histogram row of their own (default 256). */
+  maxPrefixes?: number
+  /** IPv4 prefix length of the rows (default 24). */
+  v4Prefix?: number
+  /** IPv6 prefix length of the rows (default 48). */
+  v6Prefix?: number
+  /** Most flow directions tracked (default 10000). */
+  maxFlows?: number
 }
 
 /** Options of `new NativeRtt()`. Exactly one of `interface` and `pcap`. */

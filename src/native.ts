@@ -24,6 +24,8 @@ export type NativeRttBatch = Binding.NativeRttBatch
 export type NativeRttOptions = Binding.NativeRttOptions
 export type NativeAnonymizer = Binding.NativeAnonymizer
 export type NativeKafkaProducer = Binding.NativeKafkaProducer
+export type NativeRttMonitor = Binding.NativeRttMonitor
+export type NativeRttMonitorOptions = Binding.NativeRttMonitorOptions
 
 /** Order of the counters in `NativeBatch.stats` (mirrors `NativeBatch::new` in the binding). */
 export const NATIVE_STATS_FIELDS = [
@@ -76,6 +78,9 @@ export const RTT_STATS_FIELDS = [
   'fileTruncatedBlocks',
   'droppedSamples',
 ] as const
+
+/** Order of the counters of `NativeRttMonitor.stats()` (mirrors native_rtt_monitor.rs). */
+export const RTT_MONITOR_STATS_FIELDS = ['frames', 'truncated', 'malformed', 'segments', 'samples', 'flowsFull', 'tsvalsFull', 'flows', 'ringPackets', 'ringDrops', 'localSamples', 'prefixOverflow'] as const
 
 let binding: typeof Binding | undefined
 let loadError: TcpinfoError | undefined

@@ -55,6 +55,21 @@ export function netnsPair(tag: string, subnet: number, tbf?: string): NetnsPair 
       sh('ip', '-n', ns, 'addr', 'add', `${v6}/64`, 'dev', dev, 'nodad')
       sh('ip', '-n', ns, 'link', 'set', dev, 'up')
     }
+    // Permanent neighbour entries: no ARP or neighbour discovery on the path. Without them
+    // the first IPv6 SYN waits at a's neighbour table for an advertisement that crosses b's
+    // full bottleneck queue, and a's kernel, which stamped the SYN before that wait, counts
+    // it in the handshake's RTT sample (tcpi_min_rtt) while a capture sees the SYN leave
+    // only after it (docs/internals/rtt/design.md).
+    const mac = (ns: string, dev: string): string => (JSON.parse(sh('ip', '-n', ns, '-j', 'link', 'show', 'dev', dev)) as { address: string }[])[0]!.address
+    const [macA, macB] = [mac(a, ifA), mac(b, ifB)]
+    for (const [ns, dev, peer, lladdr] of [
+      [a, ifA, pair.v4.b, macB],
+      [a, ifA, pair.v6.b, macB],
+      [b, ifB, pair.v4.a, macA],
+      [b, ifB, pair.v6.a, macA],
+    ] as const) {
+      sh('ip', '-n', ns, 'neigh', 'replace', peer, 'lladdr', lladdr, 'dev', dev, 'nud', 'permanent')
+    }
     if (tbf) sh('tc', '-n', b, 'qdisc', 'add', 'dev', ifB, 'root', 'tbf', ...tbf.split(' '))
   } catch (e) {
     pair.destroy()

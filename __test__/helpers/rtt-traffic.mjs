@@ -6,8 +6,9 @@
 //                           keep them open until stdin closes
 //   udp HOST PORT MBIT      send 1400-byte UDP datagrams at MBIT Mbit/s until killed
 //                           (a standing queue in front of a slower bottleneck)
-//   ping HOST PORT N COUNT  open N connections, each sends COUNT 100-byte requests 10 ms
-//                           apart and waits for each echo, print "done", keep open as client
+//   ping HOST PORT N COUNT [wait]  open N connections, each sends COUNT 100-byte requests
+//                           10 ms apart and waits for each echo, print "done", keep open as
+//                           client; with "wait": print "ready" and connect on a "go" line
 import dgram from 'node:dgram'
 import net from 'node:net'
 
@@ -60,30 +61,37 @@ if (mode === 'server') {
   const [n, count] = [Number(nArg), Number(bytesArg)]
   let done = 0
   const socks = []
-  for (let i = 0; i < n; i++) {
-    const c = net.connect(port, host, () => {
-      c.setNoDelay(true)
-      c.write('ping\n')
-      let sent = 0
-      let got = 0
-      const send = () => {
-        sent++
-        c.write(Buffer.alloc(100, 0x70))
-      }
-      c.on('data', (d) => {
-        got += d.length
-        if (got < sent * 100) return
-        if (sent < count) setTimeout(send, 10)
-        else if (++done === n) console.log('done')
+  const open = () => {
+    for (let i = 0; i < n; i++) {
+      const c = net.connect(port, host, () => {
+        c.setNoDelay(true)
+        c.write('ping\n')
+        let sent = 0
+        let got = 0
+        const send = () => {
+          sent++
+          c.write(Buffer.alloc(100, 0x70))
+        }
+        c.on('data', (d) => {
+          got += d.length
+          if (got < sent * 100) return
+          if (sent < count) setTimeout(send, 10)
+          else if (++done === n) console.log('done')
+        })
+        send()
       })
-      send()
-    })
-    c.on('error', (e) => {
-      console.error(e.message)
-      process.exit(1)
-    })
-    socks.push(c)
+      c.on('error', (e) => {
+        console.error(e.message)
+        process.exit(1)
+      })
+      socks.push(c)
+    }
   }
+  if (process.argv[7] === 'wait') {
+    // Started ahead (node's start-up costs CPU), connects when told.
+    process.stdin.once('data', () => open())
+    console.log('ready')
+  } else open()
   process.stdin.resume()
   process.stdin.on('end', () => {
     for (const c of socks) c.end()

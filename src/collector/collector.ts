@@ -28,7 +28,10 @@ import { checkField } from '../config/schema.js'
 import { EVENTSOCKET_MAX_CLIENTS, EventSocketServer, type EventSocketStats } from '../eventsocket/server.js'
 import type { Logger } from '../log.js'
 import { MetricsSink } from '../metrics/metrics.js'
+import { registerPassiveRttMetrics } from '../metrics/passive-rtt-metrics.js'
 import { MetricsServer } from '../metrics/server.js'
+import { PassiveRttSink } from '../passive-rtt/passive-rtt-sink.js'
+import { RttMonitor } from '../rtt/monitor.js'
 import { ArchiveSink } from '../sinks/archive-sink.js'
 import { KafkaSink } from '../sinks/kafka-sink.js'
 import type { Sink, SinkCounters } from '../sinks/sink.js'
@@ -72,6 +75,8 @@ export class Collector {
   readonly eventsocket: EventSocketServer | undefined
   /** The Kafka sink, with `--kafka-brokers`. */
   readonly kafka: KafkaSink | undefined
+  /** The passive RTT side file and capture, with `--passive-rtt` (issue 14). */
+  readonly passiveRtt: PassiveRttSink | undefined
   /** The metrics sink; its registry is the collector's own (never prom-client's global one). */
   readonly metrics: MetricsSink
   #metricsServer: MetricsServer | undefined
@@ -97,6 +102,8 @@ export class Collector {
     this.config = config
     this.#log = log
     this.uuidPrefix = checkField(uuidPrefixField, resolveUuidPrefix({ uuidPrefixFile: config.uuidPrefixFile }), 'the UUID prefix')
+    // First of the outputs: a capture that cannot open (no CAP_NET_RAW) leaves nothing running.
+    this.passiveRtt = config.passiveRtt ? passiveRttSinkOf(config, log) : undefined
     this.#writer = new ArchiveWriter({
       output: config.output,
       uuidPrefix: this.uuidPrefix,
@@ -113,7 +120,8 @@ export class Collector {
       sources: { sinks: () => this.sinks, archive: () => this.#writer.stats(), eventsocket: () => this.eventsocket?.stats(), limits: () => limitsOf(config) },
     })
     this.kafka = config.kafkaBrokers.length > 0 ? kafkaSinkOf(config, this.uuidPrefix, log) : undefined
-    this.sinks = [archive, ...(this.eventsocket ? [this.eventsocket] : []), ...(this.kafka ? [this.kafka] : []), this.metrics]
+    if (this.passiveRtt) registerPassiveRttMetrics(this.metrics.registry, this.passiveRtt)
+    this.sinks = [archive, ...(this.eventsocket ? [this.eventsocket] : []), ...(this.kafka ? [this.kafka] : []), ...(this.passiveRtt ? [this.passiveRtt] : []), this.metrics]
     this.#anonymized = new Set<Sink>([this.eventsocket, this.kafka].filter((x): x is EventSocketServer | KafkaSink => x !== undefined))
     this.#anonymizer = config.anonymizeIp !== 'none' && this.#anonymized.size > 0 ? new BatchAnonymizer(config.anonymizeIp) : undefined
     this.#done = this.#run()
@@ -306,4 +314,17 @@ function limitsOf(c: CollectorConfig): Record<string, number> {
     ...(c.eventsocket ? { eventsocket_clients: EVENTSOCKET_MAX_CLIENTS, eventsocket_client_bytes: c.eventsocketQueueBytes } : {}),
     ...(c.kafkaBrokers.length > 0 ? { kafka_buffer_bytes: c.kafkaBufferBytes } : {}),
   }
+}
+
+/** The passive RTT capture of `--passive-rtt IF` (issue 14), in the watched namespace unless that is `all`. */
+function passiveRttSinkOf(c: CollectorConfig, log: Logger): PassiveRttSink {
+  const monitor = new RttMonitor({
+    interface: c.passiveRtt,
+    ...(c.netns && c.netns !== 'all' ? { netns: c.netns } : {}),
+    maxPrefixes: c.passiveRttMaxPrefixes,
+    v4Prefix: c.passiveRttV4Prefix,
+    v6Prefix: c.passiveRttV6Prefix,
+  })
+  log.log('info', 'passive-rtt', `measuring RTTs passively on ${c.passiveRtt}`)
+  return new PassiveRttSink(monitor, c.output, log)
 }

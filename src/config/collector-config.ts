@@ -90,6 +90,14 @@ export interface CollectorConfig {
   readonly kafkaSaslMechanism: '' | 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'
   readonly kafkaSaslUsername: string
   readonly kafkaSaslPassword: string
+  /** Interface of the passive RTT capture (`any`: all); empty = none (issue 14). */
+  readonly passiveRtt: string
+  /** Most remote prefixes with their own passive RTT histogram. */
+  readonly passiveRttMaxPrefixes: number
+  /** IPv4 prefix length of the passive RTT histograms. */
+  readonly passiveRttV4Prefix: number
+  /** IPv6 prefix length of the passive RTT histograms. */
+  readonly passiveRttV6Prefix: number
 }
 
 /** One collector option: its field, flag, M-Lab aliases and default. */
@@ -162,6 +170,11 @@ export const fileModeField: Field<number> = {
   },
 }
 
+/** `field`, or the empty string (an output switched off). */
+function orEmpty(field: Field<string>): Field<string> {
+  return { ...field, check: (v, n) => (v === '' ? '' : field.check(v, n)), parse: (t, n) => (t === '' ? '' : field.parse(t, n)) }
+}
+
 /** Every option of `tcpinfo collect`, in help order. */
 export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'output', flag: 'output', field: text('archive directory'), default: './data' },
@@ -199,6 +212,10 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'kafkaSaslMechanism', flag: 'kafka-sasl-mechanism', field: oneOf(['', 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const, 'Kafka SASL mechanism'), default: '' },
   { key: 'kafkaSaslUsername', flag: 'kafka-sasl-username', field: optionalText('Kafka SASL user name'), default: '' },
   { key: 'kafkaSaslPassword', flag: 'kafka-sasl-password', field: optionalText('Kafka SASL password'), default: '', defaultText: '' },
+  { key: 'passiveRtt', flag: 'passive-rtt', field: orEmpty(text('interface name', 15, { expects: 'an interface name (or any), or empty for none', test: (v) => /^[^\s/:]+$/.test(v) })), default: '' },
+  { key: 'passiveRttMaxPrefixes', flag: 'passive-rtt-max-prefixes', field: integer(1, 4096, 'remote prefixes with their own passive RTT histogram'), default: 256 },
+  { key: 'passiveRttV4Prefix', flag: 'passive-rtt-v4-prefix', field: integer(8, 32, 'IPv4 prefix length of the passive RTT histograms'), default: 24 },
+  { key: 'passiveRttV6Prefix', flag: 'passive-rtt-v6-prefix', field: integer(16, 128, 'IPv6 prefix length of the passive RTT histograms'), default: 48 },
 ]
 
 /** Cross-option rules of the Kafka options (one message naming the flags). */
@@ -251,6 +268,10 @@ export const OPTION_DOCS: Readonly<Record<string, string>> = {
   'kafka-sasl-mechanism': 'SASL: PLAIN (use with TLS), SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)',
   'kafka-sasl-username': 'SASL user name',
   'kafka-sasl-password': 'SASL password (prefer the KAFKA_SASL_PASSWORD variable to a flag: flags show in ps)',
+  'passive-rtt': 'Interface whose packets give passive RTTs (TCP timestamps; any: all; needs CAP_NET_RAW): per closed connection, the passive minimum beside the kernel\'s tcpi_min_rtt in <output>/passive-rtt/YYYY/MM/DD/passive-rtt.jsonl, and histograms by remote prefix on /metrics (empty: off)',
+  'passive-rtt-max-prefixes': 'Remote prefixes with their own passive RTT histogram; samples of others go to prefix="other" (counted)',
+  'passive-rtt-v4-prefix': 'IPv4 prefix length of the passive RTT histograms',
+  'passive-rtt-v6-prefix': 'IPv6 prefix length of the passive RTT histograms',
 }
 
 /** The environment variable names of a flag name (M-Lab's rule: upper-case, non-alphanumerics to `_`). */

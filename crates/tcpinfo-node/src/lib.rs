@@ -19,6 +19,8 @@ mod native_options;
 mod native_poller;
 mod native_records;
 mod native_rtt;
+mod native_rtt_monitor;
+mod native_rtt_monitor_options;
 mod native_rtt_options;
 mod native_vocabulary;
 // Kafka export (issue 12)

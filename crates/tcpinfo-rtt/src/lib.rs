@@ -10,6 +10,7 @@
 
 mod error;
 mod matcher;
+pub mod monitor;
 pub mod packet;
 pub mod pcap;
 pub mod record;
@@ -22,6 +23,7 @@ pub use matcher::{
     ts_after, MatchStats, Matcher, MatcherConfig, Sample, DEFAULT_FLOW_MAX_IDLE, DEFAULT_MAX_FLOWS,
     DEFAULT_MAX_TSVALS, DEFAULT_MAX_TSVALS_PER_FLOW, DEFAULT_SWEEP_INTERVAL, DEFAULT_TSVAL_MAX_AGE,
 };
+pub use monitor::{peer_flow, Monitor, MonitorConfig, MonitorStats};
 pub use packet::{parse, FlowKey, LinkType, ParseStats, Segment, Skip, Timestamps};
 pub use pcap::{read_file, FileStats, Frame};
 pub use ring::{Ring, RingConfig, RingStats};

@@ -217,6 +217,24 @@ impl Matcher {
         self.index.get(flow).map(|&i| &self.slab[idx(i)].rtt)
     }
 
+    /// Forgets a flow direction (its TSvals and statistics), e.g. once its connection
+    /// closed and was reported; returns whether it was tracked. Its reverse stays, unlinked.
+    pub fn remove(&mut self, flow: &FlowKey) -> bool {
+        let Some(i) = self.index.remove(flow) else {
+            return false;
+        };
+        let f = &mut self.slab[idx(i)];
+        self.tsvals -= f.tsvals.len();
+        f.tsvals = VecDeque::new();
+        f.rtt = FlowRtt::default();
+        let rev = std::mem::replace(&mut f.rev, NONE);
+        if rev != NONE {
+            self.slab[idx(rev)].rev = NONE;
+        }
+        self.free.push(i);
+        true
+    }
+
     /// Calls `f` with each flow that has new samples since the last call, and its
     /// cumulative summary.
     pub fn take_summaries(&mut self, mut f: impl FnMut(&FlowKey, &Summary)) {

@@ -323,3 +323,42 @@ fn an_echo_drops_the_older_tsvals_it_passed_and_tables_stay_small() {
     // An echo of an older TSval (a reordered ACK) gives nothing.
     assert!(m.process(&seg(s, 9, 5), 21 * MS).is_none());
 }
+
+#[test]
+fn removed_flows_free_their_slots_and_tsvals() {
+    let c = key(false);
+    let s = c.reverse();
+    let mut m = Matcher::new(MatcherConfig {
+        max_flows: 2,
+        ..MatcherConfig::default()
+    });
+    assert!(m.process(&syn(c, 100), 0).is_none());
+    let syn_ack = Segment {
+        syn: true,
+        ..seg(s, 5000, 100)
+    };
+    assert!(m.process(&syn_ack, 10 * MS).is_some());
+    assert!(m.process(&seg(c, 101, 5000), 11 * MS).is_some());
+    assert!(m.process(&seg(c, 102, 5000), 12 * MS).is_none());
+    assert_eq!((m.stats().flows, m.stats().tsvals), (2, 2));
+    // The table is full: another connection is refused.
+    let other = FlowKey::new(
+        "10.0.0.9".parse().unwrap(),
+        1,
+        "10.0.0.2".parse().unwrap(),
+        80,
+    );
+    assert!(m.process(&syn(other, 1), 13 * MS).is_none());
+    assert_eq!(m.stats().flows_full, 1);
+    // Forgetting both directions frees the slots and their TSvals.
+    assert!(m.remove(&s));
+    assert!(m.remove(&c));
+    assert!(!m.remove(&c));
+    assert_eq!((m.stats().flows, m.stats().tsvals), (0, 0));
+    assert!(m.flow_rtt(&s).is_none());
+    assert!(m.process(&syn(other, 1), 14 * MS).is_none());
+    assert!(m.process(&seg(other.reverse(), 7, 1), 15 * MS).is_some());
+    assert_eq!(m.flow_rtt(&other.reverse()).unwrap().min_ns, MS as u64);
+    // A reused slot starts clean: the old connection's samples are not the new one's.
+    assert_eq!(m.flow_rtt(&other.reverse()).unwrap().count, 1);
+}
