@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 
-import { parse as parseYaml } from 'yaml'
+import { parseDocument } from 'yaml'
 
 import { TcpinfoError } from '../errors.js'
 import { cidrField, MAX_INTERVAL_MS, MIN_MAX_CPU } from './poll-options.js'
@@ -288,6 +288,18 @@ export function readRawConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
 function boolSpec(name: string): OptionSpec | undefined {
   const s = BY_NAME.get(name)
   return s?.bool ? s : undefined
+}
+
+/**
+ * YAML text to a value. A warning (an unknown directive, say) is an error too: the `yaml`
+ * package would otherwise print it to stderr past the logger (found by
+ * __test__/config-fuzz.spec.ts).
+ */
+function parseYaml(text: string): unknown {
+  const doc = parseDocument(text)
+  const problem = doc.errors[0] ?? doc.warnings[0]
+  if (problem) throw problem
+  return doc.toJS()
 }
 
 /** Reads a JSON or YAML config file into option values (keys are flag names or aliases). */
