@@ -79,3 +79,19 @@ fn filter_inputs() {
 fn poller_config_inputs() {
     replay_all("poller_config", poller_config);
 }
+
+/// Found while writing the `netlink` target (the input is past its 8 KiB `-max_len`, so the
+/// fuzzer could not reach it): 65,536 attributes that cannot be indexed (type 48 and up, or
+/// past the first 64 KiB of a message) overflowed the u16 `dropped` count, a panic with
+/// overflow checks. A raw netlink dump read by the archive reader may hold such a message.
+#[test]
+fn attrs_dropped_count_saturates() {
+    let mut payload = vec![0u8; 72];
+    for _ in 0..70_000 {
+        payload.extend_from_slice(&4u16.to_ne_bytes());
+        payload.extend_from_slice(&100u16.to_ne_bytes());
+    }
+    let attrs = tcpinfo_core::parse::attrs::Attrs::parse(&payload, 72).expect("well-formed");
+    assert_eq!(attrs.dropped(), u16::MAX);
+    assert_eq!(attrs.max_type(), None);
+}
