@@ -1,65 +1,16 @@
 //! Replays the inputs of the archive writer's fuzz target through the check the target
-//! runs (`tests/fuzz_checks/`): every crashing input the fuzzer ever found
-//! (`tests/fuzz_regressions/writer_config/`), the seed corpus (`fuzz/seeds/writer_config/`),
-//! and a few hundred pseudo-random inputs. See docs/RELIABILITY.md#fuzzing.
-
+//! runs (`tests/fuzz_checks/`, shared with `fuzz/fuzz_targets/`): committed crashing inputs,
+//! seeds and pseudo-random inputs (`fuzz/replay.rs`). See docs/RELIABILITY.md#fuzzing.
 mod fuzz_checks;
+#[path = "../../../fuzz/replay.rs"]
+mod replay;
 
-use std::path::Path;
+use replay::replay_all;
 
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 use fuzz_checks::{replay, writer_config};
-/// Every input file of `target`: committed crashes, then seeds.
-fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out = Vec::new();
-    for dir in [
-        root.join("tests/fuzz_regressions").join(target),
-        root.join("../../fuzz/seeds").join(target),
-    ] {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut files: Vec<_> = entries.map(|e| e.expect("dir entry").path()).collect();
-        files.sort();
-        for f in files {
-            let bytes = std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-            out.push((f.display().to_string(), bytes));
-        }
-    }
-    out
-}
-
-/// Deterministic pseudo-random inputs (xorshift), of 0 to `max_len` bytes.
-fn random_inputs(count: usize, max_len: usize) -> Vec<Vec<u8>> {
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    (0..count)
-        .map(|_| {
-            let len = usize::try_from(next()).expect("64-bit") % (max_len + 1);
-            (0..len).map(|_| next().to_le_bytes()[0]).collect()
-        })
-        .collect()
-}
-
-fn replay_all<T: for<'a> arbitrary::Arbitrary<'a>>(target: &str, check: fn(T)) {
-    for (name, bytes) in inputs(target) {
-        let ok = std::panic::catch_unwind(|| replay(&bytes, check)).is_ok();
-        assert!(ok, "{name} fails the check of target {target}");
-    }
-    for bytes in random_inputs(300, 2048) {
-        let ok = std::panic::catch_unwind(|| replay(&bytes, check)).is_ok();
-        // The input, to be committed under tests/fuzz_regressions/<target>/.
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        assert!(ok, "target {target} fails on the pseudo-random input {hex}");
-    }
-}
 
 #[test]
 fn writer_config_inputs() {
-    replay_all("writer_config", writer_config);
+    replay_all(ROOT, "writer_config", &|b| replay(b, writer_config));
 }

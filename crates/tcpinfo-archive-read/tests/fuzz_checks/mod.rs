@@ -107,7 +107,10 @@ fn collect(out: &mut Read, b: &ArchiveBatch, opts: ReaderOptions) {
     assert_eq!(b.times.len(), b.len() * 8);
     let r = &b.records;
     for (i, rec) in RecordIter::new(&r.index, &r.payloads, &r.lines).enumerate() {
-        assert!(rec.payload.len() >= INET_DIAG_MSG_LEN, "a record has its inet_diag_msg");
+        assert!(
+            rec.payload.len() >= INET_DIAG_MSG_LEN,
+            "a record has its inet_diag_msg"
+        );
         assert!(rec.line.len() <= opts.max_line_bytes + 1);
         let segment = b
             .segment_of(i)
@@ -139,7 +142,12 @@ fn collect(out: &mut Read, b: &ArchiveBatch, opts: ReaderOptions) {
     let cols: Vec<usize> = (0..COLUMNS.len()).collect();
     let mut csv = Vec::new();
     write_rows(&mut csv, &r.index, &r.payloads, &r.lines, &cols);
-    let series = extract(&r.index, &r.payloads, &b.times, &["rtt", "bytesAcked", "nope"]);
+    let series = extract(
+        &r.index,
+        &r.payloads,
+        &b.times,
+        &["rtt", "bytesAcked", "nope"],
+    );
     assert_eq!(series.len(), 3 * b.len());
 }
 
@@ -275,7 +283,10 @@ pub fn archive_zstd(input: ArchiveInput) {
         assert_eq!(got.time, want.time());
         let payload = want.payload();
         let (_, want_attrs) = parse_diag(&payload).expect("well-formed");
-        assert_eq!(got.payload[..INET_DIAG_MSG_LEN], payload[..INET_DIAG_MSG_LEN]);
+        assert_eq!(
+            got.payload[..INET_DIAG_MSG_LEN],
+            payload[..INET_DIAG_MSG_LEN]
+        );
         let got_attrs = Attrs::parse(&got.payload, INET_DIAG_MSG_LEN).expect("reparses");
         for ty in 0..u16::try_from(MAX_ATTR_SLOTS).expect("small") {
             assert_eq!(got_attrs.get(ty), want_attrs.get(ty), "attribute {ty}");
@@ -283,7 +294,10 @@ pub fn archive_zstd(input: ArchiveInput) {
         if let Some((uuid, seq, start)) = &input.header {
             assert_eq!(got.segment.uuid.as_deref(), Some(uuid.as_str()));
             assert_eq!(got.segment.sequence, Some(*seq));
-            assert_eq!(got.segment.start_time, Some(i64::from(*start) * 1_000_000_000));
+            assert_eq!(
+                got.segment.start_time,
+                Some(i64::from(*start) * 1_000_000_000)
+            );
         }
     }
 }

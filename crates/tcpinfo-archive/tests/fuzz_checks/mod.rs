@@ -85,12 +85,19 @@ fn check_names(prefix: &str, cookie: u64, seq: u32) {
     let id = uuid(prefix, cookie);
     let path = file_path(dir, &id, seq);
     assert_eq!(path.parent(), Some(dir), "{path:?}");
-    let name = path.file_name().and_then(|n| n.to_str()).expect("a UTF-8 name");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a UTF-8 name");
     let parts: Vec<Component<'_>> = Path::new(name).components().collect();
     assert!(
         matches!(parts[..], [Component::Normal(_)]),
         "{name:?} is one plain name"
     );
     assert!(!name.starts_with('.') && name.len() < 255, "{name:?}");
-    assert_eq!(parse_file_name(name, prefix), Some((cookie, seq)), "{name:?}");
+    assert_eq!(
+        parse_file_name(name, prefix),
+        Some((cookie, seq)),
+        "{name:?}"
+    );
 }

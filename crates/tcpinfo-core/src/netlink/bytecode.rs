@@ -436,9 +436,20 @@ mod tests {
         for net in ["::/0", "::/30", "::/80", "::fffe:0:0/95"] {
             let c = Cidr::parse(net).unwrap();
             assert!(covers_v4_mapped(c), "{net}");
-            assert_eq!(exclusion_program(&filter(false, &[], &[net])), None, "{net}");
+            assert_eq!(
+                exclusion_program(&filter(false, &[], &[net])),
+                None,
+                "{net}"
+            );
         }
-        for net in ["2001:db8::/32", "::/128", "::1/128", "fe80::/10", "::fffe:0:0/96", "10.0.0.0/8"] {
+        for net in [
+            "2001:db8::/32",
+            "::/128",
+            "::1/128",
+            "fe80::/10",
+            "::fffe:0:0/96",
+            "10.0.0.0/8",
+        ] {
             assert!(!covers_v4_mapped(Cidr::parse(net).unwrap()), "{net}");
         }
         let e = entry(50000, "::ffff:192.0.2.1", "::ffff:127.0.0.1");

@@ -174,9 +174,13 @@ impl World {
             listen("[::]:50000"),
         ];
         let mut streams = Vec::new();
-        for (i, to) in ["198.51.100.7:80", "[2001:db8::7]:8080", "[::ffff:127.0.0.1]:50000"]
-            .iter()
-            .enumerate()
+        for (i, to) in [
+            "198.51.100.7:80",
+            "[2001:db8::7]:8080",
+            "[::ffff:127.0.0.1]:50000",
+        ]
+        .iter()
+        .enumerate()
         {
             let port = 40000 + i;
             std::fs::write(
@@ -236,7 +240,10 @@ impl World {
                 msg.dport()
             );
             // The kernel never drops a socket that user space reports (it would be lost).
-            assert!(in_dump || !accepted, "the kernel dropped {socket}: {filter:?}");
+            assert!(
+                in_dump || !accepted,
+                "the kernel dropped {socket}: {filter:?}"
+            );
             // With every rule pushed down, it drops what user space drops.
             assert!(
                 !exact || accepted || !in_dump,

@@ -15,8 +15,8 @@ use tcpinfo_core::parse::nlmsg::{NlMsgIter, NLMSG_HDR_LEN};
 use tcpinfo_core::parse::tcp_info::{AccEcnLayout, FieldValue, TcpInfo, FIELDS, KNOWN_SIZES};
 use tcpinfo_core::{
     decode_connection, decode_record, ChangeRule, Error, Fingerprinter, Ingest, PollBatch,
-    PollerConfig, RecordIter, Value, ALL_STATES, MAX_POLL_INTERVAL, MAX_QUEUE_DEPTH,
-    MAX_MAX_QUEUED_BYTES, MIN_MAX_CPU,
+    PollerConfig, RecordIter, Value, ALL_STATES, MAX_MAX_QUEUED_BYTES, MAX_POLL_INTERVAL,
+    MAX_QUEUE_DEPTH, MIN_MAX_CPU,
 };
 
 /// Runs `check` on `bytes` the way `libfuzzer_sys::fuzz_target!` does for a typed input:
@@ -192,7 +192,9 @@ impl Message {
         out.extend_from_slice(&self.seq.to_ne_bytes());
         out.extend_from_slice(&0u32.to_ne_bytes());
         match self.kind {
-            MsgKind::Done(code) | MsgKind::Error(code) => out.extend_from_slice(&code.to_ne_bytes()),
+            MsgKind::Done(code) | MsgKind::Error(code) => {
+                out.extend_from_slice(&code.to_ne_bytes())
+            }
             _ => {
                 self.header.write(out);
                 for a in &self.attrs {
@@ -418,8 +420,15 @@ fn check_tcp_info(b: &[u8], layout: AccEcnLayout) {
     assert_eq!(has("sndWscale"), b.len() > 6);
     assert_eq!(has("deliveryRateAppLimited"), b.len() >= 168);
     assert_eq!(has("fastopenClientFail"), b.len() >= 232);
-    assert_eq!(has("ecnMode"), layout == AccEcnLayout::Bitfield && b.len() >= 280);
-    assert_eq!(info.rtt(), b.get(68..72).map(|s| u32::from_ne_bytes(s.try_into().expect("4"))));
+    assert_eq!(
+        has("ecnMode"),
+        layout == AccEcnLayout::Bitfield && b.len() >= 280
+    );
+    assert_eq!(
+        info.rtt(),
+        b.get(68..72)
+            .map(|s| u32::from_ne_bytes(s.try_into().expect("4")))
+    );
     assert_eq!(info.bytes_acked().is_some(), b.len() >= 128);
 
     // The same bytes as the INET_DIAG_INFO attribute of a reply, through the typed decoder.
@@ -510,7 +519,9 @@ pub fn poller_config(c: ConfigInput) {
             assert!(config.states != 0 && config.states & !ALL_STATES == 0);
             assert!((1..=MAX_QUEUE_DEPTH).contains(&config.queue_depth));
             assert!((1..=MAX_MAX_QUEUED_BYTES).contains(&config.max_queued_bytes));
-            assert!(config.max_cpu.is_none_or(|c| (MIN_MAX_CPU..=1.0).contains(&c)));
+            assert!(config
+                .max_cpu
+                .is_none_or(|c| (MIN_MAX_CPU..=1.0).contains(&c)));
             assert!(config.recv_buffer_bytes >= 1 && config.recv_buffer_bytes <= 64 << 20);
             assert!(!(config.all_namespaces && config.netns.is_some()));
         }
