@@ -5,6 +5,7 @@
 //! through the same check the fuzz target runs. A failure names the file, or prints the
 //! pseudo-random input in hex to commit as a regression. See docs/RELIABILITY.md#fuzzing.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 /// Pseudo-random inputs per target.
@@ -46,7 +47,10 @@ pub fn replay_all(
         let len = usize::try_from(next()).expect("64-bit") % (RANDOM_MAX_LEN + 1);
         let bytes: Vec<u8> = (0..len).map(|_| next().to_le_bytes()[0]).collect();
         let ok = std::panic::catch_unwind(|| check(&bytes)).is_ok();
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = bytes.iter().fold(String::new(), |mut s, b| {
+            write!(s, "{b:02x}").expect("writing to a String");
+            s
+        });
         assert!(ok, "target {target} fails on the pseudo-random input {hex}");
     }
 }

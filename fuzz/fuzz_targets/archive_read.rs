@@ -5,4 +5,4 @@
 #[path = "../../crates/tcpinfo-archive-read/tests/fuzz_checks/mod.rs"]
 mod checks;
 
-libfuzzer_sys::fuzz_target!(|input: checks::StoredInput| checks::archive_read(input));
+libfuzzer_sys::fuzz_target!(|input: checks::StoredInput| checks::archive_read(&input));

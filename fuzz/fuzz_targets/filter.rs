@@ -5,4 +5,4 @@
 #[path = "../../crates/tcpinfo-core/tests/fuzz_checks/mod.rs"]
 mod checks;
 
-libfuzzer_sys::fuzz_target!(|input: checks::filter::FilterInput| checks::filter::filter(input));
+libfuzzer_sys::fuzz_target!(|input: checks::filter::FilterInput| checks::filter::filter(&input));

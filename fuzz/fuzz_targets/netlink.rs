@@ -6,4 +6,4 @@
 #[path = "../../crates/tcpinfo-core/tests/fuzz_checks/mod.rs"]
 mod checks;
 
-libfuzzer_sys::fuzz_target!(|input: checks::Datagram| checks::netlink(input));
+libfuzzer_sys::fuzz_target!(|input: checks::Datagram| checks::netlink(&input));

@@ -5,4 +5,4 @@
 #[path = "../../crates/tcpinfo-core/tests/fuzz_checks/mod.rs"]
 mod checks;
 
-libfuzzer_sys::fuzz_target!(|input: checks::TcpInfoInput| checks::tcp_info(input));
+libfuzzer_sys::fuzz_target!(|input: checks::TcpInfoInput| checks::tcp_info(&input));

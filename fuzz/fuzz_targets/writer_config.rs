@@ -5,4 +5,4 @@
 #[path = "../../crates/tcpinfo-archive/tests/fuzz_checks/mod.rs"]
 mod checks;
 
-libfuzzer_sys::fuzz_target!(|input: checks::WriterInput| checks::writer_config(input));
+libfuzzer_sys::fuzz_target!(|input: checks::WriterInput| checks::writer_config(&input));

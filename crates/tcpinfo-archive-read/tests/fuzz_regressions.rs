@@ -12,10 +12,14 @@ use fuzz_checks::{archive_read, archive_zstd, replay};
 
 #[test]
 fn archive_read_inputs() {
-    replay_all(ROOT, "archive_read", &|b| replay(b, archive_read));
+    replay_all(ROOT, "archive_read", &|b| {
+        replay(b, |i: fuzz_checks::StoredInput| archive_read(&i));
+    });
 }
 
 #[test]
 fn archive_zstd_inputs() {
-    replay_all(ROOT, "archive_zstd", &|b| replay(b, archive_zstd));
+    replay_all(ROOT, "archive_zstd", &|b| {
+        replay(b, |i: fuzz_checks::ArchiveInput| archive_zstd(&i));
+    });
 }

@@ -12,5 +12,7 @@ use fuzz_checks::{replay, writer_config};
 
 #[test]
 fn writer_config_inputs() {
-    replay_all(ROOT, "writer_config", &|b| replay(b, writer_config));
+    replay_all(ROOT, "writer_config", &|b| {
+        replay(b, |i: fuzz_checks::WriterInput| writer_config(&i));
+    });
 }

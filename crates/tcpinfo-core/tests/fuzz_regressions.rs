@@ -12,17 +12,23 @@ use fuzz_checks::{filter, netlink, poller_config, replay, tcp_info};
 
 #[test]
 fn netlink_inputs() {
-    replay_all(ROOT, "netlink", &|b| replay(b, netlink));
+    replay_all(ROOT, "netlink", &|b| {
+        replay(b, |i: fuzz_checks::Datagram| netlink(&i));
+    });
 }
 
 #[test]
 fn tcp_info_inputs() {
-    replay_all(ROOT, "tcp_info", &|b| replay(b, tcp_info));
+    replay_all(ROOT, "tcp_info", &|b| {
+        replay(b, |i: fuzz_checks::TcpInfoInput| tcp_info(&i));
+    });
 }
 
 #[test]
 fn filter_inputs() {
-    replay_all(ROOT, "filter", &|b| replay(b, filter::filter));
+    replay_all(ROOT, "filter", &|b| {
+        replay(b, |i: filter::FilterInput| filter::filter(&i));
+    });
 }
 
 #[test]

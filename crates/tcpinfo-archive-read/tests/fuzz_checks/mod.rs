@@ -50,7 +50,7 @@ fn options(bits: u8) -> ReaderOptions {
 }
 
 /// Fuzz target `archive_read`.
-pub fn archive_read(input: StoredInput) {
+pub fn archive_read(input: &StoredInput) {
     let _ = read_both_ways(&input.bytes, options(input.options), input.chunk);
 }
 
@@ -230,7 +230,7 @@ impl RecordIn {
 /// Fuzz target `archive_zstd`: the generic read properties, and when nothing was damaged,
 /// every record reads back with the time, `inet_diag_msg` and attributes it was written
 /// with, under the header's metadata.
-pub fn archive_zstd(input: ArchiveInput) {
+pub fn archive_zstd(input: &ArchiveInput) {
     let mut text = Vec::new();
     if let Some((uuid, seq, start)) = &input.header {
         write_header_line(&mut text, uuid, *seq, i64::from(*start) * 1_000_000_000);

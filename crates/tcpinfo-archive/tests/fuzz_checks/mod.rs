@@ -43,7 +43,7 @@ pub struct WriterInput {
 /// Fuzz target `writer_config`: `validate` accepts only what the writer can use, a valid
 /// UUID prefix can never steer a file outside its directory, and file names read back
 /// from disk parse to what was written (and anything else parses without panicking).
-pub fn writer_config(input: WriterInput) {
+pub fn writer_config(input: &WriterInput) {
     let mut c = WriterConfig::new(&input.output, &input.prefix);
     c.flush_interval = Duration::from_millis(input.flush_interval_ms);
     c.max_open_files = input.max_open_files;
@@ -84,7 +84,7 @@ fn check_names(prefix: &str, cookie: u64, seq: u32) {
     let dir = Path::new("/var/spool/tcpinfo/2026/11/29");
     let id = uuid(prefix, cookie);
     let path = file_path(dir, &id, seq);
-    assert_eq!(path.parent(), Some(dir), "{path:?}");
+    assert_eq!(path.parent(), Some(dir), "{}", path.display());
     let name = path
         .file_name()
         .and_then(|n| n.to_str())

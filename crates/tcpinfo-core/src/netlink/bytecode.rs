@@ -104,10 +104,11 @@ fn tests_of(filter: &Filter) -> Vec<Test> {
 /// Whether the kernel's bit comparison of IPv6 network `c` (`inet_diag_bc_run`) matches
 /// some v4-mapped address `::ffff:a.b.c.d`, which [`Cidr::contains`] never does.
 fn covers_v4_mapped(c: Cidr) -> bool {
+    /// `::ffff:0.0.0.0`.
+    const V4_MAPPED: u128 = 0xFFFF << 32;
     let IpAddr::V6(net) = c.addr() else {
         return false;
     };
-    const V4_MAPPED: u128 = 0xFFFF << 32;
     let bits = u32::from(c.prefix()).min(96);
     let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
     (u128::from(net) ^ V4_MAPPED) & mask == 0

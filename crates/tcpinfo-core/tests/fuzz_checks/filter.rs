@@ -82,7 +82,7 @@ impl Net {
 }
 
 /// Fuzz target `filter`.
-pub fn filter(input: FilterInput) {
+pub fn filter(input: &FilterInput) {
     let mut nets = Vec::new();
     for n in &input.nets {
         if let Some(c) = check_cidr(&n.text()) {

@@ -193,7 +193,7 @@ impl Message {
         out.extend_from_slice(&0u32.to_ne_bytes());
         match self.kind {
             MsgKind::Done(code) | MsgKind::Error(code) => {
-                out.extend_from_slice(&code.to_ne_bytes())
+                out.extend_from_slice(&code.to_ne_bytes());
             }
             _ => {
                 self.header.write(out);
@@ -272,7 +272,7 @@ impl Attr {
 }
 
 /// Fuzz target `netlink`.
-pub fn netlink(input: Datagram) {
+pub fn netlink(input: &Datagram) {
     check_datagram(&input.to_bytes(), input.options);
 }
 
@@ -386,7 +386,7 @@ const TCP_INFO_LENGTHS: usize = 320;
 /// Fuzz target `tcp_info`: for every prefix length up to 320 bytes (and the whole input), a
 /// field is present exactly when the payload covers it, with the value at its offset, and
 /// the typed decoder of a reply carrying it yields the same fields.
-pub fn tcp_info(input: TcpInfoInput) {
+pub fn tcp_info(input: &TcpInfoInput) {
     let layout = if input.bitfield {
         AccEcnLayout::Bitfield
     } else {
@@ -458,6 +458,7 @@ fn check_tcp_info(b: &[u8], layout: AccEcnLayout) {
 
 /// Every field of a poller configuration, fuzzed.
 #[derive(Debug, Arbitrary)]
+#[expect(clippy::struct_excessive_bools, reason = "mirrors PollerConfig")]
 pub struct ConfigInput {
     interval_nanos: u64,
     families: Vec<u8>,
