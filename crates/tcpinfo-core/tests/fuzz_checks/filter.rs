@@ -146,6 +146,8 @@ thread_local! {
 /// The private namespace, its sockets and a dump socket in it.
 struct World {
     dump: DumpSocket,
+    /// The unfiltered dump of each family (the sockets are fixed), taken once.
+    unfiltered: std::collections::HashMap<u8, Vec<Vec<u8>>>,
     _sockets: (Vec<TcpListener>, Vec<TcpStream>),
 }
 
@@ -199,6 +201,7 @@ impl World {
         assert_eq!(streams.len(), 6, "three connections, both ends");
         Some(Self {
             dump: DumpSocket::open(DEFAULT_RECV_BUFFER_BYTES).expect("dump socket"),
+            unfiltered: std::collections::HashMap::new(),
             _sockets: (listeners, streams),
         })
     }
@@ -222,7 +225,14 @@ impl World {
     }
 
     fn check(&mut self, filter: &Filter, prog: &[u8], family: u8) {
-        let all = self.sockets(family, &[]);
+        let all = match self.unfiltered.get(&family) {
+            Some(all) => all.clone(),
+            None => {
+                let all = self.sockets(family, &[]);
+                self.unfiltered.insert(family, all.clone());
+                all
+            }
+        };
         assert!(all.len() >= 4, "the namespace's sockets are dumped");
         // Replies of one socket differ between dumps only in timers and queues: compare
         // by cookie.
