@@ -225,13 +225,12 @@ impl World {
     }
 
     fn check(&mut self, filter: &Filter, prog: &[u8], family: u8) {
-        let all = match self.unfiltered.get(&family) {
-            Some(all) => all.clone(),
-            None => {
-                let all = self.sockets(family, &[]);
-                self.unfiltered.insert(family, all.clone());
-                all
-            }
+        let all = if let Some(all) = self.unfiltered.get(&family) {
+            all.clone()
+        } else {
+            let all = self.sockets(family, &[]);
+            self.unfiltered.insert(family, all.clone());
+            all
         };
         assert!(all.len() >= 4, "the namespace's sockets are dumped");
         // Replies of one socket differ between dumps only in timers and queues: compare
