@@ -150,3 +150,18 @@ test('property: any config file content resolves or is one ERR_CONFIG naming the
   await new Promise((r) => setImmediate(r))
   t.deepEqual(warnings, [])
 })
+
+test('regressions found by these properties: a NUL in --netns or TCPINFO_EVENTSOCKET is an ERR_CONFIG naming it', (t) => {
+  // Flag and environment text of these two options was taken as it was, while the same
+  // value in a config file or the library API was refused (FC_SEED=1/2, FC_RUNS=3000).
+  for (const [args, vars, name] of [
+    [['-netns', '\0'], {}, '-netns'],
+    [[], { TCPINFO_EVENTSOCKET: '\0' }, 'TCPINFO_EVENTSOCKET'],
+    [['--eventsocket=/run/a\0b'], {}, '--eventsocket'],
+  ] as const) {
+    const r = resolve([...args], vars)
+    t.true(r instanceof TcpinfoError && r.message.includes(name), String(r instanceof TcpinfoError ? r.message : 'accepted'))
+  }
+  const ok = resolve(['--netns=', '--eventsocket', ''], {})
+  t.false(ok instanceof TcpinfoError)
+})

@@ -148,6 +148,15 @@ export const fileModeField: Field<number> = {
   },
 }
 
+/**
+ * `field`, or the empty string (the option is off). Flag and environment text are checked
+ * like library values: `--netns=$'\0'` was taken as it was (found by
+ * __test__/config-fuzz.spec.ts).
+ */
+function emptyOr(field: Field<string>): Field<string> {
+  return { ...field, check: (v, n) => (v === '' ? '' : field.check(v, n)), parse: (t, n) => (t === '' ? '' : field.check(t, n)) }
+}
+
 /** Every option of `tcpinfo collect`, in help order. */
 export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'output', flag: 'output', field: text('archive directory'), default: './data' },
@@ -162,11 +171,11 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'excludeLocal', flag: 'exclude-local', field: boolean('skip loopback, link-local, multicast and unspecified addresses'), default: true, bool: true },
   { key: 'anonymizeIp', flag: 'anonymize-ip', aliases: ['anonymize.ip'], field: oneOf(['none', 'netblock'] as const, 'IP anonymization'), default: 'none' },
   { key: 'prom', flag: 'prom', aliases: ['prometheusx.listen-address'], field: { ...listenAddressField, check: (v, n) => (v === '' ? '' : listenAddressField.check(v, n)), parse: (t, n) => (t === '' ? '' : listenAddressField.parse(t, n)) }, default: '127.0.0.1:9990' },
-  { key: 'eventsocket', flag: 'eventsocket', aliases: ['tcpinfo.eventsocket'], field: { ...text('event socket path'), check: (v) => (v === '' ? '' : text('').check(v, '')), parse: (t) => t }, default: '' },
+  { key: 'eventsocket', flag: 'eventsocket', aliases: ['tcpinfo.eventsocket'], field: emptyOr(text('event socket path')), default: '' },
   { key: 'eventsocketMode', flag: 'eventsocket-mode', field: fileModeField, default: 0o660, defaultText: '0660' },
   { key: 'eventsocketQueueBytes', flag: 'eventsocket-queue-bytes', field: integer(4096, 1 << 30, 'bytes queued per event-socket client'), default: 1 << 20 },
   { key: 'metricsPorts', flag: 'metrics-port', field: list(integer(1, 65535, 'a local port'), 64, 'local ports with per-port metrics'), default: [], repeatable: true },
-  { key: 'netns', flag: 'netns', field: { ...text('namespace path'), check: (v) => (v === '' ? '' : text('').check(v, '')), parse: (t) => t }, default: '' },
+  { key: 'netns', flag: 'netns', field: emptyOr(text('namespace path')), default: '' },
   { key: 'maxCpu', flag: 'max-cpu', field: number(MIN_MAX_CPU, 1, 'CPU budget of the poller, fraction of one core'), default: undefined },
   { key: 'logFormat', flag: 'log-format', field: oneOf(['text', 'json'] as const, 'log line format'), default: 'text' },
   { key: 'logLevel', flag: 'log-level', field: oneOf(['debug', 'info', 'warn', 'error'] as const, 'lowest level logged'), default: 'info' },
