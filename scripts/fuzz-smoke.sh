@@ -10,7 +10,7 @@
 # ~3-minute compile). Without nightly it says so and exits 0.
 #
 # Usage: scripts/fuzz-smoke.sh [target...]      (default: every target)
-#   FUZZ_SECONDS=600 FUZZ_RUNS=0 scripts/fuzz-smoke.sh netlink   a long run (0: no run limit)
+#   FUZZ_SECONDS=600 FUZZ_RUNS=-1 scripts/fuzz-smoke.sh netlink   a long run (-1: no run limit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
