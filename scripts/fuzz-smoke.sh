@@ -11,19 +11,21 @@
 #
 # Usage: scripts/fuzz-smoke.sh [target...]      (default: every target)
 #   FUZZ_SECONDS=600 FUZZ_RUNS=-1 scripts/fuzz-smoke.sh netlink   a long run (-1: no run limit)
+#   FUZZ_TOOLCHAIN=nightly-2026-11-01 ...                         another nightly
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=(netlink tcp_info filter poller_config archive_read archive_zstd writer_config rtt_parse rtt_capture_file)
 [ $# -gt 0 ] && targets=("$@")
 secs=${FUZZ_SECONDS:-4}
+toolchain=${FUZZ_TOOLCHAIN:-nightly}
 runs=${FUZZ_RUNS:-20000}
 
-if ! cargo +nightly --version >/dev/null 2>&1; then
-  echo "fuzz-smoke: SKIPPED: no nightly Rust toolchain ('rustup toolchain install nightly' enables it)"
+if ! cargo "+$toolchain" --version >/dev/null 2>&1; then
+  echo "fuzz-smoke: SKIPPED: no $toolchain Rust toolchain ('rustup toolchain install $toolchain' enables it)"
   exit 0
 fi
-triple=$(rustc +nightly -vV | sed -n 's/^host: //p')
+triple=$(rustc "+$toolchain" -vV | sed -n 's/^host: //p')
 
 start=$SECONDS
 # The flags cargo-fuzz 0.13 passes for `cargo fuzz build --sanitizer none` (release, with
@@ -33,7 +35,7 @@ flags+=" -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanit
 flags+=" -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
 flags+=" -Cllvm-args=-simplifycfg-branch-fold-threshold=0 -Cllvm-args=-sanitizer-coverage-stack-depth"
 flags+=" -Cdebug-assertions -Ccodegen-units=1"
-RUSTFLAGS="$flags" cargo +nightly build --quiet --manifest-path fuzz/Cargo.toml --locked \
+RUSTFLAGS="$flags" cargo "+$toolchain" build --quiet --manifest-path fuzz/Cargo.toml --locked \
   --release --target "$triple" --config 'profile.release.debug="line-tables-only"' \
   $(printf -- '--bin %s ' "${targets[@]}")
 echo "fuzz-smoke: built ${#targets[@]} targets in $((SECONDS - start)) s"
