@@ -139,6 +139,23 @@ fn fully_pushed_down(filter: &Filter, prog: &[u8]) -> bool {
     !over_v4_mapped && (!prog.is_empty() || (rules == 0 && !filter.exclude_local))
 }
 
+/// Connects to `to`, retrying while the namespace's new routes are not there yet: the
+/// local route of an IPv6 address just added to `lo` can lag the `ip` command
+/// (`ENETUNREACH` seen once in a few hundred namespaces).
+fn connect(to: &str) -> TcpStream {
+    let mut tries = 0;
+    loop {
+        match TcpStream::connect(to) {
+            Ok(s) => return s,
+            Err(e) if tries < 100 && e.kind() == std::io::ErrorKind::NetworkUnreachable => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("{to}: {e}"),
+        }
+    }
+}
+
 thread_local! {
     static WORLD: std::cell::RefCell<Option<World>> = std::cell::RefCell::new(World::new());
 }
@@ -190,7 +207,7 @@ impl World {
                 format!("{port} {port}"),
             )
             .expect("ip_local_port_range");
-            streams.push(TcpStream::connect(to).expect(to));
+            streams.push(connect(to));
         }
         for l in &listeners {
             l.set_nonblocking(true).expect("nonblocking");
