@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 
-import { parse as parseYaml } from 'yaml'
+import { parseDocument } from 'yaml'
 
 import { TcpinfoError } from '../errors.js'
 import { cidrField, MAX_INTERVAL_MS, MIN_MAX_CPU } from './poll-options.js'
@@ -170,9 +170,13 @@ export const fileModeField: Field<number> = {
   },
 }
 
-/** `field`, or the empty string (an output switched off). */
-function orEmpty(field: Field<string>): Field<string> {
-  return { ...field, check: (v, n) => (v === '' ? '' : field.check(v, n)), parse: (t, n) => (t === '' ? '' : field.parse(t, n)) }
+/**
+ * `field`, or the empty string (the option is off). Flag and environment text are checked
+ * like library values: `--netns=$'\0'` was taken as it was (found by
+ * __test__/config-fuzz.spec.ts).
+ */
+function emptyOr(field: Field<string>): Field<string> {
+  return { ...field, check: (v, n) => (v === '' ? '' : field.check(v, n)), parse: (t, n) => (t === '' ? '' : field.check(t, n)) }
 }
 
 /** Every option of `tcpinfo collect`, in help order. */
@@ -189,11 +193,11 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'excludeLocal', flag: 'exclude-local', field: boolean('skip loopback, link-local, multicast and unspecified addresses'), default: true, bool: true },
   { key: 'anonymizeIp', flag: 'anonymize-ip', aliases: ['anonymize.ip'], field: oneOf(['none', 'netblock'] as const, 'IP anonymization'), default: 'none' },
   { key: 'prom', flag: 'prom', aliases: ['prometheusx.listen-address'], field: { ...listenAddressField, check: (v, n) => (v === '' ? '' : listenAddressField.check(v, n)), parse: (t, n) => (t === '' ? '' : listenAddressField.parse(t, n)) }, default: '127.0.0.1:9990' },
-  { key: 'eventsocket', flag: 'eventsocket', aliases: ['tcpinfo.eventsocket'], field: { ...text('event socket path'), check: (v) => (v === '' ? '' : text('').check(v, '')), parse: (t) => t }, default: '' },
+  { key: 'eventsocket', flag: 'eventsocket', aliases: ['tcpinfo.eventsocket'], field: emptyOr(text('event socket path')), default: '' },
   { key: 'eventsocketMode', flag: 'eventsocket-mode', field: fileModeField, default: 0o660, defaultText: '0660' },
   { key: 'eventsocketQueueBytes', flag: 'eventsocket-queue-bytes', field: integer(4096, 1 << 30, 'bytes queued per event-socket client'), default: 1 << 20 },
   { key: 'metricsPorts', flag: 'metrics-port', field: list(integer(1, 65535, 'a local port'), 64, 'local ports with per-port metrics'), default: [], repeatable: true },
-  { key: 'netns', flag: 'netns', field: { ...text('namespace path'), check: (v) => (v === '' ? '' : text('').check(v, '')), parse: (t) => t }, default: '' },
+  { key: 'netns', flag: 'netns', field: emptyOr(text('namespace path')), default: '' },
   { key: 'maxCpu', flag: 'max-cpu', field: number(MIN_MAX_CPU, 1, 'CPU budget of the poller, fraction of one core'), default: undefined },
   { key: 'logFormat', flag: 'log-format', field: oneOf(['text', 'json'] as const, 'log line format'), default: 'text' },
   { key: 'logLevel', flag: 'log-level', field: oneOf(['debug', 'info', 'warn', 'error'] as const, 'lowest level logged'), default: 'info' },
@@ -212,7 +216,7 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'kafkaSaslMechanism', flag: 'kafka-sasl-mechanism', field: oneOf(['', 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const, 'Kafka SASL mechanism'), default: '' },
   { key: 'kafkaSaslUsername', flag: 'kafka-sasl-username', field: optionalText('Kafka SASL user name'), default: '' },
   { key: 'kafkaSaslPassword', flag: 'kafka-sasl-password', field: optionalText('Kafka SASL password'), default: '', defaultText: '' },
-  { key: 'passiveRtt', flag: 'passive-rtt', field: orEmpty(text('interface name', 15, { expects: 'an interface name (or any), or empty for none', test: (v) => /^[^\s/:]+$/.test(v) })), default: '' },
+  { key: 'passiveRtt', flag: 'passive-rtt', field: emptyOr(text('interface name', 15, { expects: 'an interface name (or any), or empty for none', test: (v) => /^[^\s/:]+$/.test(v) })), default: '' },
   { key: 'passiveRttMaxPrefixes', flag: 'passive-rtt-max-prefixes', field: integer(1, 4096, 'remote prefixes with their own passive RTT histogram'), default: 256 },
   { key: 'passiveRttV4Prefix', flag: 'passive-rtt-v4-prefix', field: integer(8, 32, 'IPv4 prefix length of the passive RTT histograms'), default: 24 },
   { key: 'passiveRttV6Prefix', flag: 'passive-rtt-v6-prefix', field: integer(16, 128, 'IPv6 prefix length of the passive RTT histograms'), default: 48 },
@@ -354,6 +358,18 @@ export function readRawConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
 function boolSpec(name: string): OptionSpec | undefined {
   const s = BY_NAME.get(name)
   return s?.bool ? s : undefined
+}
+
+/**
+ * YAML text to a value. A warning (an unknown directive, say) is an error too: the `yaml`
+ * package would otherwise print it to stderr past the logger (found by
+ * __test__/config-fuzz.spec.ts).
+ */
+function parseYaml(text: string): unknown {
+  const doc = parseDocument(text)
+  const problem = doc.errors[0] ?? doc.warnings[0]
+  if (problem) throw problem
+  return doc.toJS()
 }
 
 /** Reads a JSON or YAML config file into option values (keys are flag names or aliases). */

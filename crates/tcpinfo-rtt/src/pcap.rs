@@ -23,6 +23,11 @@ pub const DEFAULT_READ_BUFFER_BYTES: usize = 64 << 10;
 /// this is corrupt for our purposes).
 pub const MAX_BLOCK_BYTES: usize = 64 << 20;
 
+/// pcapng Section Header Block type (the same bytes in either byte order).
+const NG_SHB_TYPE: [u8; 4] = [0x0A, 0x0D, 0x0D, 0x0A];
+/// Shortest pcapng block: its type and its length twice.
+const NG_MIN_BLOCK_LEN: u32 = 12;
+
 /// One captured frame.
 #[derive(Clone, Copy, Debug)]
 pub struct Frame<'a> {
@@ -90,6 +95,13 @@ pub fn read(
     let mut st = State::default();
     let mut buffer_bytes = DEFAULT_READ_BUFFER_BYTES;
     loop {
+        if let Some(len) = st.short_ng_block(r.data()) {
+            return Err(bad(format!(
+                "corrupt block after {} records at byte {} (block length {len}, below 12)",
+                st.stats.records,
+                r.position(),
+            )));
+        }
         match r.next() {
             Ok((consumed, block)) => {
                 st.block(block, &mut f);
@@ -136,9 +148,31 @@ struct State {
     ifaces: Vec<Interface>,
     /// Classic pcap: link type and resolution from the file header.
     legacy: Option<(Option<LinkType>, u64)>,
+    /// pcapng: the byte order of the current section, once its header was read.
+    ng_big_endian: Option<bool>,
 }
 
 impl State {
+    /// The declared length of the pcapng block at the head of `data` when it is below the
+    /// 12 bytes of any block's own framing. pcap-parser 0.17 subtracts 12 from it
+    /// unchecked (for a Process Information Block, whose header it takes as 4 bytes): a
+    /// panic with overflow checks, a misleading `BufferTooSmall` without them (found by
+    /// the `rtt_capture_file` fuzz target; docs/RELIABILITY.md#fuzzing).
+    fn short_ng_block(&self, data: &[u8]) -> Option<u32> {
+        let big_endian = self.ng_big_endian?;
+        if data.get(..4)? == NG_SHB_TYPE {
+            // A new section: its own byte order, checked by pcap-parser (28-byte header).
+            return None;
+        }
+        let b: [u8; 4] = data.get(4..8)?.try_into().ok()?;
+        let len = if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        };
+        (len < NG_MIN_BLOCK_LEN).then_some(len)
+    }
+
     fn block(&mut self, block: PcapBlockOwned<'_>, f: &mut impl FnMut(Frame<'_>)) {
         match block {
             PcapBlockOwned::LegacyHeader(h) => {
@@ -160,7 +194,10 @@ impl State {
                     data: &b.data[..n],
                 });
             }
-            PcapBlockOwned::NG(Block::SectionHeader(_)) => self.ifaces.clear(),
+            PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                self.ng_big_endian = Some(shb.big_endian());
+                self.ifaces.clear();
+            }
             PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => self.ifaces.push(Interface {
                 link: LinkType::from_linktype(idb.linktype.0),
                 resolution: ts_resolution(idb.if_tsresol),

@@ -108,7 +108,7 @@ impl<'a> Attrs<'a> {
                 attrs.spans[slot] = span;
                 attrs.max_type = Some(attrs.max_type.map_or(ty, |m| m.max(ty)));
             } else {
-                attrs.dropped += 1;
+                attrs.dropped = attrs.dropped.saturating_add(1);
             }
             off += (len + 3) & !3;
         }
@@ -139,7 +139,8 @@ impl<'a> Attrs<'a> {
         })
     }
 
-    /// Attributes whose type was too large to index (ignored, counted).
+    /// Attributes that could not be indexed (type too large, or past the first 64 KiB of
+    /// the message): ignored, counted (saturating at `u16::MAX`).
     pub fn dropped(&self) -> u16 {
         self.dropped
     }
