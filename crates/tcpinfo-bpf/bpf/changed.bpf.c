@@ -2,7 +2,10 @@
 /*
  * tcpinfo's BPF poll mode: an `iter/tcp` program that fingerprints every TCP socket of
  * the iterating task's network namespace where it lives, keeps the last fingerprint in
- * socket local storage, and writes out only the sockets that are new or changed.
+ * a hash map keyed by socket cookie, and writes out only the sockets that are new or
+ * changed. (Not socket local storage: the kernel charges it to the socket's optmem,
+ * which inet_diag reports in SKMEMINFO, so records would differ from netlink mode's.)
+ * User space deletes a socket's entry when its destroy event arrives.
  *
  * The fingerprint folds the *sources* of everything tcpinfo's change rule counts
  * (crates/tcpinfo-core/src/diff/fingerprint.rs): the TCP state, every field of
@@ -27,7 +30,7 @@
 /* Helpers, by their number in the kernel's `enum bpf_func_id` (from vmlinux.h). */
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)BPF_FUNC_map_lookup_elem;
 static long (*bpf_seq_write)(struct seq_file *m, const void *data, __u32 len) = (void *)BPF_FUNC_seq_write;
-static void *(*bpf_sk_storage_get)(void *map, void *sk, void *value, __u64 flags) = (void *)BPF_FUNC_sk_storage_get;
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)BPF_FUNC_map_update_elem;
 static __u64 (*bpf_get_socket_cookie)(void *sk) = (void *)BPF_FUNC_get_socket_cookie;
 static struct tcp_sock *(*bpf_skc_to_tcp_sock)(void *sk) = (void *)BPF_FUNC_skc_to_tcp_sock;
 static struct tcp_timewait_sock *(*bpf_skc_to_tcp_timewait_sock)(void *sk) = (void *)BPF_FUNC_skc_to_tcp_timewait_sock;
@@ -69,7 +72,7 @@ static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *src) = (
 /* Record kinds (byte 8 of every record). Layout mirrored in src/record.rs. */
 #define KIND_CHANGED 1 /* new or changed full socket: struct rec_full */
 #define KIND_SEEN 2    /* unchanged, written only in EMIT_ALL walks: struct rec_hdr */
-#define KIND_MINI 3    /* timewait or request minisocket (no storage): struct rec_full */
+#define KIND_MINI 3    /* timewait or request minisocket (not fingerprinted): struct rec_full */
 #define KIND_END 4     /* the walk's last record: struct rec_end */
 
 /* ctl.flags */
@@ -117,15 +120,13 @@ struct ctl {
 	__u64 emitted;
 };
 
-struct fp_val {
-	__u64 fp;
-};
-
+/* cookie -> last fingerprint; entries are allocated on demand (user space may resize). */
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct fp_val);
+	__uint(max_entries, 1 << 20);
+	__type(key, __u64);
+	__type(value, __u64);
 } fp_store SEC(".maps");
 
 struct {
@@ -366,8 +367,8 @@ int changed_sockets(struct bpf_iter__tcp *ctx)
 	if (!tp)
 		return 0;
 	__u64 fp = fingerprint(tp, state, c->fp_flags);
-	struct fp_val *st = bpf_sk_storage_get(&fp_store, tp, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (st && st->fp == fp) {
+	__u64 *old = bpf_map_lookup_elem(&fp_store, &r.h.cookie);
+	if (old && *old == fp) {
 		if (c->flags & EMIT_ALL) {
 			r.h.kind = KIND_SEEN;
 			r.h.family = family;
@@ -381,8 +382,10 @@ int changed_sockets(struct bpf_iter__tcp *ctx)
 	 * is discarded by the seq_file and this socket is shown again. */
 	if (bpf_seq_write(seq, &r, sizeof(r)) == 0) {
 		c->emitted++;
-		if (st)
-			st->fp = fp;
+		if (old)
+			*old = fp;
+		else /* a full map: the socket is reported on every walk, which is safe */
+			bpf_map_update_elem(&fp_store, &r.h.cookie, &fp, BPF_ANY);
 	}
 	return 0;
 }

@@ -6,7 +6,7 @@
 
 use std::io::Read as _;
 
-use aya::maps::Array;
+use aya::maps::{Array, HashMap};
 use aya::programs::Iter;
 use aya::{Btf, Ebpf, EbpfLoader};
 
@@ -34,6 +34,8 @@ const READ_BYTES: usize = 64 << 10;
 const PROGRAM: &str = "changed_sockets";
 /// See [`PROGRAM`].
 const CTL_MAP: &str = "ctl";
+/// See [`PROGRAM`].
+const FP_MAP: &str = "fp_store";
 
 /// What the program reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +156,26 @@ impl ChangeIter {
         })
     }
 
+    /// Forgets the fingerprints of closed sockets (their destroy events, or the sweep's
+    /// closes); returns how many were stored. A cookie never stored is ignored.
+    ///
+    /// # Errors
+    /// [`BpfError::Io`] when the map cannot be reached.
+    pub fn forget(&mut self, cookies: &[u64]) -> Result<usize, BpfError> {
+        if cookies.is_empty() {
+            return Ok(0);
+        }
+        let map = self
+            .ebpf
+            .map_mut(FP_MAP)
+            .ok_or_else(|| BpfError::Malformed(format!("no map {FP_MAP}")))?;
+        let mut fps: HashMap<_, u64, u64> = HashMap::try_from(map).map_err(|e| BpfError::Io {
+            op: "fingerprint map",
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        Ok(cookies.iter().filter(|c| fps.remove(c).is_ok()).count())
+    }
+
     /// Runs one walk of the current namespace's TCP sockets, calling `visit` with every
     /// record. With `emit_all`, unchanged sockets are reported as [`Entry::Seen`] too (a
     /// sweep walk: whatever is not reported is gone).
@@ -168,9 +190,11 @@ impl ChangeIter {
         mut visit: impl FnMut(Entry),
     ) -> Result<WalkStats, BpfError> {
         self.set_ctl(if emit_all { EMIT_ALL } else { 0 })?;
-        let io = |op: &'static str| move |e: aya::programs::ProgramError| BpfError::Io {
-            op,
-            source: std::io::Error::other(e.to_string()),
+        let io = |op: &'static str| {
+            move |e: aya::programs::ProgramError| BpfError::Io {
+                op,
+                source: std::io::Error::other(e.to_string()),
+            }
         };
         let prog: &mut Iter = self
             .ebpf

@@ -2,7 +2,7 @@
 //!
 //! An `iter/tcp` BPF program (`bpf/changed.bpf.c`, compiled by `build.rs` and embedded)
 //! fingerprints every TCP socket of the current network namespace in the kernel, keeps
-//! the last fingerprint in socket local storage, and writes out only new and changed
+//! the last fingerprint in a hash map keyed by socket cookie, and writes out only new and changed
 //! sockets: their cookie and `inet_diag_sockid`, enough for an exact `inet_diag` request.
 //! [`ChangeIter`] loads it (with `aya`, pure Rust) and runs one walk per poll.
 //!

@@ -38,9 +38,8 @@ pub fn check_support() -> Result<(), BpfError> {
             "the kernel has no BTF ({KERNEL_BTF} missing: CONFIG_DEBUG_INFO_BTF)"
         )));
     }
-    let caps = effective_caps().map_err(|e| {
-        BpfError::Unsupported(format!("cannot read the process capabilities: {e}"))
-    })?;
+    let caps = effective_caps()
+        .map_err(|e| BpfError::Unsupported(format!("cannot read the process capabilities: {e}")))?;
     let has = |c: u32| caps & (1u64 << c) != 0;
     if !(has(CAP_SYS_ADMIN) || has(CAP_BPF) && has(CAP_PERFMON)) {
         return Err(BpfError::Unsupported(

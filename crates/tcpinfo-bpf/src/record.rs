@@ -10,7 +10,7 @@ use crate::error::BpfError;
 pub(crate) const KIND_CHANGED: u8 = 1;
 /// `KIND_SEEN`: an unchanged socket of an `emit_all` walk, 16 bytes.
 pub(crate) const KIND_SEEN: u8 = 2;
-/// `KIND_MINI`: a timewait or request minisocket (no local storage), 56 bytes.
+/// `KIND_MINI`: a timewait or request minisocket (not fingerprinted), 56 bytes.
 pub(crate) const KIND_MINI: u8 = 3;
 /// `KIND_END`: the walk's trailer with its counters, 32 bytes.
 pub(crate) const KIND_END: u8 = 4;
@@ -153,8 +153,13 @@ mod tests {
     fn a_changed_record_parses_to_its_socket_id() {
         let (e, n) = parse(&changed()).unwrap().unwrap();
         assert_eq!(n, 56);
-        let Entry::Changed(id) = e else { panic!("{e:?}") };
-        assert_eq!((id.cookie, id.family, id.state, id.ifindex), (0x1122_3344_5566_7788, 2, 1, 7));
+        let Entry::Changed(id) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            (id.cookie, id.family, id.state, id.ifindex),
+            (0x1122_3344_5566_7788, 2, 1, 7)
+        );
         assert_eq!((id.sport, id.dport), (8080, 50000));
         assert_eq!(&id.src[..4], &[127, 0, 0, 1]);
         assert_eq!(&id.dst[..4], &[10, 0, 0, 2]);
@@ -179,6 +184,12 @@ mod tests {
         assert!(matches!(parse(&end), Err(BpfError::Malformed(_))));
         end[..8].copy_from_slice(&END_MAGIC.to_ne_bytes());
         end[16..24].copy_from_slice(&5u64.to_ne_bytes());
-        assert_eq!(parse(&end).unwrap().unwrap().0, Entry::End { walked: 5, emitted: 0 });
+        assert_eq!(
+            parse(&end).unwrap().unwrap().0,
+            Entry::End {
+                walked: 5,
+                emitted: 0
+            }
+        );
     }
 }

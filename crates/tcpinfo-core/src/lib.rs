@@ -45,6 +45,7 @@ pub use poll::config::{
     MIN_MAX_CPU, MIN_MAX_QUEUED_BYTES,
 };
 pub use poll::ingest::Ingest;
+pub use poll::mode::{PollMode, AUTO_TO_BPF_SHARE, AUTO_TO_NETLINK_SHARE, BPF_SWEEP_INTERVAL};
 pub use poll::multi::{MultiPoller, MAX_NAMESPACES};
 pub use poll::poller::{unix_nanos, PartSink, Poller};
 pub use poll::records_pool::RecordsPool;
