@@ -12,6 +12,7 @@ export {
   type ChangeRuleOptions,
   type CheckedWatchOptions,
   type FamilyOption,
+  type PollMode,
   type PollOptions,
   type WatchOptions,
 } from '../config/poll-options.js'
@@ -36,5 +37,6 @@ export function toNativeOptions(o: CheckedWatchOptions): NativePollerOptions {
     queueDepth: o.queueDepth,
     maxQueuedBytes: o.maxQueuedBytes,
     maxCpu: o.maxCpu,
+    mode: o.mode,
   }
 }

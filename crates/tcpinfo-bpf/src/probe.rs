@@ -31,11 +31,20 @@ pub fn built_in() -> Result<(), String> {
 /// # Errors
 /// [`BpfError::Unsupported`] naming the first thing missing.
 pub fn check_support() -> Result<(), BpfError> {
+    check_support_at(std::path::Path::new(KERNEL_BTF))
+}
+
+/// [`check_support`] with the kernel's BTF looked for at `btf` (tests name a missing one).
+///
+/// # Errors
+/// As [`check_support`].
+pub fn check_support_at(btf: &std::path::Path) -> Result<(), BpfError> {
     built_in()
         .map_err(|why| BpfError::Unsupported(format!("this build has no BPF program ({why})")))?;
-    if !std::path::Path::new(KERNEL_BTF).exists() {
+    if !btf.exists() {
         return Err(BpfError::Unsupported(format!(
-            "the kernel has no BTF ({KERNEL_BTF} missing: CONFIG_DEBUG_INFO_BTF)"
+            "the kernel has no BTF ({} missing: CONFIG_DEBUG_INFO_BTF)",
+            btf.display()
         )));
     }
     let caps = effective_caps()
@@ -47,6 +56,19 @@ pub fn check_support() -> Result<(), BpfError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kernel without BTF is named as such.
+    #[test]
+    fn a_missing_btf_is_named() {
+        let e = check_support_at(std::path::Path::new("/nonexistent/vmlinux")).unwrap_err();
+        assert_eq!(e.code(), "ERR_UNSUPPORTED");
+        assert!(e.to_string().contains("BTF"), "{e}");
+    }
 }
 
 /// `CapEff` of the calling thread.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use napi_derive::napi;
-use tcpinfo_core::{ChangeRule, Cidr, Filter, PollerConfig};
+use tcpinfo_core::{ChangeRule, Cidr, Filter, PollMode, PollerConfig};
 
 use crate::native_error::config;
 
@@ -49,6 +49,8 @@ pub struct NativePollerOptions {
     pub queue_depth: Option<u32>,
     /// Bytes of queued records beyond which polls are skipped.
     pub max_queued_bytes: Option<f64>,
+    /// Poll mode: `netlink` (default), `bpf` or `auto`.
+    pub mode: Option<String>,
 }
 
 /// Builds a validated core configuration.
@@ -104,6 +106,9 @@ pub fn to_config(o: NativePollerOptions) -> napi::Result<PollerConfig> {
         )]
         let bytes = b as usize;
         c.max_queued_bytes = bytes;
+    }
+    if let Some(m) = o.mode.as_deref() {
+        c.mode = PollMode::parse(m).map_err(|e| config(&e))?;
     }
     c.validate().map_err(|e| crate::native_error::to_napi(&e))?;
     Ok(c)

@@ -33,6 +33,27 @@ use crate::parse::diag_msg::{InetDiagMsg, AF_INET, AF_INET6};
 /// `TCP_FIN_WAIT2` / `TCP_TIME_WAIT`: a timewait minisocket's substates.
 const TW_STATES: [u8; 2] = [5, 6];
 
+/// What the BPF side did in the last poll (for benchmarks and diagnostics).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BpfPollStats {
+    /// The last poll walked (false: it dumped, e.g. the primed first poll).
+    pub walked_poll: bool,
+    /// It was a sweep walk (every socket reported).
+    pub sweep: bool,
+    /// Sockets the program looked at (after the state and family masks).
+    pub walked: u64,
+    /// Records it emitted (changed sockets and minisockets).
+    pub emitted: u64,
+    /// Exact requests sent, and records they returned.
+    pub requests: u32,
+    /// See [`BpfPollStats::requests`].
+    pub fetched: u32,
+    /// Requests for sockets gone in between (`ENOENT`/`ESTALE`).
+    pub gone: u32,
+    /// Requests to retry next poll (their replies were dropped).
+    pub unanswered: u32,
+}
+
 /// What the poller does this poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Plan {
@@ -66,6 +87,7 @@ pub(crate) struct BpfSource {
     second_sweep: Option<Instant>,
     ids: Vec<ExactId>,
     retry: Vec<ExactId>,
+    last: BpfPollStats,
 }
 
 impl std::fmt::Debug for BpfSource {
@@ -131,7 +153,13 @@ impl BpfSource {
             second_sweep: None,
             ids: Vec::new(),
             retry: Vec::new(),
+            last: BpfPollStats::default(),
         })
+    }
+
+    /// What the last poll did.
+    pub(crate) fn last(&self) -> BpfPollStats {
+        self.last
     }
 
     /// What to do this poll.
@@ -159,6 +187,7 @@ impl BpfSource {
 
     /// The walk of a primed dump: stores every socket's fingerprint, reports nothing.
     pub(crate) fn prime(&mut self, batch: &mut PollBatch) {
+        self.last = BpfPollStats::default();
         match self.iter.walk(false, |_| {}) {
             Ok(s) if s.complete => {
                 self.primed = true;
@@ -173,6 +202,7 @@ impl BpfSource {
 
     /// `auto`: after a netlink poll, whether few enough sockets changed to walk again.
     pub(crate) fn after_dump(&mut self, batch: &PollBatch) {
+        self.last.walked_poll = false;
         if self.auto && self.on_netlink {
             let seen = f64::from(batch.sockets_seen.max(1));
             if f64::from(batch.opened + batch.changed) / seen < AUTO_TO_BPF_SHARE {
@@ -254,6 +284,16 @@ impl BpfSource {
             }
         }
         let swept = emit_all && stats.complete;
+        self.last = BpfPollStats {
+            walked_poll: true,
+            sweep: swept,
+            walked: stats.walked,
+            emitted: stats.emitted,
+            requests: fs.requests,
+            fetched: fs.records,
+            gone: fs.gone,
+            unanswered: fs.unanswered,
+        };
         if swept {
             if self.second_sweep.take().is_none() {
                 self.second_sweep = Some(now + self.close_grace);

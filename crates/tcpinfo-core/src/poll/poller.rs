@@ -10,7 +10,7 @@ use super::batch::{
     NamespaceInfo, PollBatch, RecordKind, Warning, WarningCode, FLAG_FROM_DESTROY_EVENT,
     FLAG_UNSEEN,
 };
-use super::bpf_source::{BpfSource, Plan};
+use super::bpf_source::{BpfPollStats, BpfSource, Plan};
 use super::config::PollerConfig;
 use super::ingest::Ingest;
 use super::mode::PollMode;
@@ -224,6 +224,12 @@ impl Poller {
     /// steady state free of allocation and page faults.
     pub fn records_pool(&self) -> Arc<RecordsPool> {
         Arc::clone(&self.source.records_pool)
+    }
+
+    /// What the BPF poll mode did in the last poll; `None` in netlink mode (or `auto`
+    /// that fell back).
+    pub fn bpf_stats(&self) -> Option<BpfPollStats> {
+        self.bpf.as_ref().map(BpfSource::last)
     }
 
     /// The namespace this poller watches, as its records name it.
