@@ -41,7 +41,7 @@ test('watch({ mode: "bpf" }) reports a new connection and its traffic', async (t
         client = await connect(sink.port)
       }
       const mine = client ? isClientSide(client) : () => false
-      for (const c of batch) {
+      for (const c of batch.connections) {
         if (mine(c)) {
           if (c.kind === 'opened') {
             opened = true

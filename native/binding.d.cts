@@ -365,6 +365,8 @@ export interface NativePollerOptions {
   queueDepth?: number
   /** Bytes of queued records beyond which polls are skipped. */
   maxQueuedBytes?: number
+  /** Poll mode: `netlink` (default), `bpf` or `auto`. */
+  mode?: string
 }
 
 /**
