@@ -7,7 +7,7 @@
 // "BPF poll mode (issue 16)". Needs root and `cargo build --release -p tcpinfo-bench`.
 //
 //   node bench/bpf-modes.mjs [--sizes 10000,100000] [--changes 0,0.01,0.1] [--interval-ms 50]
-//                            [--polls 40] [--sustained 10000]
+//                            [--polls 40] [--farm-interval-ms MS] [--sustained 10000]
 //
 // `--sustained N` adds a run at N sockets, p = 1%, farm and poller at 10 ms: the BPF poller's
 // CPU as a share of one core over the run (issue target: <= 0.25 at 10k).
@@ -21,6 +21,9 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((a, v, i, all) => (
 const sizes = (args.sizes ?? '10000,100000').split(',').map(Number)
 const changes = (args.changes ?? '0,0.01,0.1').split(',').map(Number)
 const intervalMs = Number(args['interval-ms'] ?? 50)
+// The farm changes p of its connections per farm interval: set it to the poll period
+// (interval + the poll's own wall time) so that p is the share changed per poll.
+const farmMs = Number(args['farm-interval-ms'] ?? intervalMs)
 const polls = Number(args.polls ?? 40)
 const sustained = args.sustained ? Number(args.sustained) : 0
 const log = (m) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`)
@@ -106,7 +109,7 @@ const costs = []
 for (const n of sizes) {
   const base = {}
   for (const p of changes) {
-    const r = await measure(n, p, intervalMs, intervalMs, p === 0 ? TOOLS : TOOLS.filter(([t]) => t !== 'walk'))
+    const r = await measure(n, p, farmMs, intervalMs, p === 0 ? TOOLS : TOOLS.filter(([t]) => t !== 'walk'))
     const drain = perPoll(r.drain)
     const fetched = r.bpf.bpf_fetched_total / r.bpf.polls
     const walked = r.bpf.sockets_per_poll
@@ -130,7 +133,7 @@ if (sustained) {
   sustainedRow = `\nSustained: ${sustained} sockets, p = 1% per 10 ms, BPF mode polling every 10 ms for ${r.bpf.elapsed_s.toFixed(1)} s: ${(share * 100).toFixed(1)}% of one core (wall p50 ${(r.bpf.wall_us_p50 / 1e3).toFixed(2)} ms, p99 ${(r.bpf.wall_us_p99 / 1e3).toFixed(2)} ms).\n`
 }
 const kernel = spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim()
-console.log(`Kernel ${kernel}, poll interval ${intervalMs} ms, ${polls} polls per tool. CPU = user + sys of the poller process per poll.
+console.log(`Kernel ${kernel}, poll interval ${intervalMs} ms, farm interval ${farmMs} ms, ${polls} polls per tool. CPU = user + sys of the poller process per poll.
 
 | N | p (farm) | walked | fetched/poll | drain ms | netlink ms | bpf ms | bpf ÷ drain | netlink ÷ drain |
 |---|---|---|---|---|---|---|---|---|

@@ -58,6 +58,16 @@ pub fn check_support_at(btf: &std::path::Path) -> Result<(), BpfError> {
     Ok(())
 }
 
+/// `CapEff` of the calling thread.
+fn effective_caps() -> std::io::Result<u64> {
+    let status = std::fs::read_to_string("/proc/thread-self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .ok_or_else(|| std::io::Error::other("no CapEff line in /proc/thread-self/status"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,14 +79,4 @@ mod tests {
         assert_eq!(e.code(), "ERR_UNSUPPORTED");
         assert!(e.to_string().contains("BTF"), "{e}");
     }
-}
-
-/// `CapEff` of the calling thread.
-fn effective_caps() -> std::io::Result<u64> {
-    let status = std::fs::read_to_string("/proc/thread-self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .ok_or_else(|| std::io::Error::other("no CapEff line in /proc/thread-self/status"))
 }

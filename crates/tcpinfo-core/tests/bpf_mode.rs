@@ -234,6 +234,7 @@ fn setsockopt_int(fd: i32, level: i32, name: i32, v: i32) {
 /// Each attribute source that user space can set, and the counters: BPF mode reports
 /// the change, with the record netlink mode reports.
 #[test]
+#[expect(clippy::too_many_lines, reason = "one table of mutations")]
 fn a_change_in_each_counted_source_is_seen() {
     let mut farm = Farm::new();
     farm.open(2); // [0] IPv4, [1] IPv6
@@ -264,7 +265,7 @@ fn a_change_in_each_counted_source_is_seen() {
                     libc::IPPROTO_IP,
                     libc::IP_TOS,
                     0x10,
-                )
+                );
             }),
         ),
         (
@@ -276,7 +277,7 @@ fn a_change_in_each_counted_source_is_seen() {
                     libc::IPPROTO_IPV6,
                     libc::IPV6_TCLASS,
                     0x20,
-                )
+                );
             }),
         ),
         (
@@ -288,7 +289,7 @@ fn a_change_in_each_counted_source_is_seen() {
             "SO_MARK (INET_DIAG_MARK)",
             0,
             Box::new(|f| {
-                setsockopt_int(f.conns[0].0.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK, 7)
+                setsockopt_int(f.conns[0].0.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK, 7);
             }),
         ),
         (
@@ -300,7 +301,7 @@ fn a_change_in_each_counted_source_is_seen() {
                     libc::SOL_SOCKET,
                     libc::SO_PRIORITY,
                     3,
-                )
+                );
             }),
         ),
         (
@@ -312,7 +313,7 @@ fn a_change_in_each_counted_source_is_seen() {
                     libc::IPPROTO_IP,
                     libc::IP_FREEBIND,
                     1,
-                )
+                );
             }),
         ),
         (
@@ -384,4 +385,35 @@ fn sweep_walks_close_connections_without_destroy_events() {
         4,
         "both ends of both connections closed by the sweep"
     );
+}
+
+/// `auto` polls with netlink dumps while many sockets change (BPF stops paying off), and
+/// walks again once they are quiet.
+#[test]
+fn auto_switches_to_netlink_while_most_sockets_change_and_back() {
+    let mut farm = Farm::new();
+    farm.open(100);
+    let mut auto = Poller::new(config(PollMode::Auto)).expect("auto poller (root, BTF)");
+    let _ = auto.poll(); // primed dump
+    std::thread::sleep(SETTLE);
+    let _ = auto.poll();
+    assert!(
+        auto.bpf_stats().is_some_and(|s| s.walked_poll),
+        "quiet: walks"
+    );
+    let n = farm.conns.len();
+    farm.traffic(0..n);
+    std::thread::sleep(SETTLE);
+    let _ = auto.poll(); // the walk sees every connection changed
+    let _ = auto.poll();
+    assert!(
+        auto.bpf_stats().is_some_and(|s| !s.walked_poll),
+        "busy: netlink dumps"
+    );
+    let back = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        let _ = auto.poll();
+        auto.bpf_stats().is_some_and(|s| s.walked_poll)
+    });
+    assert!(back, "quiet again: walks again");
 }
