@@ -36,7 +36,6 @@ static struct tcp_sock *(*bpf_skc_to_tcp_sock)(void *sk) = (void *)BPF_FUNC_skc_
 static struct tcp_timewait_sock *(*bpf_skc_to_tcp_timewait_sock)(void *sk) = (void *)BPF_FUNC_skc_to_tcp_timewait_sock;
 static __u64 (*bpf_jiffies64)(void) = (void *)BPF_FUNC_jiffies64;
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)BPF_FUNC_ktime_get_ns;
-static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *src) = (void *)BPF_FUNC_probe_read_kernel;
 
 /* CO-RE field information (clang's __builtin_preserve_field_info kinds). */
 #define FI_BYTE_OFFSET 0
@@ -257,18 +256,12 @@ INLINE __u64 fingerprint(struct tcp_sock *tp, __u8 state, __u32 flags)
 	}
 
 	/* INET_DIAG_CONG (the ops' name) and VEGAS/DCTCP/BBR info (the ops' private area). */
-	/* Pointer values are read as plain words (the verifier forbids arithmetic on them). */
-	__u64 ptrs[4] = {};
-	bpf_probe_read_kernel(&ptrs[0], sizeof(ptrs[0]), &icsk->icsk_ca_ops);
-	/* INET_DIAG_ULP_INFO: which ULP and its context; its internals are not folded. */
-	bpf_probe_read_kernel(&ptrs[1], sizeof(ptrs[1]), &icsk->icsk_ulp_ops);
-	bpf_probe_read_kernel(&ptrs[2], sizeof(ptrs[2]), &icsk->icsk_ulp_data);
-	/* INET_DIAG_CGROUP_ID: the socket's cgroup */
-	bpf_probe_read_kernel(&ptrs[3], sizeof(ptrs[3]), &sk->sk_cgrp_data.cgroup);
-	F(ptrs[0]);
-	F(ptrs[1]);
-	F(ptrs[2]);
-	F(ptrs[3]);
+	/* Which congestion control (INET_DIAG_CONG names it): its ops' hash key. */
+	F(icsk->icsk_ca_ops->key);
+	/* INET_DIAG_ULP_INFO: whether a ULP is attached; its state is not folded. */
+	F(icsk->icsk_ulp_ops != 0);
+	/* INET_DIAG_CGROUP_ID: the socket's cgroup id */
+	F(sk->sk_cgrp_data.cgroup ? sk->sk_cgrp_data.cgroup->kn->id : 0);
 	for (int i = 0; i < 13; i++)
 		F(icsk->icsk_ca_priv[i]);
 	/* INET_DIAG_SHUTDOWN, MARK, CLASS_ID (classid, else priority), CGROUP_ID */
