@@ -160,6 +160,19 @@ const CONTENDERS = [
     argv: (o, n, all) => [join(BIN, 'poll'), '--polls', pollsFor(o, n), '--warmup', warmupFor(o, n), '--interval-ms', o.intervalMs, ...(all ? ['--report-all', 1] : []), ...(o.netOctet === 127 ? [] : ['--exclude-local', 1])],
   },
   {
+    // The BPF poll mode (issue #16): the iter/tcp program reports changed sockets, each is
+    // fetched with an exact inet_diag request. Sockets per poll = sockets the program walked.
+    name: 'bpf',
+    label: '(g) tcpinfo BPF mode',
+    argv: (o, n, all) => [join(BIN, 'poll'), '--mode', 'bpf', '--polls', pollsFor(o, n), '--warmup', warmupFor(o, n), '--interval-ms', o.intervalMs, ...(all ? ['--report-all', 1] : []), ...(o.netOctet === 127 ? [] : ['--exclude-local', 1])],
+  },
+  {
+    // The walk alone: only the TCP state counts, so the program skips its fingerprint.
+    name: 'bpfwalk',
+    label: "(g') BPF walk, state only",
+    argv: (o, n) => [join(BIN, 'poll'), '--mode', 'bpf', '--state-only', 1, '--polls', pollsFor(o, n), '--warmup', warmupFor(o, n), '--interval-ms', o.intervalMs],
+  },
+  {
     name: 'node',
     label: '(d) tcpinfo watch()',
     argv: (o, n, all) => [process.execPath, join(ROOT, 'bench', 'node_contender.mjs'), '--polls', pollsFor(o, n), '--warmup', warmupFor(o, n), '--interval-ms', o.intervalMs, ...(all ? ['--report-all'] : [])],

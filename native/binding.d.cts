@@ -531,6 +531,8 @@ export interface NativePollerOptions {
   maxQueuedBytes?: number
   /** Kernel receive buffer of the destroy-event socket, bytes (default 8 MiB). */
   eventRcvbufBytes?: number
+  /** Poll mode: `netlink` (default), `bpf` or `auto`. */
+  mode?: string
 }
 
 /**

@@ -126,6 +126,7 @@ export const CORE_ERROR_CODES = [
   'ERR_NETNS',
   'ERR_THREAD',
   'ERR_INTERNAL',
+  'ERR_UNSUPPORTED',
 ] as const
 
 /**
@@ -149,6 +150,7 @@ export const WARNING_CODES = [
   'ERR_EVENTS_LOST',
   'ERR_FILTER_REJECTED',
   'ERR_INTERNAL',
+  'ERR_UNSUPPORTED',
 ] as const
 
 /** The code of a poll warning. */

@@ -12,6 +12,7 @@ export {
   type ChangeRuleOptions,
   type CheckedWatchOptions,
   type FamilyOption,
+  type PollMode,
   type PollOptions,
   type WatchOptions,
 } from '../config/poll-options.js'
@@ -37,5 +38,6 @@ export function toNativeOptions(o: CheckedWatchOptions): NativePollerOptions {
     maxQueuedBytes: o.maxQueuedBytes,
     maxCpu: o.maxCpu,
     eventRcvbufBytes: o.eventRcvbufBytes,
+    mode: o.mode,
   }
 }

@@ -6,7 +6,7 @@
  */
 import { Option, UsageError } from 'clipanion'
 
-import { cidrField, familyField, statesField, type PollOptions, type WatchOptions } from '../config/poll-options.js'
+import { cidrField, familyField, POLL_MODES, statesField, type PollOptions, type WatchOptions } from '../config/poll-options.js'
 import { integer, list, number, oneOf, parseField, text, type Field } from '../config/schema.js'
 import { TcpinfoError } from '../errors.js'
 import { TCP_INFO_FIELDS } from '../uapi.js'
@@ -27,6 +27,7 @@ export const VALUE_NAMES: Readonly<Record<string, string>> = {
   '--exclude-dstip': 'CIDR',
   '--netns': 'NAME|PATH|all',
   '--max-cpu': 'FRACTION',
+  '--poll-mode': 'netlink|bpf|auto',
   '--ignore-field': 'FIELD',
   '--uuid-prefix-file': 'FILE',
   '--interface': 'IF',
@@ -95,6 +96,7 @@ export abstract class WatchFlagsCommand extends PollCommand {
   destroyEvents = Option.Boolean('--destroy-events', true, { description: 'Use the kernel\'s destroy events for final counters (--no-destroy-events to rely on the poll sweep alone)' })
   reportUnconnected = Option.Boolean('--report-unconnected', false, { description: 'Also report sockets closed without ever having a peer' })
   maxCpu = Option.String('--max-cpu', { description: 'CPU budget of the poller thread, a fraction of one core (0.2 = 20%): the interval stretches to stay within it' })
+  pollMode = Option.String('--poll-mode', { description: 'netlink (default): dump every socket each poll; bpf: a BPF iterator reports only changed sockets (root or CAP_BPF+CAP_PERFMON, kernel BTF); auto: bpf where possible' })
 
   /** The flags as {@link WatchOptions}; throws `UsageError` on a bad value. */
   watchOptions(): WatchOptions {
@@ -106,6 +108,7 @@ export abstract class WatchFlagsCommand extends PollCommand {
       destroyEvents: this.destroyEvents,
       reportUnconnected: this.reportUnconnected,
       ...(this.maxCpu === undefined ? {} : { maxCpu: parseFlag(number(0.001, 1, ''), '--max-cpu', this.maxCpu) }),
+      ...(this.pollMode === undefined ? {} : { mode: parseFlag(oneOf(POLL_MODES, ''), '--poll-mode', this.pollMode) }),
     }
   }
 

@@ -219,6 +219,7 @@ export class Collector {
         uuidPrefix: this.uuidPrefix,
         ...(c.netns ? { netns: c.netns } : {}),
         ...(c.maxCpu !== undefined ? { maxCpu: c.maxCpu } : {}),
+        mode: c.pollMode,
         signal: this.#abort.signal,
       })
       await outputs

@@ -16,7 +16,7 @@ import { isIP } from 'node:net'
 import { parseDocument } from 'yaml'
 
 import { TcpinfoError } from '../errors.js'
-import { cidrField, MAX_INTERVAL_MS, MIN_MAX_CPU } from './poll-options.js'
+import { cidrField, MAX_INTERVAL_MS, MIN_MAX_CPU, POLL_MODES, type PollMode } from './poll-options.js'
 import { boolean, checkField, configError, echo, integer, Invalid, list, number, oneOf, parseField, suggest, text, type Field } from './schema.js'
 
 /** Where a value came from. */
@@ -60,6 +60,8 @@ export interface CollectorConfig {
   readonly netns: string
   /** CPU budget of the poller thread, fraction of one core; unset = none (watch()'s `maxCpu`). */
   readonly maxCpu?: number
+  /** Poll mode (watch()'s `mode`): netlink dumps, the BPF iterator, or BPF where possible. */
+  readonly pollMode: PollMode
   /** Log line format. */
   readonly logFormat: 'text' | 'json'
   /** Lowest level logged. */
@@ -199,6 +201,7 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'metricsPorts', flag: 'metrics-port', field: list(integer(1, 65535, 'a local port'), 64, 'local ports with per-port metrics'), default: [], repeatable: true },
   { key: 'netns', flag: 'netns', field: emptyOr(text('namespace path')), default: '' },
   { key: 'maxCpu', flag: 'max-cpu', field: number(MIN_MAX_CPU, 1, 'CPU budget of the poller, fraction of one core'), default: undefined },
+  { key: 'pollMode', flag: 'poll-mode', field: oneOf(POLL_MODES, 'poll mode'), default: 'netlink' },
   { key: 'logFormat', flag: 'log-format', field: oneOf(['text', 'json'] as const, 'log line format'), default: 'text' },
   { key: 'logLevel', flag: 'log-level', field: oneOf(['debug', 'info', 'warn', 'error'] as const, 'lowest level logged'), default: 'info' },
   { key: 'kafkaBrokers', flag: 'kafka-brokers', field: list(text('Kafka broker', 300, { expects: 'a broker host:port', test: (s) => /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535 }), 64, 'Kafka brokers'), default: [], repeatable: true },
@@ -255,6 +258,7 @@ export const OPTION_DOCS: Readonly<Record<string, string>> = {
   'metrics-port': 'Local port whose connections and bytes get their own metrics (repeatable, comma lists, at most 64)',
   netns: 'Network namespace to watch (a path such as /var/run/netns/NAME; all: every namespace of the host; empty: the current one)',
   'max-cpu': 'CPU budget of the poller thread, a fraction of one core (0.2 = 20%): the interval stretches to stay within it (default: none)',
+  'poll-mode': 'netlink (dump every socket each poll), bpf (a BPF iterator reports only changed sockets; root or CAP_BPF+CAP_PERFMON, kernel BTF; fails naming what is missing) or auto (bpf where possible, else netlink with one warning)',
   'log-format': 'text (one human-readable line per event) or json',
   'log-level': 'debug, info, warn or error',
   'kafka-brokers': 'Kafka brokers host:port (repeatable, comma lists; empty: no Kafka export): one message per record, key = UUID, headers host, netns, kind',

@@ -53,8 +53,23 @@ export interface PollOptions {
   uuidPrefixFile?: string
 }
 
+/** How a watch finds what changed (docs/internals/bpf/design.md). */
+export type PollMode = 'netlink' | 'bpf' | 'auto'
+
+/** The poll modes. */
+export const POLL_MODES: readonly PollMode[] = ['netlink', 'bpf', 'auto']
+
 /** Options of {@link watch}. */
 export interface WatchOptions extends PollOptions {
+  /**
+   * `'netlink'` (default): one inet_diag dump of every socket per poll. `'bpf'`: a BPF
+   * iterator (`iter/tcp`, Linux 5.9+ with BTF, CAP_BPF + CAP_PERFMON or root) reports only
+   * the sockets that changed, and only those are fetched; the records are the same.
+   * Throws `ERR_UNSUPPORTED` naming what is missing where it cannot run. `'auto'`: BPF where
+   * possible, else netlink with one `ERR_UNSUPPORTED` warning in the first batch; also
+   * dumps while most sockets change every poll (where BPF stops paying off).
+   */
+  mode?: PollMode
   /** Poll interval in ms, 0.1 to 86,400,000 (one day). Default 10. */
   intervalMs?: number
   /** What counts as a change. */
@@ -200,6 +215,7 @@ export const pollSchema: Schema<PollOptions> = {
 export const watchSchema: Schema<WatchOptions> = {
   ...pollSchema,
   intervalMs: number(0.1, MAX_INTERVAL_MS, 'poll interval, ms (default 10)'),
+  mode: oneOf(POLL_MODES, 'poll mode: netlink, bpf or auto (default netlink)'),
   change: nested(changeSchema, 'what counts as a change'),
   destroyEvents: boolean('use destroy events for final counters (default true)'),
   reportUnconnected: boolean('report sockets closed without ever having a peer (default false)'),
@@ -226,6 +242,7 @@ export const OPTION_ALIASES: Readonly<Record<string, string>> = {
   noDestroyEvents: 'destroyEvents',
   maxcpu: 'maxCpu',
   cpuBudget: 'maxCpu',
+  pollMode: 'mode',
 }
 
 /** Validated options: names resolved to numbers, everything in bounds. */

@@ -31,7 +31,7 @@ use tcpinfo_bench::report::{percentile, PollRun};
 use tcpinfo_bench::sys::{self, kernel_release, CpuTime, Rss};
 use tcpinfo_core::parse::tcp_info::AccEcnLayout;
 use tcpinfo_core::{
-    decode_connection, ChangeRule, Filter, PollBatch, Poller, PollerConfig, Value,
+    decode_connection, ChangeRule, Filter, PollBatch, PollMode, Poller, PollerConfig, Value,
     FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN,
 };
 
@@ -39,6 +39,7 @@ const USAGE: &str = "\
 usage: poll [--polls 100] [--interval-ms 10] [--states 0xF37] [--ext 0xFF] [--families 4,6]
             [--single-dump 1] [--warmup 1] [--destroy-events 1] [--closed-log PATH] [--announce]
             [--exclude-local 0] [--kernel-filter 1] [--report-all 0]
+            [--mode netlink|bpf|auto] [--state-only 0]
 
 Runs tcpinfo's Poller (the Rust core) --polls times after --warmup polls and prints one JSON
 object shaped like drain's, plus records, encoded bytes, destroy events, RSS, heap and
@@ -47,7 +48,10 @@ with its own request (default: both in one legacy AF_UNSPEC dump, as the core do
 connection with its final bytes_acked/bytes_received (JSON lines). --exclude-local 1 applies
 M-Lab's local exclusion; --kernel-filter 0 keeps it out of the kernel (user space only).
 --report-all 1 counts every tcp_info field as a change (the last_* elapsed times change every
-poll), so every socket is reported every poll.";
+poll), so every socket is reported every poll. --mode bpf polls with the BPF iterator (issue
+#16): sockets per poll are then those the program walked, and bpf_* fields count its records
+and exact fetches. --state-only 1 counts only the TCP state as a change (the BPF program then
+skips its fingerprint: the walk's own cost).";
 
 /// `RECORD_KIND` values of the framed records.
 const KIND_CLOSED: u8 = 2;
@@ -168,8 +172,12 @@ fn run(args: Vec<String>) -> Result<(), String> {
                 ..ChangeRule::default()
             }
         } else {
-            ChangeRule::default()
+            ChangeRule {
+                state_only: flags.take::<u8>("state-only", 0)? != 0,
+                ..ChangeRule::default()
+            }
         },
+        mode: PollMode::parse(&flags.take("mode", "netlink".to_owned())?)?,
         ..PollerConfig::default()
     };
     let cfg = Config {
@@ -363,6 +371,8 @@ fn measure(cfg: &Config) -> Result<String, String> {
     let faults_before = minor_faults();
     let mut i = 0u32;
     let mut last = false;
+    // BPF mode: [emitted, fetched, gone, sweep walks] over the measured polls.
+    let mut bpf_totals = [0u64; 4];
     loop {
         if cfg.polls != 0 && i >= cfg.polls {
             break;
@@ -374,7 +384,16 @@ fn measure(cfg: &Config) -> Result<String, String> {
         let t0 = Instant::now();
         let batch = poller.poll();
         run.wall.push(t0.elapsed());
-        run.sockets.push(u64::from(batch.stats.messages));
+        match poller.bpf_stats() {
+            Some(b) if b.walked_poll => {
+                run.sockets.push(b.walked);
+                bpf_totals[0] += b.emitted;
+                bpf_totals[1] += u64::from(b.fetched);
+                bpf_totals[2] += u64::from(b.gone);
+                bpf_totals[3] += u64::from(b.sweep);
+            }
+            _ => run.sockets.push(u64::from(batch.stats.messages)),
+        }
         dump_us.push(batch.stats.dump_nanos as f64 / 1e3);
         seen += u64::from(batch.sockets_seen);
         tracked = batch.stats.tracked;
@@ -415,6 +434,11 @@ fn measure(cfg: &Config) -> Result<String, String> {
     run.recvmsg_calls = Some(totals.recv_calls);
     run.bytes = Some(totals.bytes);
     run.extra = vec![
+        ("mode", format!("\"{}\"", cfg.poller.mode.as_str())),
+        ("bpf_emitted_total", bpf_totals[0].to_string()),
+        ("bpf_fetched_total", bpf_totals[1].to_string()),
+        ("bpf_gone_total", bpf_totals[2].to_string()),
+        ("bpf_sweeps", bpf_totals[3].to_string()),
         ("dump_us_p50", format!("{:.3}", percentile(&dump_us, 50.0))),
         ("dump_us_p99", format!("{:.3}", percentile(&dump_us, 99.0))),
         ("elapsed_s", format!("{:.3}", elapsed.as_secs_f64())),

@@ -55,11 +55,13 @@ pub enum Error {
     },
     /// A bug in tcpinfo: a thread panicked or ended without being asked to.
     Internal(String),
+    /// A feature cannot run here (the BPF poll mode); the text names what is missing.
+    Unsupported(String),
 }
 
 /// Every code [`Error::code`] can return, in declaration order. The TypeScript list of
 /// error codes is tested against it (`__test__/vocabulary.spec.ts`).
-pub const ERROR_CODES: [&str; 9] = [
+pub const ERROR_CODES: [&str; 10] = [
     "ERR_SOCKET",
     "ERR_KERNEL",
     "ERR_MALFORMED",
@@ -69,6 +71,7 @@ pub const ERROR_CODES: [&str; 9] = [
     "ERR_NETNS",
     "ERR_THREAD",
     "ERR_INTERNAL",
+    "ERR_UNSUPPORTED",
 ];
 
 impl Error {
@@ -84,6 +87,7 @@ impl Error {
             Error::Netns { .. } => "ERR_NETNS",
             Error::Thread { .. } => "ERR_THREAD",
             Error::Internal(_) => "ERR_INTERNAL",
+            Error::Unsupported(_) => "ERR_UNSUPPORTED",
         }
     }
 
@@ -131,6 +135,7 @@ impl fmt::Display for Error {
             Error::Internal(msg) => {
                 write!(f, "{msg} (this is a bug in tcpinfo, please report it)")
             }
+            Error::Unsupported(what) => write!(f, "unsupported: {what}"),
         }
     }
 }
@@ -167,6 +172,7 @@ mod tests {
             },
             Error::thread("x", "y"),
             Error::Internal(String::new()),
+            Error::Unsupported(String::new()),
         ];
         let codes: Vec<_> = all.iter().map(Error::code).collect();
         assert_eq!(codes, ERROR_CODES);

@@ -38,6 +38,7 @@ pub use poll::batch::{
     WarningCode, FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX_ENTRY_LEN,
     INDEX_NETNS_OFFSET, WARNING_CODES,
 };
+pub use poll::bpf_source::BpfPollStats;
 pub use poll::config::{
     PollerConfig, ALL_STATES, DEFAULT_CLOSE_GRACE, DEFAULT_EXT, DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_PENDING_CLOSES, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_POLL_INTERVAL,
@@ -45,6 +46,7 @@ pub use poll::config::{
     MIN_MAX_CPU, MIN_MAX_QUEUED_BYTES,
 };
 pub use poll::ingest::Ingest;
+pub use poll::mode::{PollMode, AUTO_TO_BPF_SHARE, AUTO_TO_NETLINK_SHARE, BPF_SWEEP_INTERVAL};
 pub use poll::multi::{MultiPoller, MAX_NAMESPACES};
 pub use poll::poller::{unix_nanos, PartSink, Poller};
 pub use poll::records_pool::RecordsPool;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use napi_derive::napi;
-use tcpinfo_core::{ChangeRule, Cidr, Filter, PollerConfig};
+use tcpinfo_core::{ChangeRule, Cidr, Filter, PollMode, PollerConfig};
 
 use crate::native_error::config;
 
@@ -51,6 +51,8 @@ pub struct NativePollerOptions {
     pub max_queued_bytes: Option<f64>,
     /// Kernel receive buffer of the destroy-event socket, bytes (default 8 MiB).
     pub event_rcvbuf_bytes: Option<u32>,
+    /// Poll mode: `netlink` (default), `bpf` or `auto`.
+    pub mode: Option<String>,
 }
 
 /// Builds a validated core configuration.
@@ -109,6 +111,9 @@ pub fn to_config(o: NativePollerOptions) -> napi::Result<PollerConfig> {
     }
     if let Some(b) = o.event_rcvbuf_bytes {
         c.event_rcvbuf_bytes = usize::try_from(b).unwrap_or(usize::MAX);
+    }
+    if let Some(m) = o.mode.as_deref() {
+        c.mode = PollMode::parse(m).map_err(|e| config(&e))?;
     }
     c.validate().map_err(|e| crate::native_error::to_napi(&e))?;
     Ok(c)

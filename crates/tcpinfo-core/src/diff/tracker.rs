@@ -194,6 +194,30 @@ impl Tracker {
         }
     }
 
+    /// Records that `cookie` still exists in the current poll without telling its
+    /// fingerprint (the BPF mode's sweep walks report unchanged sockets this way). An
+    /// unknown cookie is ignored.
+    pub fn touch(&mut self, cookie: u64) {
+        let hit = self
+            .slots
+            .get(self.cursor)
+            .is_some_and(|s| s.cookie == cookie && !s.dead());
+        let idx = if hit {
+            self.cursor
+        } else if let Some(i) = self.find(cookie) {
+            self.misses += 1;
+            i
+        } else {
+            return;
+        };
+        let pos = self.observed & META_POS;
+        self.observed += 1;
+        self.cursor = idx + 1;
+        let s = &mut self.slots[idx];
+        s.seen_gen = self.gen;
+        s.meta = (s.meta & META_V6) | pos;
+    }
+
     fn find(&self, cookie: u64) -> Option<usize> {
         let slots = &self.slots;
         self.index

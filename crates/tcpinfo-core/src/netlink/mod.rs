@@ -7,6 +7,7 @@
 pub mod bytecode;
 pub mod destroy;
 pub mod dump;
+pub mod exact;
 pub mod request;
 
 use std::os::fd::AsRawFd;

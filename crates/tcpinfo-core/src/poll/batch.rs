@@ -60,10 +60,12 @@ pub enum WarningCode {
     FilterRejected,
     /// Anything else (a bug).
     Internal,
+    /// `auto` poll mode fell back to netlink: the message says what BPF lacks here.
+    Unsupported,
 }
 
 /// Every [`WarningCode`], in declaration order (tested against the TypeScript union).
-pub const WARNING_CODES: [WarningCode; 7] = [
+pub const WARNING_CODES: [WarningCode; 8] = [
     WarningCode::Socket,
     WarningCode::Kernel,
     WarningCode::Malformed,
@@ -71,6 +73,7 @@ pub const WARNING_CODES: [WarningCode; 7] = [
     WarningCode::EventsLost,
     WarningCode::FilterRejected,
     WarningCode::Internal,
+    WarningCode::Unsupported,
 ];
 
 impl WarningCode {
@@ -84,6 +87,7 @@ impl WarningCode {
             WarningCode::EventsLost => "ERR_EVENTS_LOST",
             WarningCode::FilterRejected => "ERR_FILTER_REJECTED",
             WarningCode::Internal => "ERR_INTERNAL",
+            WarningCode::Unsupported => "ERR_UNSUPPORTED",
         }
     }
 
@@ -94,6 +98,7 @@ impl WarningCode {
             crate::Error::Kernel { .. } => WarningCode::Kernel,
             crate::Error::Malformed { .. } => WarningCode::Malformed,
             crate::Error::DumpInterrupted { .. } => WarningCode::DumpInterrupted,
+            crate::Error::Unsupported(_) => WarningCode::Unsupported,
             _ => WarningCode::Internal,
         }
     }

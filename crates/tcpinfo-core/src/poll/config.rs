@@ -9,6 +9,7 @@ use crate::netlink::destroy::DEFAULT_EVENT_RCVBUF_BYTES;
 use crate::netlink::dump::DEFAULT_RECV_BUFFER_BYTES;
 use crate::parse::diag_msg::{AF_INET, AF_INET6};
 use crate::parse::tcp_info::AccEcnLayout;
+use crate::poll::mode::PollMode;
 
 /// Poll interval (M-Lab's default).
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(10);
@@ -108,6 +109,8 @@ pub struct PollerConfig {
     /// Off by default: such sockets (a failed `connect()` that never left SYN-SENT is
     /// not one of them; a bound-then-closed socket is) are not connections.
     pub report_unconnected: bool,
+    /// How changes are found: netlink dumps, the BPF iterator, or BPF where possible.
+    pub mode: PollMode,
 }
 
 impl Default for PollerConfig {
@@ -134,6 +137,7 @@ impl Default for PollerConfig {
             single_dump: true,
             kernel_filter: true,
             report_unconnected: false,
+            mode: PollMode::Netlink,
         }
     }
 }

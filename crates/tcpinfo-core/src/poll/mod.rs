@@ -2,9 +2,11 @@
 //! runs it at a fixed interval. See `docs/internals/poll/design.md`.
 
 pub mod batch;
+pub mod bpf_source;
 pub mod budget;
 pub mod config;
 pub mod ingest;
+pub mod mode;
 pub mod multi;
 pub mod poller;
 pub mod records_pool;

@@ -10,8 +10,10 @@ use super::batch::{
     NamespaceInfo, PollBatch, RecordKind, Warning, WarningCode, FLAG_FROM_DESTROY_EVENT,
     FLAG_UNSEEN,
 };
+use super::bpf_source::{BpfPollStats, BpfSource, Plan};
 use super::config::PollerConfig;
 use super::ingest::Ingest;
+use super::mode::PollMode;
 use super::records_pool::RecordsPool;
 use crate::diff::tracker::Vanished;
 use crate::error::{Error, Result};
@@ -59,6 +61,12 @@ pub struct Poller {
     patched: Vec<u8>,
     /// Where parts of a large poll go as soon as they hold this many bytes of records.
     part_sink: Option<(usize, PartSink)>,
+    /// The BPF poll mode's walk and fetch (`mode` bpf, or auto where it can run).
+    bpf: Option<BpfSource>,
+    /// Why `auto` polls with netlink, for the first batch's warnings.
+    fallback: Option<Warning>,
+    /// Cookies of this poll's destroy events and sweep closes, for the BPF mode to forget.
+    closed_cookies: Vec<u64>,
 }
 
 /// Receives the parts of a poll whose records outgrow `max_batch_bytes`, while the poll
@@ -166,6 +174,20 @@ impl Poller {
             uuid_tag: String::new(),
         };
         let source = BatchSource::new(&config);
+        let (bpf, fallback) = match config.mode {
+            PollMode::Netlink => (None, None),
+            PollMode::Bpf => (Some(BpfSource::open(&config)?), None),
+            PollMode::Auto => match BpfSource::open(&config) {
+                Ok(b) => (Some(b), None),
+                Err(e) => (
+                    None,
+                    Some(Warning {
+                        code: WarningCode::Unsupported,
+                        message: format!("poll mode auto uses netlink: {e}"),
+                    }),
+                ),
+            },
+        };
         let bytecode = if config.kernel_filter {
             exclusion_program(&config.filter).unwrap_or_default()
         } else {
@@ -186,6 +208,9 @@ impl Poller {
             vanished: Vec::new(),
             patched: Vec::new(),
             part_sink: None,
+            bpf,
+            fallback,
+            closed_cookies: Vec::new(),
         })
     }
 
@@ -199,6 +224,12 @@ impl Poller {
     /// steady state free of allocation and page faults.
     pub fn records_pool(&self) -> Arc<RecordsPool> {
         Arc::clone(&self.source.records_pool)
+    }
+
+    /// What the BPF poll mode did in the last poll; `None` in netlink mode (or `auto`
+    /// that fell back).
+    pub fn bpf_stats(&self) -> Option<BpfPollStats> {
+        self.bpf.as_ref().map(BpfSource::last)
     }
 
     /// The namespace this poller watches, as its records name it.
@@ -248,20 +279,64 @@ impl Poller {
         self.ingest.begin_poll(now_nanos);
         let started = Instant::now();
         let mut complete = Vec::with_capacity(self.config.families.len());
-        for i in 0..self.dumps.len() {
-            let family = self.dumps[i];
-            if self.dump_family(family, line_nanos, batch) {
-                if family == AF_UNSPEC {
-                    complete.extend_from_slice(&self.config.families);
-                } else {
-                    complete.push(family);
+        batch.warnings.extend(self.fallback.take());
+        // The BPF mode walks instead of dumping (poll/bpf_source.rs); `complete` then
+        // lists the families only on its sweep walks, the only ones that see everything.
+        let mut walked = None;
+        match self.bpf.as_ref().map(BpfSource::plan) {
+            Some(Plan::Walk) => walked = Some(self.walk(batch, line_nanos, &mut complete)),
+            plan => {
+                if let (Some(Plan::Dump { prime: true }), Some(b)) = (plan, self.bpf.as_mut()) {
+                    b.prime(batch);
+                }
+                for i in 0..self.dumps.len() {
+                    let family = self.dumps[i];
+                    if self.dump_family(family, line_nanos, batch) {
+                        if family == AF_UNSPEC {
+                            complete.extend_from_slice(&self.config.families);
+                        } else {
+                            complete.push(family);
+                        }
+                    }
+                }
+                if let Some(b) = self.bpf.as_mut() {
+                    b.after_dump(batch);
                 }
             }
         }
         batch.stats.dump_nanos += u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.drain_events_into(batch, line_nanos);
+        if batch.stats.destroy_overruns > 0 {
+            if let Some(b) = self.bpf.as_mut() {
+                b.request_sweep();
+            }
+        }
         self.sweep(&complete, batch);
-        complete.len() == self.config.families.len()
+        walked.unwrap_or(complete.len() == self.config.families.len())
+    }
+
+    /// A BPF walk and the fetches of what it reported; returns whether it completed.
+    fn walk(&mut self, batch: &mut PollBatch, line_nanos: i64, complete: &mut Vec<u8>) -> bool {
+        let Self {
+            bpf,
+            ingest,
+            part_sink,
+            ..
+        } = self;
+        let Some(bpf) = bpf.as_mut() else {
+            return false;
+        };
+        let (ok, swept) = bpf.walk_into(ingest, batch, line_nanos, |batch| {
+            if let Some((max, sink)) = part_sink {
+                if batch.records.len_bytes() >= *max {
+                    sink(batch.take_part());
+                }
+            }
+        });
+        if swept {
+            complete.extend_from_slice(&self.config.families);
+        }
+        ok
     }
 
     /// Ends this namespace (it is gone): its pending destroy events are reported with
@@ -400,6 +475,8 @@ impl Poller {
         } = &mut self.ingest;
         let recent_set = &mut self.recently_vanished_set;
         let patched = &mut self.patched;
+        let closed_cookies = &mut self.closed_cookies;
+        let bpf = self.bpf.is_some();
         let mut malformed = 0;
         let result = events.drain(&mut stats, |payload| {
             let Ok((msg, _)) = parse_diag(payload) else {
@@ -407,6 +484,9 @@ impl Poller {
                 return;
             };
             let cookie = msg.cookie();
+            if bpf {
+                closed_cookies.push(cookie);
+            }
             let (flags, owner) = if let Some(owner) = tracker.remove(cookie) {
                 (FLAG_FROM_DESTROY_EVENT, Some(owner))
             } else if recent_set.remove(&cookie) {
@@ -459,11 +539,22 @@ impl Poller {
                 message: e.to_string(),
             });
         }
+        if let Some(b) = self.bpf.as_mut() {
+            b.forget(&self.closed_cookies, batch);
+            self.closed_cookies.clear();
+        }
     }
 
     fn sweep(&mut self, complete: &[u8], batch: &mut PollBatch) {
         self.vanished.clear();
         self.ingest.sweep(complete, &mut self.vanished);
+        if let Some(b) = self.bpf.as_mut() {
+            self.closed_cookies.clear();
+            self.closed_cookies
+                .extend(self.vanished.iter().map(|v| v.cookie));
+            b.forget(&self.closed_cookies, batch);
+            self.closed_cookies.clear();
+        }
         for v in &self.vanished {
             batch.push_bare(RecordKind::Closed, v.family, v.cookie);
             if self.recently_vanished.len() == RECENTLY_VANISHED_CAPACITY {

@@ -1,0 +1,75 @@
+//! The program against the live kernel: new sockets are reported once, unchanged ones
+//! not again, a changed one again, and an `emit_all` walk reports every socket.
+
+use std::io::Write as _;
+use std::net::{TcpListener, TcpStream};
+
+use tcpinfo_bpf::{ChangeIter, Entry, IterConfig};
+
+fn cookies(it: &mut ChangeIter, emit_all: bool) -> (Vec<(u64, u16, u16)>, Vec<u64>) {
+    let mut changed = Vec::new();
+    let mut seen = Vec::new();
+    let stats = it
+        .walk(emit_all, |e| match e {
+            Entry::Changed(id) => changed.push((id.cookie, id.sport, id.dport)),
+            Entry::Seen { cookie, .. } => seen.push(cookie),
+            _ => {}
+        })
+        .expect("walk");
+    assert!(stats.complete, "{stats:?}");
+    (changed, seen)
+}
+
+#[test]
+fn only_new_and_changed_sockets_are_reported() {
+    let mut it = ChangeIter::load(IterConfig {
+        states: 0xF37,
+        ipv4: true,
+        ipv6: true,
+        fp_flags: 0,
+    })
+    .expect("load (run as root on Linux >= 5.9 with BTF)");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (mut server, _) = listener.accept().expect("accept");
+    let cport = client.local_addr().unwrap().port();
+    let (first, _) = cookies(&mut it, false);
+    let ours = |v: &[(u64, u16, u16)]| {
+        v.iter()
+            .filter(|(_, s, _)| *s == port || *s == cport)
+            .count()
+    };
+    assert_eq!(
+        ours(&first),
+        3,
+        "listener, client and server are new: {first:?}"
+    );
+    // Let the handshake's last effects settle, then nothing of ours changes.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let _ = cookies(&mut it, false);
+    let (quiet, _) = cookies(&mut it, false);
+    assert_eq!(ours(&quiet), 0, "{quiet:?}");
+    client.write_all(b"hello").unwrap();
+    let mut b = [0u8; 5];
+    std::io::Read::read_exact(&mut server, &mut b).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let (after, _) = cookies(&mut it, false);
+    assert_eq!(
+        ours(&after),
+        2,
+        "both ends of the connection changed: {after:?}"
+    );
+    let (_, seen) = cookies(&mut it, true);
+    let all: Vec<u64> = first
+        .iter()
+        .filter(|(_, s, d)| *s == port || *s == cport || *d == port)
+        .map(|c| c.0)
+        .collect();
+    for c in all {
+        assert!(
+            seen.contains(&c),
+            "emit_all reports unchanged socket {c:#x}"
+        );
+    }
+}
