@@ -287,6 +287,8 @@ export interface NativeBatch {
   stats: NativePollStats
   /** The network namespaces the records point into (index entry offset 20). */
   namespaces: Array<NativeNamespace>
+  /** Per-port accounting: one entry per `metricPorts` port, or empty. */
+  portStats: Array<NativePortStats>
   /**
    * One 32-byte entry per record. Each region's memory returns to the poller's pool
    * when V8 collects its `Buffer`.
@@ -365,6 +367,10 @@ export interface NativePollerOptions {
   queueDepth?: number
   /** Bytes of queued records beyond which polls are skipped. */
   maxQueuedBytes?: number
+  /** Account bytes moved per poll (`stats.bytesSent`/`bytesReceived`), default false. */
+  countBytes?: boolean
+  /** Local ports with per-port accounting (at most 64). */
+  metricPorts?: Array<number>
 }
 
 /**
@@ -406,6 +412,36 @@ export interface NativePollStats {
   effectiveIntervalNanos: number
   /** Polls so far that took longer than the configured interval. */
   longPolls: number
+  /** Flow opens reported by this poll (opened records and unseen closes). */
+  flowOpens: number
+  /** Flow closes reported by this poll. */
+  flowCloses: number
+  /**
+   * Bytes acknowledged by peers since each reported connection's previous report
+   * (0 unless `countBytes` or `metricPorts`).
+   */
+  bytesSent: number
+  /** Bytes received since each reported connection's previous report. */
+  bytesReceived: number
+  /** Reports whose byte counters went backwards (counted 0). */
+  countersBackwards: number
+}
+
+/**
+ * Per-port accounting of one poll for one configured metrics port: deltas since the
+ * previous poll (bytes as JS numbers, exact below 2^53).
+ */
+export interface NativePortStats {
+  /** The local port. */
+  port: number
+  /** Connections on it reported opened by this poll. */
+  opened: number
+  /** Connections on it reported closed by this poll. */
+  closed: number
+  /** Bytes acknowledged by peers on its connections since their previous reports. */
+  bytesSent: number
+  /** Bytes received on its connections since their previous reports. */
+  bytesReceived: number
 }
 
 /** One batch of samples. */

@@ -7,7 +7,7 @@
  */
 import type { Buffer } from 'node:buffer'
 
-import { callNative, native, type NativeBatch, type NativePollStats } from '../native.js'
+import { callNative, native, type NativeBatch, type NativePollStats, type NativePortStats } from '../native.js'
 import { FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX, RECORD_KINDS as KINDS, type WarningCode } from '../uapi.js'
 import { regionOf, view as regionView, type Region } from './region-buffer.js'
 import type { DecodedConnection, SocketId, TcpInfo } from './types.js'
@@ -23,6 +23,9 @@ export type ChangeKind = (typeof KINDS)[number]
  * a counter added in Rust reaches the TypeScript type without a second list.
  */
 export type PollStats = NativePollStats
+
+/** Per-port accounting of one poll: the binding's `NativePortStats` (crates/tcpinfo-node/src/native_port_stats.rs). */
+export type PortStats = NativePortStats
 
 /** The network namespace a connection lives in. */
 export interface Netns {
@@ -183,6 +186,12 @@ export class Batch {
   readonly stats: PollStats
   /** The network namespaces of this batch's connections (`Connection.netns` is one of them). */
   readonly namespaces: readonly Netns[]
+  /**
+   * Per-port accounting (watch option `metricPorts`): one entry per configured port, in
+   * configured order, with this poll's opened and closed connections on it and their bytes
+   * (deltas); empty when no port is configured or nothing happened on them.
+   */
+  readonly portStats: readonly PortStats[]
   /** Number of reported connections (opened + changed + closed). */
   readonly size: number
   /** Bytes of the batch's buffers (index, payloads and lines), as counted against `maxQueuedBytes`. */
@@ -213,6 +222,7 @@ export class Batch {
     this.more = b.more
     this.warnings = b.warnings
     this.stats = b.stats
+    this.portStats = b.portStats ?? []
     this.namespaces = (b.namespaces ?? []).map((n) => ({ inode: n.inode, name: n.name ?? null, host: n.host, uuidTag: n.uuidTag }))
     this.index = b.index
     this.payloads = b.payloads

@@ -36,5 +36,7 @@ export function toNativeOptions(o: CheckedWatchOptions): NativePollerOptions {
     queueDepth: o.queueDepth,
     maxQueuedBytes: o.maxQueuedBytes,
     maxCpu: o.maxCpu,
+    countBytes: o.countBytes,
+    metricPorts: o.metricPorts,
   }
 }

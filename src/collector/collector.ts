@@ -197,6 +197,9 @@ export class Collector {
         uuidPrefix: this.uuidPrefix,
         ...(c.netns ? { netns: c.netns } : {}),
         ...(c.maxCpu !== undefined ? { maxCpu: c.maxCpu } : {}),
+        // The metrics read flow events, byte deltas and per-port figures from each poll's stats.
+        countBytes: c.prom !== '',
+        metricPorts: [...c.metricsPorts],
         signal: this.#abort.signal,
       })
       await outputs

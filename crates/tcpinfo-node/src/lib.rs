@@ -16,6 +16,7 @@ mod native_error;
 mod native_namespace;
 mod native_options;
 mod native_poller;
+mod native_port_stats;
 mod native_records;
 mod native_rtt;
 mod native_rtt_options;

@@ -49,6 +49,10 @@ pub struct NativePollerOptions {
     pub queue_depth: Option<u32>,
     /// Bytes of queued records beyond which polls are skipped.
     pub max_queued_bytes: Option<f64>,
+    /// Account bytes moved per poll (`stats.bytesSent`/`bytesReceived`), default false.
+    pub count_bytes: Option<bool>,
+    /// Local ports with per-port accounting (at most 64).
+    pub metric_ports: Option<Vec<u32>>,
 }
 
 /// Builds a validated core configuration.
@@ -105,6 +109,8 @@ pub fn to_config(o: NativePollerOptions) -> napi::Result<PollerConfig> {
         let bytes = b as usize;
         c.max_queued_bytes = bytes;
     }
+    c.count_bytes = o.count_bytes.unwrap_or(false);
+    c.metric_ports = ports(o.metric_ports.unwrap_or_default())?;
     c.validate().map_err(|e| crate::native_error::to_napi(&e))?;
     Ok(c)
 }
