@@ -235,10 +235,11 @@ export class MetricsSink implements Sink {
     this.#cache.observe(s.tracked)
     if (this.#lastTs !== 0n) this.#interval.observe(Number(batch.timestampNs - this.#lastTs) / 1e9)
     this.#lastTs = batch.timestampNs
-    this.#account(batch)
+    // A poll of a new second first closes the previous second's window.
     const sec = Number(batch.timestampNs / 1_000_000_000n)
     if (this.#windowSec < 0) this.#windowSec = sec
     else if (sec > this.#windowSec) this.#report(sec)
+    this.#account(batch)
     return true
   }
 
