@@ -847,5 +847,6 @@ module.exports.nativeDecodeRecords = nativeBinding.nativeDecodeRecords
 module.exports.nativeKernelRelease = nativeBinding.nativeKernelRelease
 module.exports.nativeOutputClosed = nativeBinding.nativeOutputClosed
 module.exports.nativeSnapshot = nativeBinding.nativeSnapshot
+module.exports.nativeTcpInfoLayout = nativeBinding.nativeTcpInfoLayout
 module.exports.nativeUuidPrefix = nativeBinding.nativeUuidPrefix
 module.exports.nativeVocabulary = nativeBinding.nativeVocabulary

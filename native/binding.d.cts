@@ -311,9 +311,12 @@ export declare function nativeCsvRows(index: Uint8Array, payloads: Uint8Array, l
 
 /**
  * Decodes the payload of every record of a batch (its `index` and `payloads`
- * regions). Records without payload, and malformed ones, decode to `null`.
+ * regions). Records without payload, and malformed ones, decode to `null`. With
+ * `tcpInfoPlaceholder`, a record's `tcpInfo` is `true` instead of an object, keeping its
+ * place among the keys: the TS side builds it from the `tcp_info` bytes (far cheaper
+ * than ~80 properties set through napi) and puts it there.
  */
-export declare function nativeDecodeRecords(index: Uint8Array, payloads: Uint8Array): Array<Record<string, unknown> | null>
+export declare function nativeDecodeRecords(index: Uint8Array, payloads: Uint8Array, tcpInfoPlaceholder?: boolean | undefined | null): Array<Record<string, unknown> | null>
 
 /** The running kernel's release string. */
 export declare function nativeKernelRelease(): string
@@ -490,6 +493,24 @@ export interface NativeRttOptions {
 
 /** One snapshot of all current sockets (every record is `opened`). */
 export declare function nativeSnapshot(options?: NativePollerOptions | undefined | null): Promise<NativeBatch>
+
+/** The `tcp_info` field table (see the module docs). */
+export declare function nativeTcpInfoLayout(): NativeTcpInfoLayout
+
+/** The plain fields of `struct tcp_info` in offset order, and the AccECN layout in use. */
+export interface NativeTcpInfoLayout {
+  /** camelCase field names. */
+  names: Array<string>
+  /** Byte offset of each field. */
+  offsets: Array<number>
+  /** Byte size of each field: 1, 2, 4 or 8 (8 = a `bigint` counter). */
+  sizes: Array<number>
+  /**
+   * The running kernel uses the Linux 7.0+ bitfield for bytes 276..280 (else 6.18's
+   * `u16` pair), as `nativeDecodeRecords` assumes.
+   */
+  accecnBitfield: boolean
+}
 
 /** The UUID prefix: the content of `file` if given, else `<hostname>_<boot time>_unsafe`. */
 export declare function nativeUuidPrefix(file?: string | undefined | null): string

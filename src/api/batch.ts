@@ -10,6 +10,7 @@ import type { Buffer } from 'node:buffer'
 import { callNative, native, type NativeBatch, type NativePollStats, type NativePortStats } from '../native.js'
 import { FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX, RECORD_KINDS as KINDS, type WarningCode } from '../uapi.js'
 import { regionOf, view as regionView, type Region } from './region-buffer.js'
+import { tcpInfoOf } from './tcp-info.js'
 import type { DecodedConnection, SocketId, TcpInfo } from './types.js'
 
 const INDEX_ENTRY_LEN = INDEX.entryLen
@@ -146,9 +147,13 @@ export class Connection {
   get id(): SocketId | undefined {
     return this.decoded?.id
   }
-  /** Decoded `tcp_info`; `undefined` when the kernel sent none. */
+  /**
+   * Decoded `tcp_info`; `undefined` when the kernel sent none. Read from the record's bytes
+   * on first access (about a microsecond; `src/api/tcp-info.ts`), the same object as
+   * `decoded.tcpInfo`.
+   */
   get tcpInfo(): TcpInfo | undefined {
-    return this.decoded?.tcpInfo
+    return this.#batch.tcpInfoAt(this.#index)
   }
   /** The `ArchivalRecord` JSON text without the trailing newline. */
   get archivalRecord(): string | null {
@@ -210,6 +215,9 @@ export class Batch {
   readonly uuidPrefix: string
   #connections: readonly Connection[] | undefined
   #decoded: (DecodedConnection | null)[] | undefined
+  #tcpInfos: (TcpInfo | null | undefined)[] | undefined
+  #indexView: DataView | undefined
+  #payloadView: DataView | undefined
 
   /** @internal */
   constructor(b: NativeBatch, uuidPrefix: string) {
@@ -278,10 +286,41 @@ export class Batch {
     return undefined
   }
 
-  /** @internal Decodes every record once, in one native call. */
+  /**
+   * @internal Decodes every record once, in one native call; each `tcpInfo` is built on the
+   * JS side from its bytes ({@link tcpInfoAt}), in the place the native side kept for it.
+   */
   decodeAll(): (DecodedConnection | null)[] {
-    this.#decoded ??= callNative(() => native().nativeDecodeRecords(this.index, this.payloads)) as (DecodedConnection | null)[]
+    if (!this.#decoded) {
+      const all = callNative(() => native().nativeDecodeRecords(this.index, this.payloads, true)) as (DecodedConnection | null)[]
+      for (let i = 0; i < all.length; i++) {
+        const d = all[i]
+        if (d?.tcpInfo !== undefined) d.tcpInfo = this.tcpInfoAt(i)
+      }
+      this.#decoded = all
+    }
     return this.#decoded
+  }
+
+  /** @internal The decoded `tcp_info` of record `i` (made once, on first access). */
+  tcpInfoAt(i: number): TcpInfo | undefined {
+    const cache = (this.#tcpInfos ??= new Array<TcpInfo | null | undefined>(this.size))
+    const hit = cache[i]
+    if (hit !== undefined) return hit ?? undefined
+    const view = (this.#indexView ??= new DataView(this.index.buffer, this.index.byteOffset, this.index.byteLength))
+    const off = i * INDEX_ENTRY_LEN
+    let info: TcpInfo | undefined
+    if (off + INDEX_ENTRY_LEN <= view.byteLength && view.getUint8(off + 1) & FLAG_HAS_RECORD) {
+      const start = view.getUint32(off + 4, true)
+      const len = view.getUint32(off + 8, true)
+      const p = this.payloads
+      if (start + len <= p.length) {
+        const pv = (this.#payloadView ??= new DataView(p.buffer, p.byteOffset, p.byteLength))
+        info = tcpInfoOf(pv, start, len)
+      }
+    }
+    cache[i] = info ?? null
+    return info
   }
 }
 

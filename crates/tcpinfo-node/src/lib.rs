@@ -20,6 +20,7 @@ mod native_port_stats;
 mod native_records;
 mod native_rtt;
 mod native_rtt_options;
+mod native_tcp_info_layout;
 mod native_vocabulary;
 
 /// Makes a Rust panic say what it is before napi turns it into a JS error.
