@@ -123,7 +123,13 @@ async function stopCollector(c) {
 /** One round: both contenders (in `order`), concurrently or one after the other. */
 async function round(ns, order) {
   const measure = async (cs) => {
-    await sleep(8000) // warm-up: the first poll's opens and files, JIT, every client's initial state
+    await sleep(8000) // warm-up: the first poll's opens and files, JIT
+    // Every client has its initial state (10k open events each): wait until the bytes they
+    // receive stop growing, so the window measures the steady state, not that one-time cost.
+    for (let last = -1, c = cs.find((x) => x.withOutputs); c && Number(c.received) !== last; ) {
+      last = Number(c.received)
+      await sleep(2000)
+    }
     for (const c of cs) await openWindow(c)
     await sleep(SECONDS * 1000)
     const rs = []
