@@ -5,6 +5,7 @@
  * consumer still holds keeps its bytes.
  */
 import { Buffer } from 'node:buffer'
+import { readFileSync } from 'node:fs'
 
 import test from 'ava'
 
@@ -68,4 +69,41 @@ test.serial('collected buffers are reused by later polls; a held line keeps its 
     await w.next()
   }
   held.forEach((l, i) => t.deepEqual(l, copies[i], `held line ${i} unchanged after reuse`))
+})
+
+/** Resident set of this process, bytes. */
+function rss(): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024
+}
+
+test('release() gives a batch memory back at once, not at the next GC, and the batch reads no more', async (t) => {
+  const sink = await startSink()
+  t.teardown(() => sink.server.close())
+  // ~1,500 connections: a snapshot of ~2 MB, allocations large enough to be unmapped when freed.
+  const clients = await Promise.all(Array.from({ length: 1500 }, () => connect(sink.port)))
+  t.teardown(() => clients.forEach((c) => c.destroy()))
+  const nextTurn = async () => {
+    for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r))
+  }
+
+  const kept = await snapshot({ families: ['inet'] })
+  const before = rss()
+  await nextTurn()
+  t.true(before - rss() < kept.byteLength / 4, 'without release() the memory stays until V8 collects the batch')
+
+  const batch = await snapshot({ families: ['inet'] })
+  t.true(batch.byteLength > 1_500_000, `a large batch (${batch.byteLength} B)`)
+  const line = batch.connections[0]?.archivalLine
+  t.true(line !== undefined && line.length > 0)
+  const held = rss()
+  batch.release()
+  batch.release() // idempotent
+  await nextTurn()
+  const freed = held - rss()
+  t.true(freed > batch.byteLength / 2, `release() freed ${freed} B of the batch's ${batch.byteLength}`)
+  t.true(batch.released)
+  t.is(batch.index.byteLength + batch.payloads.byteLength + batch.lines.byteLength, 0, 'its regions are detached')
+  t.is(line?.length, 0, 'views taken before release() read as empty, never as freed memory')
+  t.is(t.throws(() => batch.connections)?.code, 'ERR_CLOSED')
+  t.true(kept.connections.length > 0, 'other batches are untouched')
 })

@@ -8,16 +8,19 @@
  * - A namespace created mid-run is picked up; a connection closed inside a namespace
  *   arrives with its final counters; a namespace deleted mid-run is dropped cleanly (its
  *   connections closed, no warning, gone from the namespace table).
+ * - The archive names each connection's files with its tagged UUID (`Connection.uuid`).
  * - `maxCpu` bounds the poller thread's measured CPU over seconds, at 5,000 sockets.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import net from 'node:net'
 import { createInterface } from 'node:readline'
 
 import test from 'ava'
 
-import { watch, type Batch, type Connection } from '../src/index.js'
+import { ArchiveWriter, watch, type Batch, type Connection } from '../src/index.js'
 import { sleep } from './helpers/tcp.js'
 
 const PORT = 47_617
@@ -94,10 +97,16 @@ test.serial('every namespace is watched, with its identity, as namespaces come a
 
   const w = watch({ netns: 'all', intervalMs: 20 })
   t.teardown(() => w.close())
-  const { value: first } = (await w.next()) as { value: Batch }
+  // The whole first poll: it comes in parts when other namespaces hold many sockets.
+  const firstPoll: Connection[] = []
+  let first: Batch
+  do {
+    first = ((await w.next()) as { value: Batch }).value
+    firstPoll.push(...first.connections)
+  } while (first.more)
   const ownInode = Number(/\d+/.exec(readlinkSync('/proc/self/ns/net'))![0])
   t.true(first.namespaces.some((n) => n.host && n.inode === ownInode))
-  const mine = first.connections.filter(onPort)
+  const mine = firstPoll.filter(onPort)
   for (const [inode, name] of [[a.inode, `${TAG}a`], [inodeB, null]] as const) {
     const here = mine.filter((c) => c.netns?.inode === inode)
     t.is(here.length, 3, `client, server and listener in namespace ${inode}`)
@@ -107,7 +116,7 @@ test.serial('every namespace is watched, with its identity, as namespaces come a
       t.regex(c.uuid, new RegExp(`_ns${inode}(\\.\\d+)?_[0-9A-F]{16}$`))
     }
   }
-  const hostListener = first.connections.find((c) => c.id?.srcPort === (host.address() as net.AddressInfo).port)
+  const hostListener = firstPoll.find((c) => c.id?.srcPort === (host.address() as net.AddressInfo).port)
   t.true(hostListener?.netns?.host)
   t.regex(hostListener?.uuid ?? '', /_unsafe_[0-9A-F]{16}$|^[^_]*_[0-9A-F]{16}$|_[0-9]+_unsafe_[0-9A-F]{16}$/)
   t.notRegex(hostListener?.uuid ?? '', /_ns\d+/)
@@ -134,6 +143,33 @@ test.serial('every namespace is watched, with its identity, as namespaces come a
   const { value: after } = (await w.next()) as { value: Batch }
   t.false(after.namespaces.some((n) => n.inode === a.inode))
   t.true(after.stats.namespaces >= 2)
+})
+
+test.serial('the archive names connections of other namespaces by their tagged UUIDs', async (t) => {
+  const a = named(`${TAG}w`)
+  t.teardown(() => (a.proc.child.kill(), a.del()))
+  t.is(await a.proc.line(), 'up')
+  const output = mkdtempSync(join(tmpdir(), 'tcpinfo-netns-archive-'))
+  t.teardown(() => rmSync(output, { recursive: true, force: true }))
+  const uuidPrefix = `netns-test_${process.pid}`
+  const writer = new ArchiveWriter({ output, uuidPrefix })
+  // Listeners only: other namespaces of this host (socket farms of other tests) stay small.
+  const w = watch({ netns: 'all', intervalMs: 20, uuidPrefix, states: 'listen' })
+  t.teardown(() => w.close())
+  const uuids = new Set<string>()
+  for (let i = 0; i < 5; i++) {
+    const { value: b } = (await w.next()) as { value: Batch }
+    for (const c of b.connections) if (onPort(c) && c.netns?.inode === a.inode && c.archivalLine) uuids.add(c.uuid)
+    if (!writer.write(b)) await writer.waitForRoom()
+  }
+  await w.return?.()
+  await writer.close()
+  t.is(uuids.size, 1, 'the listener of the namespace')
+  const names = new Set(readdirSync(output, { recursive: true, encoding: 'utf8' }).map((p) => p.split('/').pop()))
+  for (const u of uuids) {
+    t.regex(u, new RegExp(`^${uuidPrefix}_ns${a.inode}(\\.\\d+)?_[0-9A-F]{16}$`))
+    t.true(names.has(`${u}.00000.jsonl.zst`), `${u}: its file is named by its UUID (${[...names].filter((n) => n?.includes(`ns${a.inode}`)).join(', ')})`)
+  }
 })
 
 /** utime + stime of this process's thread named `comm`, in seconds. */

@@ -4,6 +4,7 @@
 // usage: node bench/node_contender.mjs [--polls 100] [--interval-ms 10] [--warmup 1]
 //                                      [--states 0xF37] [--ext 0xFF] [--families 4,6]
 //                                      [--dist PATH/index.js] [--announce] [--report-all]
+//                                      [--release 1|0]
 //
 // Iterates `watch({ intervalMs })` from the built package (`dist/`, `npm run build` first) and
 // consumes every batch the way a minimal consumer does: walks `batch.connections`, counts
@@ -31,6 +32,7 @@ function parseArgs(argv) {
     dist: resolve(here, '..', 'dist', 'index.js'),
     announce: false,
     'report-all': false,
+    release: 1,
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
@@ -112,6 +114,9 @@ async function main() {
       else if (c.kind === 'changed') changed++
       else closed++
     }
+    // --release 1 (default): give the batch's memory back as a consumer done with it should
+    // (Batch.release()); 0 leaves it to V8's GC, as before.
+    if (opts.release) batch.release()
     n++
     if (n <= opts.warmup) {
       if (n === 1) first = { wallMs: Number(process.hrtime.bigint() - t00) / 1e6, records, framedBytes: batch.byteLength }

@@ -835,8 +835,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeAnonymizer = nativeBinding.NativeAnonymizer
 module.exports.NativeArchiveReader = nativeBinding.NativeArchiveReader
 module.exports.NativeArchiveWriter = nativeBinding.NativeArchiveWriter
+module.exports.NativeKafkaProducer = nativeBinding.NativeKafkaProducer
 module.exports.NativePoller = nativeBinding.NativePoller
 module.exports.NativeRtt = nativeBinding.NativeRtt
 module.exports.nativeArchiveSeries = nativeBinding.nativeArchiveSeries
@@ -846,6 +848,7 @@ module.exports.nativeCsvRows = nativeBinding.nativeCsvRows
 module.exports.nativeDecodeRecords = nativeBinding.nativeDecodeRecords
 module.exports.nativeKernelRelease = nativeBinding.nativeKernelRelease
 module.exports.nativeOutputClosed = nativeBinding.nativeOutputClosed
+module.exports.nativeReleaseRegion = nativeBinding.nativeReleaseRegion
 module.exports.nativeSnapshot = nativeBinding.nativeSnapshot
 module.exports.nativeTcpInfoLayout = nativeBinding.nativeTcpInfoLayout
 module.exports.nativeUuidPrefix = nativeBinding.nativeUuidPrefix

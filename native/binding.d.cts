@@ -9,6 +9,14 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** An anonymizer with the archive writer's rule and keep-list. */
+export declare class NativeAnonymizer {
+  /** An anonymizer for `options.method`. */
+  constructor(options: NativeAnonymizerOptions)
+  /** Copies of `payloads` and `lines` with every record's addresses anonymized. */
+  batch(index: Uint8Array, payloads: Uint8Array, lines: Uint8Array): NativeAnonymizedBuffers
+}
+
 /**
  * A streaming archive decoder. Feed each source's bytes between `begin()` and `end()`;
  * `next()` returns a batch when one is ready.
@@ -39,10 +47,11 @@ export declare class NativeArchiveWriter {
   /** Starts the writer thread. Throws `ERR_CONFIG` for a bad option. */
   constructor(options: NativeArchiveWriterOptions)
   /**
-   * Queues one poll (its index and lines regions, copied once). Never blocks. Returns
-   * whether there is room for the next poll; on `false`, await `waitForRoom` first.
+   * Queues one poll (its index and lines regions, copied once, and the UUID tag of each
+   * namespace of its namespace table: `Batch.namespaces[i].uuidTag`). Never blocks.
+   * Returns whether there is room for the next poll; on `false`, await `waitForRoom`.
    */
-  write(index: Uint8Array, lines: Uint8Array): boolean
+  write(index: Uint8Array, lines: Uint8Array, uuidTags?: Array<string> | undefined | null): boolean
   /** Resolves once the queue is at most half full (`true`) or after `timeoutMs` (`false`). */
   waitForRoom(timeoutMs: number): Promise<boolean>
   /** Finishes every open file created at least `ageMs` ago (after the queued polls). */
@@ -60,6 +69,24 @@ export declare class NativeArchiveWriter {
    * Rejects with `ERR_ARCHIVE_TIMEOUT` when files were still being finished.
    */
   close(deadlineMs: number): Promise<void>
+}
+
+/** A Kafka producer running on its own thread. */
+export declare class NativeKafkaProducer {
+  /** Starts the producer thread (it connects in the background). Throws `ERR_CONFIG`. */
+  constructor(options: NativeKafkaOptions)
+  /**
+   * Queues one poll (its regions copied once; `payloads` may be empty for the
+   * `archival` format). Never blocks. Returns `false` when the poll was dropped whole
+   * (the producer thread is behind), counted.
+   */
+  offer(index: Uint8Array, lines: Uint8Array, payloads: Uint8Array, seq: number, timestampMs: number, namespaces?: Array<NativeKafkaNamespace> | undefined | null): boolean
+  /** The counters. */
+  stats(): NativeKafkaStats
+  /** The latest delivery or connection error since the last call. */
+  takeError(): string | null
+  /** Delivers what is queued within `deadlineMs`, then stops; idempotent. */
+  close(deadlineMs: number): Promise<NativeKafkaCloseReport>
 }
 
 /**
@@ -91,6 +118,25 @@ export declare class NativeRtt {
   next(): Promise<NativeRttBatch | null>
   /** Stops the capture: the thread sends a last batch and ends. Idempotent. */
   close(): void
+}
+
+/** Anonymized copies of a poll's buffers (same offsets as the originals). */
+export interface NativeAnonymizedBuffers {
+  /** The netlink payloads, addresses cut to their netblock. */
+  payloads: Buffer
+  /** The `ArchivalRecord` lines, `RawIDM` addresses cut to their netblock. */
+  lines: Buffer
+}
+
+/** Options of `NativeAnonymizer`. */
+export interface NativeAnonymizerOptions {
+  /** `none` or `netblock`. */
+  method: string
+  /**
+   * Addresses never anonymized (default: the local interfaces' addresses, as the
+   * archive writer).
+   */
+  keep?: Array<string>
 }
 
 /** Records of one or more sources in the poller's batch layout, plus times and sources. */
@@ -318,6 +364,102 @@ export declare function nativeCsvRows(index: Uint8Array, payloads: Uint8Array, l
  */
 export declare function nativeDecodeRecords(index: Uint8Array, payloads: Uint8Array, tcpInfoPlaceholder?: boolean | undefined | null): Array<Record<string, unknown> | null>
 
+/** What `close` achieved. */
+export interface NativeKafkaCloseReport {
+  /** Records delivered over the producer's life. */
+  delivered: number
+  /** Records dropped over the producer's life. */
+  dropped: number
+  /** Records given up at the deadline (0: everything queued was delivered). */
+  undelivered: number
+}
+
+/** A network namespace of a poll, as the records' index refers to it. */
+export interface NativeKafkaNamespace {
+  /** Between the prefix and the cookie in its UUIDs (`''` for the host's namespace). */
+  uuidTag: string
+  /** Its `netns` header (`''`: the producer's `netns` option). */
+  netns: string
+}
+
+/** Options of `NativeKafkaProducer`; absent values take the `DEFAULT_*` of `tcpinfo-kafka`. */
+export interface NativeKafkaOptions {
+  /** Bootstrap brokers, `host:port`. */
+  brokers: Array<string>
+  /** Topic. */
+  topic: string
+  /** UUID prefix of the keys. */
+  uuidPrefix: string
+  /** `host` header (default: the host name). */
+  host?: string
+  /** `netns` header of the collector's own namespace's records (default `''`). */
+  netns?: string
+  /** `archival` (default) or `decoded`. */
+  format?: string
+  /** `none` (default), `gzip`, `lz4` or `zstd`. */
+  compression?: string
+  /** Bytes of queued keys and values before the oldest are dropped (default 64 MiB). */
+  bufferBytes?: number
+  /** Bytes of records per produce request at most (default 512 KiB). */
+  batchBytes?: number
+  /** A partial batch is sent after this long, ms (default 20). */
+  lingerMs?: number
+  /** `all` (default), `opens-closes` or `N`. */
+  sample?: string
+  /** Kafka client id (default `tcpinfo`). */
+  clientId?: string
+  /** Use TLS. */
+  tls?: boolean
+  /** PEM file of the CAs to trust (default: the system bundle). */
+  tlsCaFile?: string
+  /** PEM client certificate chain (mutual TLS). */
+  tlsCertFile?: string
+  /** PEM client key (mutual TLS). */
+  tlsKeyFile?: string
+  /** `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (with `saslUsername`). */
+  saslMechanism?: string
+  /** SASL user name. */
+  saslUsername?: string
+  /** SASL password. */
+  saslPassword?: string
+}
+
+/** Counters of the producer (see `ProducerStats` in `tcpinfo-kafka`); records are messages. */
+export interface NativeKafkaStats {
+  /** Polls taken by the producer thread. */
+  polls: number
+  /** Records made into messages and queued. */
+  queued: number
+  /** Records the broker acknowledged. */
+  delivered: number
+  /** Bytes of keys and values acknowledged. */
+  deliveredBytes: number
+  /** Records dropped (buffer full: oldest first; intake full: whole polls). */
+  dropped: number
+  /** Records left out by sampling. */
+  sampledOut: number
+  /** Produce requests sent. */
+  requests: number
+  /** Produce requests that failed (retried). */
+  sendErrors: number
+  /** Connection attempts that failed (retried). */
+  connectErrors: number
+  /** Records given up at the close deadline. */
+  undelivered: number
+  /** Records in the buffer now. */
+  bufferedRecords: number
+  /** Bytes of keys and values in the buffer now. */
+  bufferedBytes: number
+  /** Polls waiting for the producer thread now. */
+  intakePolls: number
+  /** Bytes of those polls. */
+  intakeBytes: number
+  /** Partitions of the topic (0 before the first connection). */
+  partitions: number
+  /** Unix ms of the first failure since the last success (0: healthy). */
+  failingSinceMs: number
+}
+
 /** The running kernel's release string. */
 export declare function nativeKernelRelease(): string
 
@@ -370,6 +512,8 @@ export interface NativePollerOptions {
   queueDepth?: number
   /** Bytes of queued records beyond which polls are skipped. */
   maxQueuedBytes?: number
+  /** Kernel receive buffer of the destroy-event socket, bytes (default 8 MiB). */
+  eventRcvbufBytes?: number
   /** Account bytes moved per poll (`stats.bytesSent`/`bytesReceived`), default false. */
   countBytes?: boolean
   /** Local ports with per-port accounting (at most 64). */
@@ -446,6 +590,18 @@ export interface NativePortStats {
   /** Bytes received on its connections since their previous reports. */
   bytesReceived: number
 }
+
+/**
+ * Gives a records region's memory back now instead of at V8's next garbage collection:
+ * detaches the `ArrayBuffer` behind one of a batch's `Buffer`s (every view of it then
+ * reads as empty), which runs the finalizer above and recycles the bytes into the pool.
+ *
+ * Why: V8 frees external buffers only at a GC, which a consumer that allocates little JS
+ * heap does not trigger while a 100k-socket first poll streams through in 16 MiB parts;
+ * without this every part stays alive until then (docs/BENCHMARKS.md, `watch()` memory).
+ * The caller passes only the `ArrayBuffer` of a batch region it owns whole.
+ */
+export declare function nativeReleaseRegion(region: ArrayBuffer): void
 
 /** One batch of samples. */
 export interface NativeRttBatch {

@@ -23,6 +23,8 @@ export type NativeArchiveReader = Binding.NativeArchiveReader
 export type NativeRtt = Binding.NativeRtt
 export type NativeRttBatch = Binding.NativeRttBatch
 export type NativeRttOptions = Binding.NativeRttOptions
+export type NativeAnonymizer = Binding.NativeAnonymizer
+export type NativeKafkaProducer = Binding.NativeKafkaProducer
 
 /** Order of the counters in `NativeBatch.stats` (mirrors `NativeBatch::new` in the binding). */
 export const NATIVE_STATS_FIELDS = [

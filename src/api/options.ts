@@ -36,6 +36,7 @@ export function toNativeOptions(o: CheckedWatchOptions): NativePollerOptions {
     queueDepth: o.queueDepth,
     maxQueuedBytes: o.maxQueuedBytes,
     maxCpu: o.maxCpu,
+    eventRcvbufBytes: o.eventRcvbufBytes,
     countBytes: o.countBytes,
     metricPorts: o.metricPorts,
   }

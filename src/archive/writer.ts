@@ -27,7 +27,7 @@ export interface ArchiveWriterOptions {
   idleCloseMs?: number
   /** Polls queued in front of the writer thread (default 64). */
   queueDepth?: number
-  /** Bytes queued in front of the writer thread (default 64 MiB). */
+  /** Bytes queued in front of the writer thread (default 32 MiB). */
   maxQueuedBytes?: number
   /** zstd level, -7..22 (default 1). */
   level?: number
@@ -101,7 +101,8 @@ export class ArchiveWriter implements AsyncDisposable {
     if (batch.uuidPrefix !== this.#prefix) {
       throw new TcpinfoError('ERR_CONFIG', `batch UUID prefix ${JSON.stringify(batch.uuidPrefix)} is not the writer's ${JSON.stringify(this.#prefix)}`)
     }
-    return callNative(() => this.#native.write(batch.index, batch.lines))
+    const tags = batch.namespaces.length > 0 && batch.namespaces.some((n) => n.uuidTag !== '') ? batch.namespaces.map((n) => n.uuidTag) : undefined
+    return callNative(() => this.#native.write(batch.index, batch.lines, tags))
   }
 
   /** Resolves `true` once the queue is at most half full, `false` after `timeoutMs`. */

@@ -17,6 +17,7 @@
  */
 import { Registry } from 'prom-client'
 
+import { BatchAnonymizer } from '../archive/anonymizer.js'
 import { ArchiveWriter, type ArchiveStats } from '../archive/writer.js'
 import type { Batch } from '../api/batch.js'
 import { resolveUuidPrefix } from '../api/uuid.js'
@@ -24,7 +25,7 @@ import { watch } from '../api/watch.js'
 import type { CollectorConfig } from '../config/collector-config.js'
 import { uuidPrefixField } from '../config/poll-options.js'
 import { checkField } from '../config/schema.js'
-import { EventSocketServer, type EventSocketStats } from '../eventsocket/server.js'
+import { EVENTSOCKET_MAX_CLIENTS, EventSocketServer, type EventSocketStats } from '../eventsocket/server.js'
 import type { Logger } from '../log.js'
 import { MetricsSink } from '../metrics/metrics.js'
 import { MetricsServer } from '../metrics/server.js'
@@ -38,6 +39,9 @@ const MAX_ROTATE_CHECK_MS = 1000
 export const STOP_DEADLINE_MS = 1500
 /** Log lines of one cause at most this often, ms. */
 const LOG_EVERY_MS = 60_000
+/** Overrunning polls warn past this fraction of all polls, once there are at least LONG_POLLS_WARN_MIN. */
+const LONG_POLLS_WARN_FRACTION = 0.1
+const LONG_POLLS_WARN_MIN = 50
 
 /** Counters of a running collector. */
 export interface CollectorStats {
@@ -71,6 +75,9 @@ export class Collector {
   /** The metrics sink; its registry is the collector's own (never prom-client's global one). */
   readonly metrics: MetricsSink
   #metricsServer: MetricsServer | undefined
+  /** With `--anonymize-ip netblock`: the outputs that send addresses out of the process get an anonymized copy of each batch. */
+  readonly #anonymizer: BatchAnonymizer | undefined
+  readonly #anonymized: ReadonlySet<Sink>
   #sinkErrors = 0
   readonly #abort = new AbortController()
   readonly #done: Promise<void>
@@ -78,6 +85,8 @@ export class Collector {
   #skipped = 0
   #records = 0
   #waits = 0
+  /** The effective poll interval last logged, ms (`--max-cpu` stretches it). */
+  #effectiveMs = 0
 
   /**
    * Starts polling and archiving.
@@ -101,10 +110,12 @@ export class Collector {
       registry: new Registry(),
       intervalMs: config.intervalMs,
       ports: config.metricsPorts,
-      sources: { sinks: () => this.sinks, archive: () => this.#writer.stats(), eventsocket: () => this.eventsocket?.stats() },
+      sources: { sinks: () => this.sinks, archive: () => this.#writer.stats(), eventsocket: () => this.eventsocket?.stats(), limits: () => limitsOf(config) },
     })
     this.kafka = config.kafkaBrokers.length > 0 ? kafkaSinkOf(config, this.uuidPrefix, log) : undefined
     this.sinks = [archive, ...(this.eventsocket ? [this.eventsocket] : []), ...(this.kafka ? [this.kafka] : []), this.metrics]
+    this.#anonymized = new Set<Sink>([this.eventsocket, this.kafka].filter((x): x is EventSocketServer | KafkaSink => x !== undefined))
+    this.#anonymizer = config.anonymizeIp !== 'none' && this.#anonymized.size > 0 ? new BatchAnonymizer(config.anonymizeIp) : undefined
     this.#done = this.#run()
   }
 
@@ -163,18 +174,21 @@ export class Collector {
   /** Offers a batch to every sink; waits only for a lossless sink without room. */
   async #offer(batch: Batch): Promise<void> {
     let waitOn: Sink | undefined
+    let anonymized: Batch | undefined
     for (const sink of this.sinks) {
       if (sink.lossless) {
         if (!sink.offer(batch)) waitOn = sink
         continue
       }
       try {
-        sink.offer(batch)
+        if (this.#anonymizer && this.#anonymized.has(sink)) sink.offer((anonymized ??= this.#anonymizer.apply(batch)))
+        else sink.offer(batch)
       } catch (e) {
         this.#sinkErrors++
         this.#log.limited(`sink:${sink.name}`, LOG_EVERY_MS, 'error', sink.name, `lost a poll: ${(e as Error).message}`)
       }
     }
+    anonymized?.release()
     if (waitOn?.lossless) {
       this.#waits++
       while (!this.#abort.signal.aborted && !(await waitOn.lossless.waitForRoom(200))) this.#logWriterErrors()
@@ -206,7 +220,13 @@ export class Collector {
       try {
         for await (const batch of w) {
           this.#take(batch)
-          await this.#offer(batch)
+          try {
+            await this.#offer(batch)
+          } finally {
+            // Every sink copied what it keeps during offer(): give the parts of a large
+            // poll back to the poller now, not at V8's next GC (the 100k first-poll peak).
+            batch.release()
+          }
           this.#logWriterErrors()
           if (c.reps > 0 && this.#polls >= c.reps) break
         }
@@ -227,6 +247,24 @@ export class Collector {
     if (skipped > 0) this.#log.limited('skipped', LOG_EVERY_MS, 'warn', 'poller', `skipped ${skipped} poll(s): the archive writer was behind; their changes are folded into poll ${batch.seq}`)
     for (const w of batch.warnings) this.#log.limited(`warning:${w.code}`, LOG_EVERY_MS, 'warn', 'poller', w.message, { code: w.code })
     if (batch.stats.droppedCloses > 0) this.#log.limited('dropped-closes', LOG_EVERY_MS, 'error', 'poller', `${batch.stats.droppedCloses} close records dropped while polls were skipped`)
+    if (!batch.more) this.#noteCadence(batch.stats)
+  }
+
+  /**
+   * Logs the effective interval when it moves by more than a tenth (the CPU budget
+   * stretching or relaxing it), and warns (rate-limited) once polls that overran their
+   * interval exceed a tenth of all polls: the host has more sockets than the interval allows.
+   */
+  #noteCadence(s: Batch['stats']): void {
+    const interval = this.config.intervalMs
+    const ms = s.effectiveIntervalNanos / 1e6
+    if (ms > 0 && Math.abs(ms - (this.#effectiveMs || interval)) > 0.1 * (this.#effectiveMs || interval)) {
+      this.#log.log('info', 'poller', `effective poll interval ${ms.toFixed(1)} ms (configured ${interval} ms${this.config.maxCpu !== undefined ? `, CPU budget ${this.config.maxCpu} of a core` : ''})`, { effectiveIntervalMs: Number(ms.toFixed(3)) })
+      this.#effectiveMs = ms
+    }
+    if (s.longPolls >= LONG_POLLS_WARN_MIN && s.longPolls > this.#polls * LONG_POLLS_WARN_FRACTION) {
+      this.#log.limited('long-polls', LOG_EVERY_MS, 'warn', 'poller', `${s.longPolls} of ${this.#polls} polls took longer than the ${interval} ms interval: raise --interval or set --max-cpu`, { longPolls: s.longPolls, polls: this.#polls })
+    }
   }
 
   #rotate(): void {
@@ -258,5 +296,17 @@ export class Collector {
 /** The Kafka sink of `--kafka-*` (issue 12). */
 function kafkaSinkOf(c: CollectorConfig, uuidPrefix: string, log: Logger): KafkaSink {
   const sample = c.kafkaSample === 'all' ? { every: 1 } : c.kafkaSample === 'opens-closes' ? ('opens-closes' as const) : { every: Number(c.kafkaSample) }
-  return new KafkaSink({ brokers: c.kafkaBrokers, topic: c.kafkaTopic, uuidPrefix, netns: c.netns, compression: c.kafkaCompression, format: c.kafkaFormat, bufferBytes: c.kafkaBufferBytes, sample, log })
+  const tlsFiles = { caFile: c.kafkaTlsCa || undefined, certFile: c.kafkaTlsCert || undefined, keyFile: c.kafkaTlsKey || undefined }
+  const tls = c.kafkaTls || tlsFiles.caFile || tlsFiles.certFile ? tlsFiles : undefined
+  const sasl = c.kafkaSaslMechanism ? { mechanism: c.kafkaSaslMechanism, username: c.kafkaSaslUsername, password: c.kafkaSaslPassword } : undefined
+  return new KafkaSink({ brokers: c.kafkaBrokers, topic: c.kafkaTopic, uuidPrefix, netns: c.netns, compression: c.kafkaCompression, format: c.kafkaFormat, bufferBytes: c.kafkaBufferBytes, batchBytes: c.kafkaBatchBytes, lingerMs: c.kafkaLingerMs, sample, tls, sasl, log })
+}
+
+/** The collector's resource bounds, as `tcpinfo_limit{resource}` exposes them (docs/RELIABILITY.md, "Caps"). */
+function limitsOf(c: CollectorConfig): Record<string, number> {
+  return {
+    open_files: c.maxOpenFiles,
+    ...(c.eventsocket ? { eventsocket_clients: EVENTSOCKET_MAX_CLIENTS, eventsocket_client_bytes: c.eventsocketQueueBytes } : {}),
+    ...(c.kafkaBrokers.length > 0 ? { kafka_buffer_bytes: c.kafkaBufferBytes } : {}),
+  }
 }

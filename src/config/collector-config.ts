@@ -17,7 +17,7 @@ import { parse as parseYaml } from 'yaml'
 
 import { TcpinfoError } from '../errors.js'
 import { cidrField, MAX_INTERVAL_MS, MIN_MAX_CPU } from './poll-options.js'
-import { boolean, checkField, echo, integer, Invalid, list, number, oneOf, parseField, suggest, text, type Field } from './schema.js'
+import { boolean, checkField, configError, echo, integer, Invalid, list, number, oneOf, parseField, suggest, text, type Field } from './schema.js'
 
 /** Where a value came from. */
 export type ConfigSource = 'flag' | 'env' | 'file' | 'default'
@@ -71,11 +71,25 @@ export interface CollectorConfig {
   /** Kafka message value format. */
   readonly kafkaFormat: 'archival' | 'decoded'
   /** Kafka compression codec. */
-  readonly kafkaCompression: 'none' | 'gzip'
+  readonly kafkaCompression: 'none' | 'gzip' | 'lz4' | 'zstd'
   /** Bytes queued for Kafka beyond which the oldest records are dropped. */
   readonly kafkaBufferBytes: number
   /** `all`, `opens-closes`, or N: every Nth poll's changes (opens and closes always). */
   readonly kafkaSample: string
+  /** Bytes of keys and values per Kafka produce request at most. */
+  readonly kafkaBatchBytes: number
+  /** A partition's partial batch is sent after this long, ms. */
+  readonly kafkaLingerMs: number
+  /** TLS to the brokers (system CAs unless `kafkaTlsCa`). */
+  readonly kafkaTls: boolean
+  /** PEM files: CAs to trust; client certificate chain and key (mutual TLS). Empty = none. */
+  readonly kafkaTlsCa: string
+  readonly kafkaTlsCert: string
+  readonly kafkaTlsKey: string
+  /** SASL mechanism (`''` = no SASL), user name and password. */
+  readonly kafkaSaslMechanism: '' | 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'
+  readonly kafkaSaslUsername: string
+  readonly kafkaSaslPassword: string
 }
 
 /** One collector option: its field, flag, M-Lab aliases and default. */
@@ -173,10 +187,32 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'kafkaBrokers', flag: 'kafka-brokers', field: list(text('Kafka broker', 300, { expects: 'a broker host:port', test: (s) => /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535 }), 64, 'Kafka brokers'), default: [], repeatable: true },
   { key: 'kafkaTopic', flag: 'kafka-topic', field: text('Kafka topic', 249, { expects: 'a Kafka topic name (letters, digits, . _ -; at most 249)', test: (s) => /^[a-zA-Z0-9._-]+$/.test(s) }), default: 'tcpinfo' },
   { key: 'kafkaFormat', flag: 'kafka-format', field: oneOf(['archival', 'decoded'] as const, 'Kafka message value format'), default: 'archival' },
-  { key: 'kafkaCompression', flag: 'kafka-compression', field: oneOf(['none', 'gzip'] as const, 'Kafka compression'), default: 'none' },
+  { key: 'kafkaCompression', flag: 'kafka-compression', field: oneOf(['none', 'gzip', 'lz4', 'zstd'] as const, 'Kafka compression'), default: 'none' },
   { key: 'kafkaBufferBytes', flag: 'kafka-buffer-bytes', field: integer(4096, 2 ** 32, 'bytes queued for Kafka'), default: 64 << 20 },
   { key: 'kafkaSample', flag: 'kafka-sample', field: text('Kafka sampling', 20, { expects: 'all, opens-closes, or N (every Nth poll, 1 to 1000000)', test: (s) => /^(all|opens-closes|[1-9]\d{0,6})$/.test(s) && (!/^\d/.test(s) || Number(s) <= 1_000_000) }), default: 'all' },
+  { key: 'kafkaBatchBytes', flag: 'kafka-batch-bytes', field: integer(1024, 64 << 20, 'bytes per Kafka produce request'), default: 512 << 10 },
+  { key: 'kafkaLingerMs', flag: 'kafka-linger', field: duration(0, 60_000, 'wait for a fuller Kafka batch'), default: 20 },
+  { key: 'kafkaTls', flag: 'kafka-tls', field: boolean('TLS to the Kafka brokers'), default: false, bool: true },
+  { key: 'kafkaTlsCa', flag: 'kafka-tls-ca', field: optionalText('PEM file of the CAs to trust'), default: '' },
+  { key: 'kafkaTlsCert', flag: 'kafka-tls-cert', field: optionalText('PEM file of the client certificate chain'), default: '' },
+  { key: 'kafkaTlsKey', flag: 'kafka-tls-key', field: optionalText('PEM file of the client key'), default: '' },
+  { key: 'kafkaSaslMechanism', flag: 'kafka-sasl-mechanism', field: oneOf(['', 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const, 'Kafka SASL mechanism'), default: '' },
+  { key: 'kafkaSaslUsername', flag: 'kafka-sasl-username', field: optionalText('Kafka SASL user name'), default: '' },
+  { key: 'kafkaSaslPassword', flag: 'kafka-sasl-password', field: optionalText('Kafka SASL password'), default: '', defaultText: '' },
 ]
+
+/** Cross-option rules of the Kafka options (one message naming the flags). */
+function checkKafka(c: CollectorConfig): void {
+  if ((c.kafkaTlsCert === '') !== (c.kafkaTlsKey === '')) throw configError('kafka-tls-cert', 'both --kafka-tls-cert and --kafka-tls-key (mutual TLS), or neither', `${c.kafkaTlsCert || '(none)'} / ${c.kafkaTlsKey || '(none)'}`)
+  if (c.kafkaSaslMechanism !== '' && c.kafkaSaslUsername === '') throw configError('kafka-sasl-username', 'a user name with --kafka-sasl-mechanism', '(none)')
+  if (c.kafkaSaslMechanism === '' && c.kafkaSaslUsername !== '') throw configError('kafka-sasl-mechanism', 'a mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) with --kafka-sasl-username', '(none)')
+}
+
+/** A text option where `''` means "not set". */
+function optionalText(doc: string): Field<string> {
+  const t = text(doc)
+  return { ...t, check: (v, n) => (v === '' ? '' : t.check(v, n)), parse: (s) => s }
+}
 
 /** Documentation of each option for `--help`, with its env variables and default. */
 export const OPTION_DOCS: Readonly<Record<string, string>> = {
@@ -203,9 +239,18 @@ export const OPTION_DOCS: Readonly<Record<string, string>> = {
   'kafka-brokers': 'Kafka brokers host:port (repeatable, comma lists; empty: no Kafka export): one message per record, key = UUID, headers host, netns, kind',
   'kafka-topic': 'Kafka topic of the records (auto-created where the broker allows)',
   'kafka-format': 'Message value: archival (the M-Lab ArchivalRecord line) or decoded (flat JSON of the decoded fields with a schema version, for JSONEachRow)',
-  'kafka-compression': 'none or gzip (zstd and lz4 are not supported by the bundled client)',
+  'kafka-compression': 'none, gzip, lz4 or zstd (of each record batch)',
   'kafka-buffer-bytes': 'Bytes of records queued while the broker is slow or away; beyond it the oldest are dropped (counted)',
   'kafka-sample': 'all; opens-closes (only opens and closes); or N: every Nth poll\'s changes (opens and closes always). The archive stays complete',
+  'kafka-batch-bytes': 'Bytes of keys and values per produce request at most (one request in flight per partition)',
+  'kafka-linger': 'A partition\'s partial batch is sent after this long (20 = 20 ms)',
+  'kafka-tls': 'TLS to the brokers (rustls; the system CAs unless --kafka-tls-ca)',
+  'kafka-tls-ca': 'PEM file of the certificate authorities to trust (implies --kafka-tls)',
+  'kafka-tls-cert': 'PEM file of the client certificate chain for mutual TLS (with --kafka-tls-key; implies --kafka-tls)',
+  'kafka-tls-key': 'PEM file of the client private key (PKCS#8, PKCS#1 or SEC1)',
+  'kafka-sasl-mechanism': 'SASL: PLAIN (use with TLS), SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)',
+  'kafka-sasl-username': 'SASL user name',
+  'kafka-sasl-password': 'SASL password (prefer the KAFKA_SASL_PASSWORD variable to a flag: flags show in ps)',
 }
 
 /** The environment variable names of a flag name (M-Lab's rule: upper-case, non-alphanumerics to `_`). */
@@ -343,6 +388,7 @@ export function resolveCollectorConfig(raw: RawCollectorConfig): { config: Colle
       sources[spec.key] = 'default'
     }
   }
+  checkKafka(out as unknown as CollectorConfig)
   return { config: Object.freeze(out) as unknown as CollectorConfig, sources }
 }
 

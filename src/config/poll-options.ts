@@ -80,6 +80,15 @@ export interface WatchOptions extends PollOptions {
   /** Stops the watch when aborted. */
   signal?: AbortSignal
   /**
+   * Kernel receive buffer of the destroy-event socket, bytes, 4 KiB to 64 MiB (the kernel
+   * doubles it). Default 8 MiB (about 20k close events between two polls). When it
+   * overflows the kernel drops close events (`ENOBUFS`): counted in
+   * `stats.destroyOverruns`, a warning `ERR_EVENTS_LOST`, and those connections are closed
+   * by the sweep without final counters. Set it with `CAP_NET_ADMIN` above
+   * `net.core.rmem_max`.
+   */
+  eventRcvbufBytes?: number
+  /**
    * Account the bytes each reported connection moved since its previous report, in the
    * poller thread: `stats.bytesSent` and `stats.bytesReceived` of each batch (what the
    * metrics read; one 32-byte entry per tracked connection). Default false.
@@ -103,6 +112,9 @@ export const MIN_MAX_CPU = 0.001
 export const MAX_QUEUE_DEPTH = 1024
 /** Bounds of `maxQueuedBytes` (the core's `MIN_MAX_QUEUED_BYTES`, `MAX_MAX_QUEUED_BYTES`). */
 export const QUEUED_BYTES_RANGE = [64 * 1024, 64 * 1024 ** 3] as const
+
+/** Bounds of `eventRcvbufBytes` (at most the core's `MAX_RECV_BUFFER_BYTES`). */
+export const EVENT_RCVBUF_RANGE = [4096, 64 * 1024 * 1024] as const
 
 const STATE_WORDS = [...Object.keys(TCP_STATES), ...Object.keys(STATE_GROUPS), ...Object.keys(STATE_ALIASES)]
 
@@ -209,6 +221,7 @@ export const watchSchema: Schema<WatchOptions> = {
   maxQueuedBytes: integer(QUEUED_BYTES_RANGE[0], QUEUED_BYTES_RANGE[1], 'bytes of records that may wait for a slow consumer (default 64 MiB)'),
   maxCpu: number(MIN_MAX_CPU, 1, 'CPU budget of the poller thread, fraction of one core (default none)'),
   signal: signal('stops the watch when aborted'),
+  eventRcvbufBytes: integer(EVENT_RCVBUF_RANGE[0], EVENT_RCVBUF_RANGE[1], 'kernel receive buffer of the destroy-event socket, bytes (default 8 MiB)'),
   countBytes: boolean('account bytes moved per poll in stats.bytesSent/bytesReceived (default false)'),
   metricPorts: distinctPorts(list(integer(1, 65535, 'a local port'), MAX_METRIC_PORTS, 'local ports accounted per port in Batch.portStats')),
 }

@@ -20,6 +20,8 @@ import type { Sink, SinkCounters } from '../sinks/sink.js'
 import { FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX } from '../uapi.js'
 import { CLOSE, eventLine, goTime, IDM_ID_END, OPEN, sockIdJson, sockIdOf } from './protocol.js'
 
+/** Clients at once by default; more are refused (counted). */
+export const EVENTSOCKET_MAX_CLIENTS = 1024
 const KIND_OPENED = 0
 const KIND_CLOSED = 2
 
@@ -86,7 +88,7 @@ export class EventSocketServer implements Sink {
     this.path = options.path
     this.#mode = options.mode ?? 0o660
     this.#maxBytes = options.maxClientBytes ?? 1 << 20
-    this.#maxClients = options.maxClients ?? 1024
+    this.#maxClients = options.maxClients ?? EVENTSOCKET_MAX_CLIENTS
     this.#log = options.log
   }
 

@@ -48,6 +48,8 @@ export interface MetricsSources {
   sinks?: () => readonly Sink[]
   archive?: () => ArchiveStats | undefined
   eventsocket?: () => EventSocketStats | undefined
+  /** The configured bounds (`tcpinfo_limit{resource}`), by resource name. */
+  limits?: () => Readonly<Record<string, number>>
 }
 
 /** Options of {@link MetricsSink}. */
@@ -82,7 +84,7 @@ export class MetricsSink implements Sink {
   #winSent = 0
   #winRecv = 0
   /** Totals, read at scrape time. */
-  readonly #t = { polls: 0, skipped: 0, overran: 0, incomplete: 0, overruns: 0, malformed: 0, droppedCloses: 0, backwards: 0, opens: 0, closes: 0, tracked: 0, bytesSent: 0, bytesRecv: 0 }
+  readonly #t = { polls: 0, skipped: 0, overran: 0, incomplete: 0, overruns: 0, malformed: 0, droppedCloses: 0, lateEvents: 0, backwards: 0, opens: 0, closes: 0, tracked: 0, bytesSent: 0, bytesRecv: 0 }
   readonly #syscall: Histogram<'af'>
   readonly #interval: Histogram
   readonly #conns: Histogram<'af'>
@@ -183,6 +185,18 @@ export class MetricsSink implements Sink {
     perSink('tcpinfo_sink_dropped_records_total', 'Records (events for the event socket) a sink lost.', (c) => c.droppedRecords, 'counter')
     perSink('tcpinfo_sink_dropped_batches_total', 'Polls a sink dropped whole.', (c) => c.droppedBatches, 'counter')
     perSink('tcpinfo_sink_queued_bytes', 'Bytes queued in front of a sink.', (c) => c.queuedBytes, 'gauge')
+    perSink('tcpinfo_sink_queued_items', 'Items (polls, records or events) queued in front of a sink.', (c) => c.queuedItems, 'gauge')
+    new Gauge({
+      name: 'tcpinfo_limit',
+      help: 'Configured bound of a resource (docs/RELIABILITY.md, "Caps"); compare with the matching usage metric.',
+      labelNames: ['resource'],
+      registers,
+      collect() {
+        this.reset()
+        for (const [resource, v] of Object.entries(src.limits?.() ?? {})) this.set({ resource }, v)
+      },
+    })
+    counter('tcpinfo_eventsocket_clients_refused_total', 'Event-socket clients refused beyond the client cap.', () => events()?.clientsRefused ?? 0)
     gauge('tcpinfo_open_files', 'Archive files open now.', () => archive()?.openFiles ?? 0)
     counter('tcpinfo_archive_bytes_written_total', 'Compressed bytes written to archive files.', () => archive()?.bytesCompressed ?? 0)
     gauge('tcpinfo_tracked_connections', 'Connections tracked after the last poll.', () => t.tracked)
@@ -193,6 +207,7 @@ export class MetricsSink implements Sink {
     counter('tcpinfo_destroy_overruns_total', 'Kernel destroy-event buffer overruns (close events lost).', () => t.overruns)
     counter('tcpinfo_malformed_messages_total', 'Malformed netlink messages skipped.', () => t.malformed)
     counter('tcpinfo_dropped_closes_total', 'Close records dropped while polls were skipped.', () => t.droppedCloses)
+    counter('tcpinfo_late_destroy_events_total', 'Destroy events that came after the sweep had closed their connection (close grace exceeded): their final counters are not reported.', () => t.lateEvents)
     counter('tcpinfo_bytes_sent_total', 'Bytes acknowledged by peers over all non-excluded connections (per-connection deltas).', () => t.bytesSent)
     counter('tcpinfo_bytes_received_total', 'Bytes received over all non-excluded connections (per-connection deltas).', () => t.bytesRecv)
     gauge('tcpinfo_eventsocket_clients', 'Event-socket clients connected.', () => events()?.clients ?? 0)
@@ -227,6 +242,7 @@ export class MetricsSink implements Sink {
     t.overruns += s.destroyOverruns
     t.malformed += s.malformed
     t.droppedCloses += s.droppedCloses
+    t.lateEvents += s.lateDestroyEvents
     t.tracked = s.tracked
     if (!batch.complete) t.incomplete++
     if (s.dumpNanos > this.#intervalNs) t.overran++

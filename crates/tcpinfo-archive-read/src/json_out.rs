@@ -48,6 +48,11 @@ pub fn record_uuid(segment: &Segment, cookie: u64) -> String {
 
 fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
+    string_body(out, s);
+    out.push(b'"');
+}
+
+fn string_body(out: &mut Vec<u8>, s: &str) {
     for c in s.chars() {
         match c {
             '"' => out.extend_from_slice(b"\\\""),
@@ -64,7 +69,6 @@ fn string(out: &mut Vec<u8>, s: &str) {
             }
         }
     }
-    out.push(b'"');
 }
 
 fn value(out: &mut Vec<u8>, v: &Value) {
@@ -99,6 +103,36 @@ fn fields_of(out: &mut Vec<u8>, fields: &[(&'static str, Value)]) {
         }
         string(out, k);
         out.push(b':');
+        value(out, v);
+    }
+}
+
+/// Appends `s` as a JSON string (quoted, escaped).
+pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    string(out, s);
+}
+
+/// Appends `fields` as flat JSON members, each as `,"key":value`: nested objects are
+/// joined with `_` under `prefix` (`tcpInfo.bytesAcked` → `tcpInfo_bytesAcked`), lists and
+/// scalars as [`write_json_rows`] writes them (64-bit counters as decimal strings, bytes
+/// base64). The Kafka sink's `decoded` value (`tcpinfo-kafka`) is made of these.
+pub fn write_flat_fields(out: &mut Vec<u8>, prefix: &str, fields: &[(&'static str, Value)]) {
+    for (k, v) in fields {
+        if let Value::Obj(inner) = v {
+            if prefix.is_empty() {
+                write_flat_fields(out, k, inner);
+            } else {
+                write_flat_fields(out, &format!("{prefix}_{k}"), inner);
+            }
+            continue;
+        }
+        out.extend_from_slice(b",\"");
+        if !prefix.is_empty() {
+            string_body(out, prefix);
+            out.push(b'_');
+        }
+        string_body(out, k);
+        out.extend_from_slice(b"\":");
         value(out, v);
     }
 }

@@ -115,6 +115,62 @@ impl Anonymizer {
         true
     }
 
+    /// Anonymizes the `RawIDM` of a record line in place (the base64 text keeps its
+    /// length). A line without a decodable `RawIDM`, or of another family, gets its
+    /// addresses zeroed. Returns whether the line had a `RawIDM`.
+    pub fn anonymize_line_in_place(&self, line: &mut [u8]) -> bool {
+        let Some(start) = find(line, RAW_IDM_KEY).map(|i| i + RAW_IDM_KEY.len()) else {
+            return false;
+        };
+        let Some(len) = line[start..].iter().position(|&b| b == b'"') else {
+            return false;
+        };
+        let b64 = &mut line[start..start + len];
+        let Ok(mut idm) = STANDARD.decode(&*b64) else {
+            b64.fill(b'A');
+            return true;
+        };
+        if !self.anonymize_idm(&mut idm) {
+            zero_addresses(&mut idm);
+        }
+        let mut out = vec![0; idm.len().div_ceil(3) * 4];
+        match STANDARD.encode_slice(&idm, &mut out) {
+            Ok(n) if n == b64.len() => b64.copy_from_slice(&out[..n]),
+            _ => b64.fill(b'A'),
+        }
+        true
+    }
+
+    /// Copies of a poll's payloads and lines (the layout of `tcpinfo_core::RecordIter`,
+    /// same offsets) with every record's addresses anonymized, for the outputs other than
+    /// the archive (which anonymizes its own copy of each line).
+    pub fn anonymize_batch(
+        &self,
+        index: &[u8],
+        payloads: &[u8],
+        lines: &[u8],
+    ) -> (Vec<u8>, Vec<u8>) {
+        let mut p = payloads.to_vec();
+        let mut l = lines.to_vec();
+        if !self.is_active() {
+            return (p, l);
+        }
+        for rec in tcpinfo_core::RecordIter::new(index, payloads, lines) {
+            if !rec.payload.is_empty() {
+                let off = rec.payload.as_ptr() as usize - payloads.as_ptr() as usize;
+                let idm = &mut p[off..off + rec.payload.len()];
+                if !self.anonymize_idm(idm) {
+                    zero_addresses(idm);
+                }
+            }
+            if !rec.line.is_empty() {
+                let off = rec.line.as_ptr() as usize - lines.as_ptr() as usize;
+                self.anonymize_line_in_place(&mut l[off..off + rec.line.len()]);
+            }
+        }
+        (p, l)
+    }
+
     fn keeps(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.keep.contains(&ip)
@@ -125,6 +181,14 @@ fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 @ IpAddr::V4(_) => v4,
+    }
+}
+
+/// Zeroes both addresses of a message that cannot be anonymized by its family.
+fn zero_addresses(idm: &mut [u8]) {
+    let end = idm.len().min(DST_OFF + 16);
+    if end > SRC_OFF {
+        idm[SRC_OFF..end].fill(0);
     }
 }
 
@@ -264,6 +328,30 @@ mod tests {
         let mut out = Vec::new();
         assert!(!a.anonymize_line(b"{\"Timestamp\":\"x\"}\n", &mut out));
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn line_in_place_matches_the_copying_rewrite() {
+        let m = idm(AF_INET6, &v6("2001:db8:1:2::9"), &v6("::ffff:192.0.2.77"));
+        let line = format!(
+            "{{\"Timestamp\":\"2019-07-01T00:00:12.092Z\",\"RawIDM\":\"{}\",\"Attributes\":[]}}\n",
+            STANDARD.encode(&m)
+        );
+        let a = Anonymizer::new(AnonymizeMethod::Netblock, &[]);
+        let mut out = Vec::new();
+        assert!(a.anonymize_line(line.as_bytes(), &mut out));
+        let mut in_place = line.clone().into_bytes();
+        assert!(a.anonymize_line_in_place(&mut in_place));
+        assert_eq!(in_place, out);
+        let mut garbage = b"{\"RawIDM\":\"!!!!\"}".to_vec();
+        assert!(a.anonymize_line_in_place(&mut garbage));
+        assert_eq!(
+            &garbage, b"{\"RawIDM\":\"AAAA\"}",
+            "undecodable: blanked, same length"
+        );
+        let mut other = idm(1, &[1, 2, 3, 4], &[5, 6, 7, 8]);
+        zero_addresses(&mut other);
+        assert!(other[SRC_OFF..DST_OFF + 16].iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -109,6 +109,20 @@ impl ArchiveFile {
             .ok_or_else(|| io::Error::other("archive file not created"))
     }
 
+    /// The directory the file is (or will be) in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the file was created and has since been unlinked (its directory deleted
+    /// under the writer): frames written to it would reach no one.
+    pub fn unlinked(&self) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        self.file
+            .as_ref()
+            .is_some_and(|f| f.metadata().is_ok_and(|m| m.nlink() == 0))
+    }
+
     fn renumber(&mut self, seq: u32) {
         let mut header = Vec::new();
         write_header(&mut header, &self.uuid, self.seq, &self.start);

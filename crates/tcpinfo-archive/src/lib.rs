@@ -16,6 +16,7 @@ mod anonymize;
 mod config;
 mod error;
 mod file;
+mod key;
 mod path;
 mod queue;
 mod series;
@@ -30,6 +31,10 @@ pub use config::{
     DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_QUEUE_DEPTH,
 };
 pub use error::{Error, ErrorCause, Result};
-pub use path::{file_path, parse_file_name, uuid, validate_prefix, FILE_SUFFIX, MAX_PREFIX_LEN};
+pub use key::valid_tag;
+pub use path::{
+    connection_of_uuid, file_path, parse_file_name, uuid, uuid_in, validate_prefix, FILE_SUFFIX,
+    MAX_PREFIX_LEN,
+};
 pub use stats::{ErrorEvent, WriterStats};
 pub use writer::{ArchiveWriter, Rotate, WriteBatch, DROP_CLOSE_DEADLINE};

@@ -1,11 +1,12 @@
 //! File names of the archive, `<output>/YYYY/MM/DD/<UUID>.<%05d seq>.jsonl.zst`, and the
 //! guards that keep every path inside the output directory.
 //!
-//! A UUID is `<prefix>_<cookie %016X>`. The prefix is the only free text that reaches a
-//! path, so it is checked once, at configuration: ASCII letters, digits, `.`, `_`, `-`
-//! and `:` only, not starting with `.`, no `..`, at most [`MAX_PREFIX_LEN`] bytes. No
-//! `/`, NUL or control byte can get through, so no file name can leave its date
-//! directory.
+//! A UUID is `<prefix>_<cookie %016X>`, or `<prefix>_<tag>_<cookie %016X>` for a
+//! connection outside the host namespace (`crate::key`). The prefix is the only free text
+//! that reaches a path, so it is checked once, at configuration: ASCII letters, digits,
+//! `.`, `_`, `-` and `:` only, not starting with `.`, no `..`, at most [`MAX_PREFIX_LEN`]
+//! bytes; tags are checked with each batch (`key::valid_tag`). No `/`, NUL or control
+//! byte can get through, so no file name can leave its date directory.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
+use crate::key::{ConnKey, Tags};
 
 /// Longest accepted UUID prefix, in bytes (a file name must stay under 255 bytes).
 pub const MAX_PREFIX_LEN: usize = 200;
@@ -50,17 +52,33 @@ pub fn validate_prefix(prefix: &str) -> Result<()> {
     Ok(())
 }
 
-/// The UUID of a connection: `<prefix>_<cookie as %016X>` (M-Lab `uuid.FromCookie`).
+/// The UUID of a host-namespace connection: `<prefix>_<cookie as %016X>` (M-Lab
+/// `uuid.FromCookie`).
 pub fn uuid(prefix: &str, cookie: u64) -> String {
-    format!("{prefix}_{cookie:016X}")
+    uuid_in(prefix, "", cookie)
 }
 
-/// Parses the cookie out of a UUID with this prefix; `None` if it is not one of ours.
-pub fn cookie_of_uuid(prefix: &str, uuid: &str) -> Option<u64> {
-    let hex = uuid.strip_prefix(prefix)?.strip_prefix('_')?;
-    (hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| u64::from_str_radix(hex, 16).ok())
-        .flatten()
+/// The UUID of a connection in the namespace tagged `tag` (`""`: the host).
+pub fn uuid_in(prefix: &str, tag: &str, cookie: u64) -> String {
+    if tag.is_empty() {
+        format!("{prefix}_{cookie:016X}")
+    } else {
+        format!("{prefix}_{tag}_{cookie:016X}")
+    }
+}
+
+/// `(namespace tag, cookie)` of a UUID with this prefix (tag `""` for the host);
+/// `None` if it is not one of ours.
+pub fn connection_of_uuid<'a>(prefix: &str, uuid: &'a str) -> Option<(&'a str, u64)> {
+    let rest = uuid.strip_prefix(prefix)?.strip_prefix('_')?;
+    let (tag, hex) = rest.rsplit_once('_').unwrap_or(("", rest));
+    if !(hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return None;
+    }
+    if tag.is_empty() && rest.contains('_') || !crate::key::valid_tag(tag) {
+        return None;
+    }
+    Some((tag, u64::from_str_radix(hex, 16).ok()?))
 }
 
 /// `YYYY/MM/DD` of a UTC civil date.
@@ -102,10 +120,14 @@ pub fn file_path(dir: &Path, uuid: &str, seq: u32) -> PathBuf {
     dir.join(name)
 }
 
-/// Next free sequence number per cookie for the files of `prefix` already under
-/// `output` (`YYYY/MM/DD/<prefix>_<cookie>.<seq>.jsonl.zst`), so that a restart
-/// continues each series instead of overwriting it. Unreadable directories are skipped.
-pub fn scan_existing(output: &Path, prefix: &str) -> FxHashMap<u64, u32> {
+/// Next free sequence number per connection for the files of `prefix` already under
+/// `output` (`YYYY/MM/DD/<UUID>.<seq>.jsonl.zst`), so that a restart continues each
+/// series instead of overwriting it. Unreadable directories are skipped.
+pub(crate) fn scan_existing(
+    output: &Path,
+    prefix: &str,
+    tags: &mut Tags,
+) -> FxHashMap<ConnKey, u32> {
     let mut next = FxHashMap::default();
     let subdirs = |p: &Path| -> Vec<PathBuf> {
         std::fs::read_dir(p)
@@ -124,10 +146,14 @@ pub fn scan_existing(output: &Path, prefix: &str) -> FxHashMap<u64, u32> {
                     continue;
                 };
                 for e in rd.filter_map(std::result::Result::ok) {
-                    if let Some((cookie, seq)) =
+                    if let Some((tag, cookie, seq)) =
                         parse_file_name(&e.file_name().to_string_lossy(), prefix)
                     {
-                        let n = next.entry(cookie).or_insert(0);
+                        let key = ConnKey {
+                            ns: tags.id(tag),
+                            cookie,
+                        };
+                        let n = next.entry(key).or_insert(0);
                         *n = (*n).max(seq.saturating_add(1));
                     }
                 }
@@ -137,15 +163,15 @@ pub fn scan_existing(output: &Path, prefix: &str) -> FxHashMap<u64, u32> {
     next
 }
 
-/// `(cookie, seq)` of `<prefix>_<cookie>.<seq>.jsonl.zst`.
-pub fn parse_file_name(name: &str, prefix: &str) -> Option<(u64, u32)> {
+/// `(namespace tag, cookie, seq)` of `<UUID>.<seq>.jsonl.zst` for a UUID of `prefix`.
+pub fn parse_file_name<'a>(name: &'a str, prefix: &str) -> Option<(&'a str, u64, u32)> {
     let stem = name.strip_suffix(FILE_SUFFIX)?;
     let (uuid, seq) = stem.rsplit_once('.')?;
-    let cookie = cookie_of_uuid(prefix, uuid)?;
+    let (tag, cookie) = connection_of_uuid(prefix, uuid)?;
     (!seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()))
         .then(|| seq.parse().ok())
         .flatten()
-        .map(|s| (cookie, s))
+        .map(|s| (tag, cookie, s))
 }
 
 #[cfg(test)]
@@ -195,12 +221,32 @@ mod tests {
         let name = p.file_name().unwrap().to_str().unwrap();
         assert_eq!(
             parse_file_name(name, "ndt-7hhhv_1559749627"),
-            Some((0x62D84, 7))
+            Some(("", 0x62D84, 7))
+        );
+        let tagged = file_path(Path::new("/o"), &uuid_in("p_1", "ns4026532000.17", 255), 0);
+        let name = tagged.file_name().unwrap().to_str().unwrap();
+        assert_eq!(name, "p_1_ns4026532000.17_00000000000000FF.00000.jsonl.zst");
+        assert_eq!(
+            parse_file_name(name, "p_1"),
+            Some(("ns4026532000.17", 255, 0))
+        );
+        assert_eq!(
+            parse_file_name(name, "p"),
+            None,
+            "'1_ns…' is no tag of prefix p"
+        );
+        assert_eq!(
+            connection_of_uuid("p_1", "p_1_ns4026532000.17_00000000000000FF"),
+            Some(("ns4026532000.17", 255))
         );
         assert_eq!(parse_file_name(name, "other"), None);
         assert_eq!(parse_file_name("x_0000000000062D84.00007.jsonl", "x"), None);
-        assert_eq!(cookie_of_uuid("p", "p_00000000000000ff"), Some(255));
-        assert_eq!(cookie_of_uuid("p", "p_ff"), None);
+        assert_eq!(
+            connection_of_uuid("p", "p_00000000000000ff"),
+            Some(("", 255))
+        );
+        assert_eq!(connection_of_uuid("p", "p_ff"), None);
+        assert_eq!(connection_of_uuid("p", "p__00000000000000ff"), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::error::ErrorCause;
 #[cfg(test)]
 use crate::file::write_header;
 use crate::file::ArchiveFile;
-use crate::path::{civil_date, date_dir, date_of_rfc3339, file_path, uuid, MAX_SEQUENCE};
+use crate::path::{civil_date, date_dir, date_of_rfc3339, file_path, MAX_SEQUENCE};
 use crate::stats::{Counters, Events};
 
 /// File descriptors left for everything else when the cap is clamped to `RLIMIT_NOFILE`.
@@ -73,17 +73,23 @@ pub(crate) fn flush_file(
     }
 }
 
+/// A file-system error to count: the operation, its path, the error.
+pub(crate) type OpError = (&'static str, PathBuf, io::Error);
+
 /// The connection's next file (at the next free sequence number), its header pending;
 /// the file itself is created with its first frame. Sequence 0 goes under the
 /// connection's start date, later ones under today's date (as M-Lab).
+///
+/// A date directory that cannot be made now (permissions) is returned as an error to
+/// count beside the file: the file's lines stay pending and its first flush makes the
+/// directory again, every tick, until it can (or the pending bound gives them up).
 pub(crate) fn open_file(
     output: &Path,
-    prefix: &str,
-    cookie: u64,
+    uuid: &str,
     conn: &mut Conn,
     known_dirs: &mut FxHashSet<PathBuf>,
     now: Instant,
-) -> Result<Box<ArchiveFile>, (&'static str, PathBuf, io::Error)> {
+) -> (Box<ArchiveFile>, Option<OpError>) {
     let date = if conn.next_seq == 0 {
         date_of_rfc3339(conn.start())
     } else {
@@ -91,27 +97,27 @@ pub(crate) fn open_file(
     }
     .unwrap_or_else(|| civil_date(unix_secs()));
     let dir = output.join(date_dir(date));
+    let mut failed = None;
     if !known_dirs.contains(&dir) {
-        std::fs::create_dir_all(&dir).map_err(|e| ("mkdir", dir.clone(), e))?;
-        if known_dirs.len() >= MAX_KNOWN_DIRS {
-            known_dirs.clear();
+        match std::fs::create_dir_all(&dir) {
+            Ok(()) => {
+                if known_dirs.len() >= MAX_KNOWN_DIRS {
+                    known_dirs.clear();
+                }
+                known_dirs.insert(dir.clone());
+            }
+            Err(e) => failed = Some(("mkdir", dir.clone(), e)),
         }
-        known_dirs.insert(dir.clone());
     }
-    let id = uuid(prefix, cookie);
+    let id = uuid;
     let mut seq = conn.next_seq;
     // Skip names that exist (the O_EXCL create at the first frame is the real guard).
-    while seq < MAX_SEQUENCE && std::fs::symlink_metadata(file_path(&dir, &id, seq)).is_ok() {
+    while seq < MAX_SEQUENCE && std::fs::symlink_metadata(file_path(&dir, id, seq)).is_ok() {
         seq += 1;
     }
     conn.next_seq = seq.saturating_add(1);
-    Ok(Box::new(ArchiveFile::new(
-        &dir,
-        &id,
-        seq,
-        conn.start(),
-        now,
-    )))
+    let file = Box::new(ArchiveFile::new(&dir, id, seq, conn.start(), now));
+    (file, failed)
 }
 
 /// The open-file cap, at most the process's `RLIMIT_NOFILE` soft limit minus a reserve.

@@ -18,7 +18,8 @@ use crate::anonymize::Anonymizer;
 use crate::config::WriterConfig;
 use crate::error::ErrorCause;
 use crate::file::{ArchiveFile, FLUSH_AT_BYTES};
-use crate::path::date_of_rfc3339;
+use crate::key::{ConnKey, Tags};
+use crate::path::{connection_of_uuid, date_of_rfc3339, uuid_in};
 use crate::queue::{Msg, Queue};
 use crate::series::{clamp_to_nofile, flush_file, line_timestamp, new_conn, open_file, Conn};
 use crate::stats::{Counters, Events};
@@ -42,18 +43,25 @@ pub(crate) struct Worker {
     forget_after: Duration,
     max_open: usize,
     max_pending: usize,
-    conns: FxHashMap<u64, Conn>,
-    open: FxHashSet<u64>,
+    conns: FxHashMap<ConnKey, Conn>,
+    open: FxHashSet<ConnKey>,
     /// Finished files whose last frame could not be written yet (disk full): they keep
     /// their descriptor and pending lines and are retried every tick, so a closed
     /// connection's final record survives a full disk. Bounded by `max_pending`.
     finishing: VecDeque<Box<ArchiveFile>>,
-    existing: FxHashMap<u64, u32>,
+    existing: FxHashMap<ConnKey, u32>,
+    /// The namespace tags of the connections' UUIDs, interned.
+    tags: Tags,
+    /// This batch's namespace table as tag ids (reused between batches).
+    batch_ns: Vec<u32>,
     known_dirs: FxHashSet<PathBuf>,
+    /// Inode of each directory holding open files, as of the last tick: a directory gone
+    /// or replaced since makes its files checked for deletion (`reopen_unlinked`).
+    dir_inodes: FxHashMap<PathBuf, u64>,
     cctx: Compressor<'static>,
     scratch: Vec<u8>,
     line_buf: Vec<u8>,
-    cookies: Vec<u64>,
+    keys: Vec<ConnKey>,
     anon: Anonymizer,
     pending_total: usize,
     ticks: u32,
@@ -67,7 +75,8 @@ impl Worker {
     pub fn new(
         cfg: &WriterConfig,
         anon: Anonymizer,
-        existing: FxHashMap<u64, u32>,
+        tags: Tags,
+        existing: FxHashMap<ConnKey, u32>,
         counters: Arc<Counters>,
         events: Arc<Events>,
     ) -> io::Result<Self> {
@@ -85,11 +94,14 @@ impl Worker {
             open: FxHashSet::default(),
             finishing: VecDeque::new(),
             existing,
+            tags,
+            batch_ns: Vec::new(),
             known_dirs: FxHashSet::default(),
+            dir_inodes: FxHashMap::default(),
             cctx,
             scratch: Vec::new(),
             line_buf: Vec::new(),
-            cookies: Vec::new(),
+            keys: Vec::new(),
             anon,
             pending_total: 0,
             ticks: 0,
@@ -128,30 +140,38 @@ impl Worker {
 
     fn on_batch(&mut self, b: &WriteBatch) {
         self.now = Instant::now();
+        let mut batch_ns = std::mem::take(&mut self.batch_ns);
+        batch_ns.clear();
+        batch_ns.extend(b.uuid_tags.iter().map(|t| self.tags.id(t)));
         for rec in RecordIter::new(&b.index, &[], &b.lines) {
+            let key = ConnKey {
+                ns: batch_ns.get(rec.netns as usize).copied().unwrap_or(0),
+                cookie: rec.cookie,
+            };
             if rec.flags & FLAG_HAS_RECORD != 0 && !rec.line.is_empty() {
-                self.append(rec.cookie, rec.line);
+                self.append(key, rec.line);
             }
             if rec.kind == RecordKind::Closed as u8 {
-                self.finish(rec.cookie);
-                if self.conns.remove(&rec.cookie).is_some() {
+                self.finish(key);
+                if self.conns.remove(&key).is_some() {
                     self.counters
                         .connections
                         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }
+        self.batch_ns = batch_ns;
     }
 
-    fn append(&mut self, cookie: u64, line: &[u8]) {
+    fn append(&mut self, key: ConnKey, line: &[u8]) {
         if !self.anon.is_active() {
-            self.append_line(cookie, line);
+            self.append_line(key, line);
             return;
         }
         let mut buf = std::mem::take(&mut self.line_buf);
         buf.clear();
         if self.anon.anonymize_line(line, &mut buf) {
-            self.append_line(cookie, &buf);
+            self.append_line(key, &buf);
         } else {
             Counters::add(&self.counters.records_dropped, 1);
         }
@@ -159,10 +179,10 @@ impl Worker {
     }
 
     /// Appends one record line to the connection's open file, opening one if needed.
-    fn append_line(&mut self, cookie: u64, line: &[u8]) {
+    fn append_line(&mut self, key: ConnKey, line: &[u8]) {
         let now = self.now;
         // The common case, a connection with an open file: one lookup.
-        if let Some(file) = self.conns.get_mut(&cookie).and_then(|c| {
+        if let Some(file) = self.conns.get_mut(&key).and_then(|c| {
             c.last_seen = now;
             c.file.as_mut()
         }) {
@@ -171,48 +191,38 @@ impl Worker {
             file.last_write = now;
             self.pending_total += line.len();
             if file.pending.len() >= FLUSH_AT_BYTES {
-                self.flush_one(cookie);
+                self.flush_one(key);
             }
             return;
         }
-        if !self.conns.contains_key(&cookie) {
-            let seq = self.existing.remove(&cookie).unwrap_or(0);
+        if !self.conns.contains_key(&key) {
+            let seq = self.existing.remove(&key).unwrap_or(0);
             let mut start = line_timestamp(line).to_vec();
             if date_of_rfc3339(&start).is_none() {
                 // Not one of the poller's lines: start now.
                 start.clear();
                 tcpinfo_core::write_rfc3339(&mut start, tcpinfo_core::unix_nanos());
             }
-            self.conns.insert(cookie, new_conn(seq, &start, now));
+            self.conns.insert(key, new_conn(seq, &start, now));
             Counters::add(&self.counters.connections, 1);
         }
         if self.open.len() >= self.max_open {
             self.evict_least_recent();
         }
-        let Some(conn) = self.conns.get_mut(&cookie) else {
+        let Some(conn) = self.conns.get_mut(&key) else {
             return;
         };
-        match open_file(
-            &self.output,
-            &self.prefix,
-            cookie,
-            conn,
-            &mut self.known_dirs,
-            now,
-        ) {
-            Ok(file) => {
-                self.pending_total += file.pending.len();
-                conn.file = Some(file);
-                self.open.insert(cookie);
-                Counters::add(&self.counters.files_opened, 1);
-                Counters::add(&self.counters.open_files, 1);
-                self.append_line(cookie, line);
-            }
-            Err((op, path, e)) => {
-                self.count_error(op, &path, &e);
-                Counters::add(&self.counters.records_dropped, 1);
-            }
+        let id = uuid_in(&self.prefix, self.tags.name(key.ns), key.cookie);
+        let (file, failed) = open_file(&self.output, &id, conn, &mut self.known_dirs, now);
+        self.pending_total += file.pending.len();
+        conn.file = Some(file);
+        self.open.insert(key);
+        Counters::add(&self.counters.files_opened, 1);
+        Counters::add(&self.counters.open_files, 1);
+        if let Some((op, path, e)) = failed {
+            self.count_error(op, &path, &e);
         }
+        self.append_line(key, line);
     }
 
     /// Finishes the open file that was written least recently (the open-file cap).
@@ -221,7 +231,7 @@ impl Worker {
     /// pass over the open files), so a burst of new connections at the cap costs O(1) per
     /// file rather than a scan each.
     fn evict_least_recent(&mut self) {
-        let mut by_age: Vec<(Instant, u64)> = self
+        let mut by_age: Vec<(Instant, ConnKey)> = self
             .open
             .iter()
             .filter_map(|c| Some((self.conns.get(c)?.file.as_ref()?.last_write, *c)))
@@ -237,7 +247,7 @@ impl Worker {
     }
 
     /// Flushes one connection's pending lines as a frame; on failure they stay pending.
-    fn flush_one(&mut self, cookie: u64) -> bool {
+    fn flush_one(&mut self, key: ConnKey) -> bool {
         let Self {
             conns,
             cctx,
@@ -247,7 +257,7 @@ impl Worker {
             pending_total,
             ..
         } = self;
-        let Some(file) = conns.get_mut(&cookie).and_then(|c| c.file.as_mut()) else {
+        let Some(file) = conns.get_mut(&key).and_then(|c| c.file.as_mut()) else {
             return true;
         };
         flush_file(cctx, scratch, counters, events, pending_total, file)
@@ -255,11 +265,11 @@ impl Worker {
 
     /// Finishes a connection's open file, if any: its last frame, then `close`. If the
     /// frame cannot be written, the file waits in `finishing` and is retried every tick.
-    fn finish(&mut self, cookie: u64) {
-        let Some(mut file) = self.conns.get_mut(&cookie).and_then(|c| c.file.take()) else {
+    fn finish(&mut self, key: ConnKey) {
+        let Some(mut file) = self.conns.get_mut(&key).and_then(|c| c.file.take()) else {
             return;
         };
-        self.open.remove(&cookie);
+        self.open.remove(&key);
         let Self {
             cctx,
             scratch,
@@ -314,8 +324,8 @@ impl Worker {
     }
 
     /// Gives up a file's pending lines (counted as dropped).
-    fn drop_pending(&mut self, cookie: u64) {
-        let Some(file) = self.conns.get_mut(&cookie).and_then(|c| c.file.as_mut()) else {
+    fn drop_pending(&mut self, key: ConnKey) {
+        let Some(file) = self.conns.get_mut(&key).and_then(|c| c.file.as_mut()) else {
             return;
         };
         self.pending_total -= file.pending.len();
@@ -325,32 +335,33 @@ impl Worker {
     }
 
     fn flush_all(&mut self) {
-        let mut cookies = std::mem::take(&mut self.cookies);
-        cookies.clear();
-        cookies.extend(self.open.iter().copied());
-        for &c in &cookies {
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
+        keys.extend(self.open.iter().copied());
+        for &c in &keys {
             self.flush_one(c);
         }
-        self.cookies = cookies;
+        self.keys = keys;
         self.publish_gauges();
     }
 
     fn tick(&mut self, now: Instant) {
+        self.reopen_unlinked();
         self.flush_all();
         self.retry_finishing();
         // Idle files are finished: an idle connection holds no file and no buffer.
-        let mut cookies = std::mem::take(&mut self.cookies);
-        cookies.clear();
-        cookies.extend(self.open.iter().copied().filter(|c| {
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
+        keys.extend(self.open.iter().copied().filter(|c| {
             self.conns
                 .get(c)
                 .and_then(|c| c.file.as_ref())
                 .is_some_and(|f| now.duration_since(f.last_write) >= self.idle_close)
         }));
-        for &c in &cookies {
+        for &c in &keys {
             self.finish(c);
         }
-        self.cookies = cookies;
+        self.keys = keys;
         // Writes keep failing: give up the oldest finished files' lines first.
         let over = self.pending_total > self.max_pending;
         while (over && self.pending_total > self.max_pending / 2)
@@ -363,28 +374,28 @@ impl Worker {
         }
         if self.pending_total > self.max_pending {
             // Still too much: give up open files' lines rather than grow.
-            let mut cookies = std::mem::take(&mut self.cookies);
-            cookies.clear();
-            cookies.extend(self.open.iter().copied());
-            for &c in &cookies {
+            let mut keys = std::mem::take(&mut self.keys);
+            keys.clear();
+            keys.extend(self.open.iter().copied());
+            for &c in &keys {
                 if self.pending_total <= self.max_pending / 2 {
                     break;
                 }
                 self.drop_pending(c);
             }
-            self.cookies = cookies;
+            self.keys = keys;
         }
         self.ticks += 1;
         if self.ticks % FORGET_SWEEP_TICKS == 0 {
             let before = self.conns.len();
             let forget = self.forget_after;
             let existing = &mut self.existing;
-            self.conns.retain(|cookie, c| {
+            self.conns.retain(|key, c| {
                 let keep = c.file.is_some() || now.duration_since(c.last_seen) < forget;
                 if !keep && existing.len() < MAX_REMEMBERED_SEQUENCES {
                     // Its series goes on at the right number if it ever writes again (a
                     // close this writer never saw): 12 bytes instead of the whole entry.
-                    existing.insert(*cookie, c.next_seq);
+                    existing.insert(*key, c.next_seq);
                 }
                 keep
             });
@@ -396,32 +407,113 @@ impl Worker {
         self.publish_gauges();
     }
 
+    /// Open files whose directory was deleted (or replaced) since the last tick, and that
+    /// are indeed unlinked, are closed and their connections continue in a new sequence
+    /// file (the directory is made again), carrying the lines not yet written. One `stat`
+    /// per directory of open files per tick; an `fstat` per file only of such directories.
+    fn reopen_unlinked(&mut self) {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut changed: Vec<PathBuf> = Vec::new();
+        let mut seen: FxHashMap<PathBuf, u64> = FxHashMap::default();
+        for c in &self.open {
+            let Some(dir) = self
+                .conns
+                .get(c)
+                .and_then(|c| c.file.as_ref())
+                .map(|f| f.dir())
+            else {
+                continue;
+            };
+            if seen.contains_key(dir) || changed.iter().any(|d| d == dir) {
+                continue;
+            }
+            match std::fs::metadata(dir) {
+                Ok(m) => {
+                    if self.dir_inodes.get(dir).is_some_and(|&ino| ino != m.ino()) {
+                        changed.push(dir.to_owned());
+                    }
+                    seen.insert(dir.to_owned(), m.ino());
+                }
+                Err(_) => changed.push(dir.to_owned()),
+            }
+        }
+        self.dir_inodes = seen;
+        if changed.is_empty() {
+            return;
+        }
+        self.known_dirs.clear();
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
+        keys.extend(self.open.iter().copied().filter(|c| {
+            self.conns
+                .get(c)
+                .and_then(|c| c.file.as_ref())
+                .is_some_and(|f| changed.iter().any(|d| d == f.dir()) && f.unlinked())
+        }));
+        for &c in &keys {
+            self.reopen(c);
+        }
+        self.keys = keys;
+    }
+
+    /// Closes a connection's unlinked file and moves its pending lines to a new one.
+    fn reopen(&mut self, key: ConnKey) {
+        let Some(mut file) = self.conns.get_mut(&key).and_then(|c| c.file.take()) else {
+            return;
+        };
+        self.open.remove(&key);
+        let lines = std::mem::take(&mut file.pending);
+        let records = std::mem::replace(&mut file.pending_records, 0);
+        self.pending_total -= lines.len();
+        let err = io::Error::new(
+            io::ErrorKind::NotFound,
+            "the file was deleted under the writer; its connection continues in a new sequence file",
+        );
+        self.count_error("deleted", &file.path, &err);
+        self.close_file(file);
+        if records > 0 {
+            self.append_line(key, &lines);
+            if let Some(f) = self.conns.get_mut(&key).and_then(|c| c.file.as_mut()) {
+                f.pending_records += records - 1;
+            }
+        }
+    }
+
     fn on_rotate(&mut self, r: &Rotate) {
         let now = Instant::now();
-        let mut cookies = std::mem::take(&mut self.cookies);
-        cookies.clear();
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
         match r {
-            Rotate::OlderThan(age) => cookies.extend(self.open.iter().copied().filter(|c| {
+            Rotate::OlderThan(age) => keys.extend(self.open.iter().copied().filter(|c| {
                 self.conns
                     .get(c)
                     .and_then(|c| c.file.as_ref())
                     .is_some_and(|f| now.duration_since(f.opened) >= *age)
             })),
-            Rotate::Cookies(list) => cookies.extend(list.iter().copied()),
+            Rotate::Uuids(list) => {
+                let (prefix, tags) = (&self.prefix, &self.tags);
+                keys.extend(list.iter().filter_map(|u| {
+                    let (tag, cookie) = connection_of_uuid(prefix, u)?;
+                    Some(ConnKey {
+                        ns: tags.find(tag)?,
+                        cookie,
+                    })
+                }));
+            }
         }
-        for &c in &cookies {
+        for &c in &keys {
             self.finish(c);
         }
-        self.cookies = cookies;
+        self.keys = keys;
         self.publish_gauges();
     }
 
     /// Finishes every file, giving up on flushing once `deadline` passes (those files
     /// keep every complete frame). Returns how many were given up.
     fn finish_all(&mut self, deadline: Instant) -> u64 {
-        let cookies: Vec<u64> = self.open.iter().copied().collect();
+        let keys: Vec<ConnKey> = self.open.iter().copied().collect();
         let mut unfinished = 0;
-        for c in cookies {
+        for c in keys {
             if Instant::now() >= deadline {
                 self.drop_pending(c);
                 unfinished += 1;

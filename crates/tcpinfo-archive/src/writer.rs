@@ -19,7 +19,8 @@ use tcpinfo_core::{RecordIter, RecordKind, Records, FLAG_HAS_RECORD, INDEX_ENTRY
 use crate::anonymize::{local_interface_addrs, Anonymizer};
 use crate::config::WriterConfig;
 use crate::error::{Error, Result};
-use crate::path::{cookie_of_uuid, scan_existing};
+use crate::key::{validate_tags, Tags};
+use crate::path::{connection_of_uuid, scan_existing};
 use crate::queue::{Msg, Queue};
 use crate::stats::{Counters, ErrorEvent, Events, WriterStats};
 use crate::worker::Worker;
@@ -33,6 +34,10 @@ pub struct WriteBatch {
     pub index: Vec<u8>,
     /// `ArchivalRecord` lines, back to back.
     pub lines: Vec<u8>,
+    /// The UUID tag of each namespace of the poll's namespace table (index entry offset
+    /// 20), as the core makes them (`NamespaceInfo::uuid_tag`): `""` for the host. Empty:
+    /// every record is the host's.
+    pub uuid_tags: Vec<Box<str>>,
 }
 
 impl WriteBatch {
@@ -41,6 +46,7 @@ impl WriteBatch {
         Self {
             index: r.index.clone(),
             lines: r.lines.clone(),
+            uuid_tags: Vec::new(),
         }
     }
 
@@ -51,7 +57,10 @@ impl WriteBatch {
 
     /// Only the closed records (with their lines), and how many others were left out.
     fn closes_only(&self) -> (WriteBatch, u64) {
-        let mut out = WriteBatch::default();
+        let mut out = WriteBatch {
+            uuid_tags: self.uuid_tags.clone(),
+            ..WriteBatch::default()
+        };
         let mut left = 0;
         for (i, rec) in RecordIter::new(&self.index, &[], &self.lines).enumerate() {
             if rec.kind != RecordKind::Closed as u8 {
@@ -74,8 +83,8 @@ impl WriteBatch {
 pub enum Rotate {
     /// Every open file created at least this long ago (`Duration::ZERO`: all).
     OlderThan(Duration),
-    /// The open files of these connections (by socket cookie).
-    Cookies(Vec<u64>),
+    /// The open files of these connections, by UUID (UUIDs of another prefix are ignored).
+    Uuids(Vec<String>),
 }
 
 /// Writes M-Lab tcp-info archive files on its own thread. See the module docs.
@@ -103,10 +112,11 @@ impl ArchiveWriter {
             .clone()
             .unwrap_or_else(local_interface_addrs);
         let anon = Anonymizer::new(cfg.anonymize, &keep);
-        let existing = scan_existing(&cfg.output_dir, &cfg.uuid_prefix);
+        let mut tags = Tags::new();
+        let existing = scan_existing(&cfg.output_dir, &cfg.uuid_prefix, &mut tags);
         let counters = Arc::new(Counters::default());
         let events = Arc::new(Events::new(cfg.error_report_interval));
-        let worker = Worker::new(cfg, anon, existing, counters.clone(), events.clone())
+        let worker = Worker::new(cfg, anon, tags, existing, counters.clone(), events.clone())
             .map_err(|e| Error::Thread(format!("zstd compressor: {e}")))?;
         let queue = Arc::new(Queue::new(cfg.queue_depth, cfg.max_queued_bytes));
         let q = queue.clone();
@@ -143,9 +153,11 @@ impl ArchiveWriter {
     /// on `false`, wait ([`Self::wait_for_room`]) before the next poll.
     ///
     /// # Errors
-    /// [`Error::Closed`] after [`Self::close`]; [`Error::Thread`] if the thread died.
+    /// [`Error::Closed`] after [`Self::close`]; [`Error::Thread`] if the thread died;
+    /// [`Error::Config`] for a namespace tag that is not one.
     pub fn write(&self, batch: WriteBatch) -> Result<bool> {
         self.check_open()?;
+        validate_tags(&batch.uuid_tags)?;
         if batch.index.is_empty() {
             return Ok(self.queue.fits(0));
         }
@@ -193,9 +205,9 @@ impl ArchiveWriter {
         })
     }
 
-    /// The connection's cookie if `uuid` is one of this writer's UUIDs.
-    pub fn cookie_of(&self, uuid: &str) -> Option<u64> {
-        cookie_of_uuid(&self.prefix, uuid)
+    /// Whether `uuid` is one of this writer's UUIDs (its prefix; any namespace).
+    pub fn owns(&self, uuid: &str) -> bool {
+        connection_of_uuid(&self.prefix, uuid).is_some()
     }
 
     /// A snapshot of the counters.

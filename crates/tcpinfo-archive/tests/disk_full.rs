@@ -1,6 +1,8 @@
 //! A full file system (a small tmpfs, mounted by the test; needs root): errors are
 //! counted by cause and reported once, `write` keeps accepting, files already written
-//! stay readable, and writing resumes by itself when space returns.
+//! stay readable, and writing resumes by itself when space returns. Likewise a read-only
+//! file system (the lines wait, nothing is dropped) and an output directory deleted under
+//! the writer (its open connections continue in new sequence files).
 
 mod common;
 
@@ -149,20 +151,21 @@ fn a_read_only_output_is_counted_and_writing_resumes_when_it_is_writable() {
     for line in &lines[..5] {
         assert!(w.write(batch(&[(1, 42, line)])).unwrap());
     }
-    w.flush(Duration::from_secs(5)).unwrap();
+    // The flush cannot write them: they stay pending (retried every tick), not dropped.
+    assert!(w.flush(Duration::from_secs(5)).is_ok());
     let s = w.stats();
-    assert_eq!(
-        s.errors(ErrorCause::ReadOnly),
-        5,
-        "every record's mkdir failed"
+    assert!(
+        s.errors(ErrorCause::ReadOnly) >= 1,
+        "the mkdir failure is counted"
     );
-    assert_eq!(s.records_dropped, 5);
+    assert_eq!(s.records_dropped, 0, "the lines wait for the directory");
     let events = w.take_events();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
         (events[0].cause, events[0].op, events[0].count),
         (ErrorCause::ReadOnly, "mkdir", 1)
     );
+    let before = w.stats().errors(ErrorCause::ReadOnly);
 
     let remount = Command::new("mount")
         .args(["-o", "remount,rw"])
@@ -176,10 +179,48 @@ fn a_read_only_output_is_counted_and_writing_resumes_when_it_is_writable() {
     assert_eq!(files.len(), 1);
     let (ok, data) = zstd_dc(&files[0]);
     assert!(ok);
-    assert_eq!(&lines_of(&data)[1..], &[&lines[5][..]]);
-    assert_eq!(
-        w.stats().errors(ErrorCause::ReadOnly),
-        5,
-        "no error once writable"
+    let want: Vec<&[u8]> = lines[..6].iter().map(|l| &l[..]).collect();
+    assert_eq!(&lines_of(&data)[1..], &want[..], "nothing lost");
+    assert_eq!(w.stats().records_dropped, 0);
+    assert!(
+        w.stats().errors(ErrorCause::ReadOnly) <= before + 1,
+        "no error once writable (one tick may have been under way)"
     );
+}
+
+#[test]
+fn an_output_deleted_under_the_writer_continues_in_a_new_sequence_file() {
+    let dir = TempDir::new("deleted");
+    let out = dir.0.join("archive");
+    let lines = fixture_lines();
+    let mut c = WriterConfig::new(&out, "del_1_unsafe");
+    c.flush_interval = Duration::from_millis(20);
+    let w = ArchiveWriter::new(&c).unwrap();
+    for line in &lines[..3] {
+        w.write(batch(&[(1, 7, line)])).unwrap();
+    }
+    w.flush(Duration::from_secs(5)).unwrap();
+    assert_eq!(archive_files(&out).len(), 1);
+    std::fs::remove_dir_all(&out).unwrap();
+    // The open file is now unlinked: the next tick sees its directory gone.
+    wait_until("the deletion counted", || {
+        w.stats().errors(ErrorCause::Other) >= 1
+    });
+    for line in &lines[3..6] {
+        w.write(batch(&[(1, 7, line)])).unwrap();
+    }
+    w.close(Duration::from_secs(5)).unwrap();
+    let files = archive_files(&out);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].to_string_lossy().ends_with(".00001.jsonl.zst"),
+        "the next sequence number: {}",
+        files[0].display()
+    );
+    let (ok, data) = zstd_dc(&files[0]);
+    assert!(ok);
+    let want: Vec<&[u8]> = lines[3..6].iter().map(|l| &l[..]).collect();
+    assert_eq!(&lines_of(&data)[1..], &want[..]);
+    let events = w.take_events();
+    assert!(events.iter().any(|e| e.op == "deleted"), "{events:?}");
 }

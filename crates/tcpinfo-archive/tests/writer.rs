@@ -32,7 +32,8 @@ fn by_cookie(root: &std::path::Path) -> BTreeMap<u64, Vec<(u32, Vec<u8>)>> {
     let mut m: BTreeMap<u64, Vec<(u32, Vec<u8>)>> = BTreeMap::new();
     for p in archive_files(root) {
         let name = p.file_name().unwrap().to_str().unwrap();
-        let (cookie, seq) = parse_file_name(name, PREFIX).expect(name);
+        let (tag, cookie, seq) = parse_file_name(name, PREFIX).expect(name);
+        assert_eq!(tag, "", "{name}: a host-namespace UUID");
         let (ok, data) = zstd_dc(&p);
         assert!(ok, "zstd -dc {}", p.display());
         assert!(zstd_t(&p), "zstd -t {}", p.display());
@@ -301,11 +302,16 @@ fn prefixes_that_could_leave_the_output_dir_are_rejected() {
     c.level = 99;
     assert_eq!(ArchiveWriter::new(&c).err().unwrap().code(), "ERR_CONFIG");
     let w = ArchiveWriter::new(&config(&dir.0)).unwrap();
+    assert!(w.owns(&format!("{PREFIX}_00000000000000FF")));
+    assert!(w.owns(&format!("{PREFIX}_ns4026531840_00000000000000FF")));
+    assert!(!w.owns("other_00000000000000FF"));
+    let mut b = batch(&[(OPENED, 1, b"{}\n")]);
+    b.uuid_tags = vec!["ns1/../..".into()];
     assert_eq!(
-        w.cookie_of(&format!("{PREFIX}_00000000000000FF")),
-        Some(255)
+        w.write(b).err().unwrap().code(),
+        "ERR_CONFIG",
+        "a tag is never a path"
     );
-    assert_eq!(w.cookie_of("other_00000000000000FF"), None);
 }
 
 #[test]
@@ -402,4 +408,77 @@ fn a_name_taken_before_the_first_frame_moves_to_the_next_sequence() {
     assert_eq!(*seq, 1);
     assert_eq!(header(data)["Metadata"]["Sequence"], 1);
     assert_eq!(lines_of(data)[1], &lines[0][..]);
+}
+
+/// The same cookie in the host and in two other namespaces (kernels before 5.12 number
+/// cookies per namespace): three series, named as `Connection.uuid` names them
+/// (docs/netns.md); a restart continues each; a rotation by tagged UUID finishes only it.
+#[test]
+fn connections_of_other_namespaces_get_tagged_uuids_of_their_own() {
+    const TAGS: [&str; 3] = ["", "ns4026532001", "ns4026532002.1764410000"];
+    let dir = TempDir::new("netns");
+    let lines = fixture_lines();
+    // Three records of cookie 9, one per namespace of the batch's namespace table.
+    let tagged = |from: usize| {
+        let mut b = batch(&[
+            (OPENED, 9, &lines[from]),
+            (OPENED, 9, &lines[from + 1]),
+            (OPENED, 9, &lines[from + 2]),
+        ]);
+        for i in 0..3u32 {
+            let e = i as usize * 32;
+            b.index[e + 20..e + 24].copy_from_slice(&i.to_le_bytes());
+        }
+        b.uuid_tags = TAGS.iter().map(|&t| t.into()).collect();
+        b
+    };
+    let w = ArchiveWriter::new(&config(&dir.0)).unwrap();
+    w.write(tagged(0)).unwrap();
+    w.rotate(Rotate::Uuids(vec![format!(
+        "{PREFIX}_ns4026532001_0000000000000009"
+    )]))
+    .unwrap();
+    w.write(tagged(3)).unwrap();
+    w.close(T).unwrap();
+    let w = ArchiveWriter::new(&config(&dir.0)).unwrap();
+    w.write(tagged(6)).unwrap();
+    w.close(T).unwrap();
+
+    let mut names: Vec<String> = archive_files(&dir.0)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    let want = |tag: &str, seq: u32| {
+        let uuid = tcpinfo_archive::uuid_in(PREFIX, tag, 9);
+        format!("{uuid}.{seq:05}.jsonl.zst")
+    };
+    // Only ns4026532001 was rotated: it has one file more.
+    let mut expected = vec![want(TAGS[1], 2)];
+    expected.extend(TAGS.iter().flat_map(|t| [want(t, 0), want(t, 1)]));
+    expected.sort();
+    assert_eq!(
+        names, expected,
+        "one series per namespace, continued after the restart"
+    );
+    for p in archive_files(&dir.0) {
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        let (tag, cookie, seq) = parse_file_name(&name, PREFIX).expect(&name);
+        assert_eq!(cookie, 9);
+        let (ok, data) = zstd_dc(&p);
+        assert!(ok && zstd_t(&p), "{name}");
+        let h = header(&data);
+        assert_eq!(
+            h["Metadata"]["UUID"],
+            tcpinfo_archive::uuid_in(PREFIX, tag, 9),
+            "{name}"
+        );
+        assert_eq!(h["Metadata"]["Sequence"], seq, "{name}");
+        // Each namespace's records, and only its own, in its files.
+        let i = TAGS.iter().position(|t| *t == tag).unwrap();
+        for l in &lines_of(&data)[1..] {
+            let at = lines.iter().position(|x| &x[..] == *l).unwrap();
+            assert_eq!(at % 3, i, "{name} holds a record of another namespace");
+        }
+    }
 }

@@ -121,7 +121,11 @@ impl fmt::Display for Error {
             Error::Config(msg) => write!(f, "invalid configuration: {msg}"),
             Error::Closed => write!(f, "the poller is closed"),
             Error::Netns { path, source } => {
-                write!(f, "cannot enter network namespace {path}: {source}")
+                write!(f, "cannot enter network namespace {path}: {source}")?;
+                if source.raw_os_error() == Some(libc::EPERM) {
+                    write!(f, " (entering a network namespace needs CAP_SYS_ADMIN: run as root or grant it, e.g. setcap cap_sys_admin+ep)")?;
+                }
+                Ok(())
             }
             Error::Thread { op, detail } => write!(f, "{op} failed: {detail}"),
             Error::Internal(msg) => {

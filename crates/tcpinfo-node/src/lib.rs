@@ -5,6 +5,7 @@
 //! is the only JS module that loads this addon.
 #![deny(missing_docs)]
 
+mod native_anonymizer;
 mod native_archive_batch;
 mod native_archive_csv;
 mod native_archive_options;
@@ -22,10 +23,15 @@ mod native_rtt;
 mod native_rtt_options;
 mod native_tcp_info_layout;
 mod native_vocabulary;
+// Kafka export (issue 12)
+mod native_kafka_options;
+mod native_kafka_producer;
+mod native_kafka_stats;
 
 /// Makes a Rust panic say what it is before napi turns it into a JS error.
 #[napi_derive::module_init]
 fn init() {
+    native_records::release_large_buffers_to_the_os();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         #[expect(

@@ -38,13 +38,24 @@ impl NativeArchiveWriter {
         })
     }
 
-    /// Queues one poll (its index and lines regions, copied once). Never blocks. Returns
-    /// whether there is room for the next poll; on `false`, await `waitForRoom` first.
+    /// Queues one poll (its index and lines regions, copied once, and the UUID tag of each
+    /// namespace of its namespace table: `Batch.namespaces[i].uuidTag`). Never blocks.
+    /// Returns whether there is room for the next poll; on `false`, await `waitForRoom`.
     #[napi(catch_unwind)]
-    pub fn write(&self, index: &[u8], lines: &[u8]) -> napi::Result<bool> {
+    pub fn write(
+        &self,
+        index: &[u8],
+        lines: &[u8],
+        uuid_tags: Option<Vec<String>>,
+    ) -> napi::Result<bool> {
         let batch = WriteBatch {
             index: index.to_vec(),
             lines: lines.to_vec(),
+            uuid_tags: uuid_tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
         };
         self.inner.write(batch).map_err(|e| archive_error(&e))
     }
@@ -67,13 +78,10 @@ impl NativeArchiveWriter {
     /// Finishes the open files of these UUIDs; returns how many UUIDs were this writer's.
     #[napi(catch_unwind)]
     pub fn rotate_uuids(&self, uuids: Vec<String>) -> napi::Result<u32> {
-        let cookies: Vec<u64> = uuids
-            .into_iter()
-            .filter_map(|u| self.inner.cookie_of(&u))
-            .collect();
-        let n = u32::try_from(cookies.len()).unwrap_or(u32::MAX);
+        let ours: Vec<String> = uuids.into_iter().filter(|u| self.inner.owns(u)).collect();
+        let n = u32::try_from(ours.len()).unwrap_or(u32::MAX);
         self.inner
-            .rotate(Rotate::Cookies(cookies))
+            .rotate(Rotate::Uuids(ours))
             .map_err(|e| archive_error(&e))?;
         Ok(n)
     }

@@ -49,6 +49,8 @@ pub struct NativePollerOptions {
     pub queue_depth: Option<u32>,
     /// Bytes of queued records beyond which polls are skipped.
     pub max_queued_bytes: Option<f64>,
+    /// Kernel receive buffer of the destroy-event socket, bytes (default 8 MiB).
+    pub event_rcvbuf_bytes: Option<u32>,
     /// Account bytes moved per poll (`stats.bytesSent`/`bytesReceived`), default false.
     pub count_bytes: Option<bool>,
     /// Local ports with per-port accounting (at most 64).
@@ -108,6 +110,9 @@ pub fn to_config(o: NativePollerOptions) -> napi::Result<PollerConfig> {
         )]
         let bytes = b as usize;
         c.max_queued_bytes = bytes;
+    }
+    if let Some(b) = o.event_rcvbuf_bytes {
+        c.event_rcvbuf_bytes = usize::try_from(b).unwrap_or(usize::MAX);
     }
     c.count_bytes = o.count_bytes.unwrap_or(false);
     c.metric_ports = ports(o.metric_ports.unwrap_or_default())?;

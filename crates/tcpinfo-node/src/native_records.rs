@@ -99,3 +99,45 @@ fn check(status: sys::napi_status, out: sys::napi_value) -> napi::Result<sys::na
         )))
     }
 }
+
+/// Gives a records region's memory back now instead of at V8's next garbage collection:
+/// detaches the `ArrayBuffer` behind one of a batch's `Buffer`s (every view of it then
+/// reads as empty), which runs the finalizer above and recycles the bytes into the pool.
+///
+/// Why: V8 frees external buffers only at a GC, which a consumer that allocates little JS
+/// heap does not trigger while a 100k-socket first poll streams through in 16 MiB parts;
+/// without this every part stays alive until then (docs/BENCHMARKS.md, `watch()` memory).
+/// The caller passes only the `ArrayBuffer` of a batch region it owns whole.
+#[napi_derive::napi(catch_unwind, ts_args_type = "region: ArrayBuffer")]
+pub fn native_release_region(env: napi::Env, region: napi::Unknown<'_>) -> napi::Result<()> {
+    use napi::JsValue as _;
+    // SAFETY: plain napi call on a value of this call's env; napi checks that it is a
+    // detachable ArrayBuffer and fails (status below) otherwise.
+    let status = unsafe { sys::napi_detach_arraybuffer(env.raw(), region.raw()) };
+    if status == sys::Status::napi_ok {
+        return Ok(());
+    }
+    Err(napi::Error::from_reason(format!(
+        "[ERR_INTERNAL] could not release a records region (napi status {status}): not a detachable ArrayBuffer"
+    )))
+}
+
+/// Largest allocation glibc may serve from its heap instead of `mmap`: 1 MiB.
+#[cfg(target_env = "gnu")]
+const MMAP_THRESHOLD: libc::c_int = 1 << 20;
+
+/// Makes glibc give freed records buffers (MiBs each) back to the kernel at once.
+///
+/// Why: glibc raises its `mmap` threshold to the size of each large block freed (up to
+/// 32 MiB), so after a 100k-socket first poll (~125 MiB in parts) later buffers come
+/// from the heap, and heap memory freed out of order stays resident: `watch()` held
+/// 139 MB at 100k sockets in steady state against 66 MB with a fixed threshold
+/// (docs/BENCHMARKS.md). Pooled buffers are reused, so the `mmap` per new buffer is rare.
+/// A `MALLOC_MMAP_THRESHOLD_` set by the user wins; musl returns large blocks anyway.
+pub fn release_large_buffers_to_the_os() {
+    #[cfg(target_env = "gnu")]
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: mallopt only sets a tuning parameter; a failure (0) leaves glibc's default.
+        let _tuned = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) };
+    }
+}

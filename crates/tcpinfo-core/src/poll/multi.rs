@@ -70,10 +70,12 @@ impl MultiPoller {
             host: true,
             uuid_tag: String::new(),
         });
+        let source = BatchSource::new(&config);
+        own.share_records_pool(Arc::clone(&source.records_pool));
         let mut members = BTreeMap::new();
         members.insert(home_inode, Member { poller: own });
         let mut multi = Self {
-            source: BatchSource::new(&config),
+            source,
             config,
             home,
             home_inode,
@@ -201,6 +203,7 @@ impl MultiPoller {
                 if let Some((max, sink)) = &self.part_sink {
                     poller.set_part_sink(*max, Arc::clone(sink));
                 }
+                poller.share_records_pool(Arc::clone(&self.source.records_pool));
                 poller.set_namespace(NamespaceInfo {
                     inode: ino,
                     name,

@@ -213,6 +213,12 @@ impl Poller {
         self.part_sink = Some((max_bytes.max(1), sink));
     }
 
+    /// Takes records buffers from `pool` (the multi-namespace driver's, which its
+    /// consumer recycles into) instead of this poller's own.
+    pub(crate) fn share_records_pool(&mut self, pool: Arc<RecordsPool>) {
+        self.source.records_pool = pool;
+    }
+
     pub(crate) fn set_namespace(&mut self, info: NamespaceInfo) {
         self.ns_info = info;
     }
@@ -358,6 +364,7 @@ impl Poller {
             ingest,
             bytecode,
             part_sink,
+            source,
             ..
         } = self;
         dump.dump(spec, bytecode, stats, |payload| {
@@ -367,7 +374,15 @@ impl Poller {
             }
             if let Some((max, sink)) = part_sink {
                 if batch.records.len_bytes() >= *max {
+                    let r = &batch.records;
+                    let sizes = [r.index.len(), r.payloads.len(), r.lines.len()];
                     sink(batch.take_part());
+                    // The next part fills buffers the consumer gave back (the sink waited
+                    // for it to take the previous parts), not fresh ones grown by doubling:
+                    // a 100k first poll then cycles ~3 parts' memory instead of 8.
+                    let (records, reused) = source.records_pool.take_records(sizes);
+                    batch.records = records;
+                    batch.stats.reused_buffers += reused;
                 }
             }
         })
@@ -537,7 +552,8 @@ mod tests {
             assert_eq!(p.seq, 1);
             assert_eq!(p.part as usize, i);
             assert_eq!(p.more, i + 1 < parts.len());
-            assert_eq!(p.opened as usize, p.iter().count());
+            // Closes of sockets other tests drop meanwhile may ride along.
+            assert_eq!((p.opened + p.changed + p.closed) as usize, p.iter().count());
             assert!(p.iter().all(|r| (r.netns as usize) < p.namespaces.len()));
             seen.extend(p.iter().map(|r| r.cookie));
         }
