@@ -13,6 +13,8 @@ import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 import { Registry } from 'prom-client'
 
+import type { Batch } from '../src/api/batch.js'
+import { readArchive } from '../src/index.js'
 import { MetricsSink } from '../src/metrics/metrics.js'
 import { MetricsServer, splitAddress } from '../src/metrics/server.js'
 import { archiveFiles, CLI, get, HOLD, sample, startCollector, stopCollector } from './helpers/collector.js'
@@ -155,7 +157,50 @@ test.serial('after a run with traffic every M-Lab metric is exposed with sensibl
   t.is((await get(`http://${col.prom}/nope`)).status, 404)
   held.child.stdin?.write('close\n')
   await held.lines.next()
+  // Quiet: every record is offered to every sink (the archive is lossless), so the poller's
+  // accounting and the archive now hold the same records.
+  await new Promise((r) => setTimeout(r, 600))
+  const end = (await get(`http://${col.prom}/metrics`)).body
   t.is(await stopCollector(col.child), 0, col.stderr())
+  // The core's counts equal what the archive holds for the same run: one open per archived
+  // connection, and (every connection but the idle listener began after the first poll, so
+  // from zero) the byte totals are the sums of each connection's last archived counters.
+  const last = new Map<string, { acked: bigint; received: bigint }>()
+  for await (const c of readArchive(data)) {
+    const ti = c.tcpInfo
+    const prev = last.get(c.uuid)
+    last.set(c.uuid, { acked: ti?.bytesAcked ?? prev?.acked ?? 0n, received: ti?.bytesReceived ?? prev?.received ?? 0n })
+  }
+  const sum = (k: 'acked' | 'received'): number => Number([...last.values()].reduce((a, v) => a + v[k], 0n))
+  t.is(sample(end, 'tcpinfo_flow_events_total{event="open"}'), last.size, 'one open per archived connection')
+  t.is(sample(end, 'tcpinfo_bytes_sent_total'), sum('acked'), 'bytes sent = the archived final counters')
+  t.is(sample(end, 'tcpinfo_bytes_received_total'), sum('received'))
+  t.is(sample(end, 'tcpinfo_error_total{type="counter_backwards"}'), 0)
+})
+
+test('offer() reads the poll statistics only: a batch whose records cannot be read is still counted', (t) => {
+  // If the sink walked the records on the JS thread it would touch these and throw.
+  const untouchable = (): never => {
+    throw new Error('metrics read a record')
+  }
+  const stats = { dumpNanos: 2e6, tracked: 3, skippedPolls: 0, destroyOverruns: 0, malformed: 0, droppedCloses: 0, flowOpens: 5, flowCloses: 2, bytesSent: 1000, bytesReceived: 250, countersBackwards: 1 }
+  const batch = (sec: bigint): Batch => {
+    const b = { stats, complete: true, socketsSeen: 3, size: 1_000_000, timestampNs: sec * 1_000_000_000n, portStats: [{ port: 443, opened: 2, closed: 1, bytesSent: 600, bytesReceived: 50 }] }
+    for (const k of ['index', 'payloads', 'lines', 'connections', 'opened', 'changed', 'closed']) Object.defineProperty(b, k, { get: untouchable })
+    return b as unknown as Batch
+  }
+  const sink = new MetricsSink({ intervalMs: 10, ports: [443], processMetrics: false })
+  t.true(sink.offer(batch(1n)))
+  t.true(sink.offer(batch(2n)))
+  return sink.registry.metrics().then((m) => {
+    t.is(sample(m, 'tcpinfo_flow_events_total{event="open"}'), 10)
+    t.is(sample(m, 'tcpinfo_flow_events_total{event="close"}'), 4)
+    t.is(sample(m, 'tcpinfo_bytes_sent_total'), 2000)
+    t.is(sample(m, 'tcpinfo_send_rate_histogram_sum'), 1000 * 8, 'the first second observed once the second one began')
+    t.is(sample(m, 'tcpinfo_error_total{type="counter_backwards"}'), 2)
+    t.is(sample(m, 'tcpinfo_port_connections{port="443"}'), 2)
+    t.is(sample(m, 'tcpinfo_port_bytes_received_total{port="443"}'), 100)
+  })
 })
 
 test.serial('a scrape flood does not delay polls', async (t) => {

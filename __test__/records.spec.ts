@@ -1,15 +1,21 @@
 /**
  * Correct closed records (issue 8): a socket that never had a peer is not a closed
  * connection (unless asked for); a closed connection keeps the uid and inode the dumps
- * knew, where the kernel's destroy message says 0; an unseen one has neither.
+ * knew, where the kernel's destroy message says 0; an unseen one has neither. And
+ * `tcpInfo`, read from the record's bytes in JS, is the native decoder's object exactly.
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readdirSync } from 'node:fs'
 import net from 'node:net'
+import { join } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
 
 import test from 'ava'
 
-import { watch, type Batch, type Watcher } from '../src/index.js'
+import type { DecodedConnection } from '../src/api/types.js'
+import { readArchive, snapshot, watch, type Batch, type Watcher } from '../src/index.js'
+import { native } from '../src/native.js'
 import { closeGracefully, connect, isClientSide, sleep, startSink, until } from './helpers/tcp.js'
 
 /** Every closed record of the next `polls` batches. */
@@ -88,4 +94,40 @@ test.serial('an unseen connection has no uid or inode (absent, not zero)', async
   t.true(conn.unseen)
   t.false('uid' in (conn.decoded ?? {}))
   t.false('inode' in (conn.decoded ?? {}))
+})
+
+const MLAB = new URL('../crates/tcpinfo-core/tests/fixtures/mlab/', import.meta.url).pathname
+
+test('tcpInfo read from the bytes is the native decoder\'s object key for key (M-Lab fixtures: 168/224 bytes; this kernel\'s live sockets)', async (t) => {
+  const server = net.createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
+  await once(client, 'connect')
+  t.teardown(() => client.destroy())
+  const batches: Batch[] = [await snapshot()]
+  for (const f of readdirSync(MLAB).filter((n) => n.endsWith('.zst'))) {
+    for await (const b of readArchive(join(MLAB, f)).batches()) batches.push(b)
+  }
+  let compared = 0
+  const lengths = new Set<number>()
+  for (const b of batches) {
+    const full = native().nativeDecodeRecords(b.index, b.payloads) as (DecodedConnection | null)[]
+    for (const [i, c] of b.connections.entries()) {
+      const want = full[i]?.tcpInfo
+      const got = c.tcpInfo
+      if (!isDeepStrictEqual(got, want) || Object.keys(got ?? {}).join() !== Object.keys(want ?? {}).join()) {
+        t.deepEqual(got, want, `record ${i} of a batch`)
+        t.deepEqual(Object.keys(got ?? {}), Object.keys(want ?? {}))
+        return
+      }
+      t.is(c.decoded?.tcpInfo, got, 'decoded.tcpInfo is the same object')
+      if (want) {
+        compared++
+        lengths.add(Object.keys(want).length)
+      }
+    }
+  }
+  t.log(`${compared} tcp_info objects compared, ${lengths.size} shapes (${[...lengths].join(', ')} fields)`)
+  t.true(compared > 1500 && lengths.size >= 3, 'old and new kernels\' lengths were compared')
 })

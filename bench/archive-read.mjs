@@ -75,7 +75,8 @@ async function measure(label, fn) {
   let bestRun
   for (let r = 0; r < ROUNDS; r++) {
     const run = await time(fn)
-    if (!bestRun || run.wall < bestRun.wall) bestRun = run
+    // CPU time, not wall time: on a shared machine the wall clock mostly measures the others.
+    if (!bestRun || run.cpu < bestRun.cpu) bestRun = run
   }
   const row = { label, records: bestRun.n, wallS: bestRun.wall, cpuS: bestRun.cpu, perSec: bestRun.n / bestRun.wall, perCpuSec: bestRun.n / bestRun.cpu }
   console.log(`| ${label} | ${row.records} | ${row.wallS.toFixed(3)} | ${row.cpuS.toFixed(3)} | ${(row.perSec / 1e6).toFixed(2)} M/s | ${(row.perCpuSec / 1e6).toFixed(2)} M/s |`)
@@ -89,7 +90,7 @@ function counter() {
 }
 
 const { jsonl, zst } = await build()
-console.log(`archive: ${N} records; ${jsonl} ${(statSync(jsonl).size / 1e6).toFixed(1)} MB, .zst ${(statSync(zst).size / 1e6).toFixed(1)} MB; node ${process.version}; best of ${ROUNDS}\n`)
+console.log(`archive: ${N} records; ${jsonl} ${(statSync(jsonl).size / 1e6).toFixed(1)} MB, .zst ${(statSync(zst).size / 1e6).toFixed(1)} MB; node ${process.version}; least CPU of ${ROUNDS} rounds\n`)
 console.log('| what | records | wall s | CPU s | per wall s | per CPU s |')
 console.log('|---|---:|---:|---:|---:|---:|')
 const rows = []

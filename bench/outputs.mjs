@@ -3,7 +3,16 @@
 // with 100 event-socket clients connected (reading) and a /metrics scrape every second.
 // Target: at most +5%. Results: docs/BENCHMARKS.md, "Collector outputs".
 //
-//   node bench/outputs.mjs [--sockets 10000] [--seconds 20] [--rounds 2] [--clients 100] [--change 0.01]
+//   node bench/outputs.mjs [--sockets 10000] [--seconds 30] [--rounds 5] [--clients 100] [--change 0.01] [--sequential]
+//
+// Built for a shared, loaded machine: each round runs the two contenders *at the same time*
+// on the same socket farm (so both see the same load, the same sockets and the same changes),
+// the one started first alternating from round to round, and compares CPU time, not wall
+// time: utime + stime of each collector process (all threads) from /proc/PID/stat over the
+// round's window, divided by the polls it completed in that window (`tcpinfo_polls_total`).
+// The result is the per-round ratio (with outputs / alone): its median and its spread (min,
+// max) over the rounds. `--sequential` runs the contenders one after the other instead
+// (alternating order), as the first version of this script did.
 //
 // Needs root (a network namespace), the built package (dist/, native addon) and the farm
 // (`cargo build --release -p tcpinfo-bench --bin farm`).
@@ -21,8 +30,9 @@ const arg = (name, def) => {
   return i > 0 ? Number(process.argv[i + 1]) : def
 }
 const SOCKETS = arg('--sockets', 10_000)
-const SECONDS = arg('--seconds', 20)
-const ROUNDS = arg('--rounds', 2)
+const SECONDS = arg('--seconds', 30)
+const ROUNDS = arg('--rounds', 5)
+const SEQUENTIAL = process.argv.includes('--sequential')
 const CLIENTS = arg('--clients', 100)
 const CHANGE = arg('--change', 0.01)
 const TICKS = 100 // USER_HZ
@@ -46,7 +56,8 @@ function value(text, name) {
   return l ? Number(l.split(' ')[1]) : NaN
 }
 
-async function runCollector(ns, withOutputs) {
+/** Starts a collector on the farm's namespace; resolves once it serves /metrics and its readers have their initial state. */
+async function startCollector(ns, withOutputs) {
   const out = mkdtempSync(join(tmpdir(), 'tcpinfo-bench-outputs-'))
   const sock = join(out, 'events.sock')
   // Enough open files for every connection: the archive's file churn is not what is measured here.
@@ -60,50 +71,87 @@ async function runCollector(ns, withOutputs) {
     await sleep(50)
   }
   const addr = /serving \/metrics and \/healthz on (\S+)/.exec(err)[1]
-  await sleep(4000) // warm-up: the first poll's opens and files, JIT
+  const c = { withOutputs, child, addr, out, readers: undefined, received: '0' }
   // The clients: a process of their own, reading and discarding (each first gets the open connections).
-  let readers
-  let received = '0'
   if (withOutputs) {
-    readers = spawn(process.execPath, ['-e', READERS, sock, String(CLIENTS)], { stdio: ['ignore', 'pipe', 'inherit'] })
-    readers.stdout.on('data', (d) => (received = String(d).trim().split('\n').at(-1)))
-    await sleep(4000) // every client has its initial state
+    c.readers = spawn(process.execPath, ['-e', READERS, sock, String(CLIENTS)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    c.readers.stdout.on('data', (d) => (c.received = String(d).trim().split('\n').at(-1)))
   }
-  const m0 = await scrape(addr)
-  const c0 = cpuTicks(child.pid)
-  const t0 = Date.now()
-  let scrapes = 0
-  const timer = withOutputs ? setInterval(() => void scrape(addr).then(() => scrapes++), 1000) : undefined
-  await sleep(SECONDS * 1000)
-  clearInterval(timer)
-  const c1 = cpuTicks(child.pid)
-  const m1 = await scrape(addr)
+  return c
+}
+
+/** Opens a measurement window on a running collector (CPU ticks and counters now). */
+async function openWindow(c) {
+  const m0 = await scrape(c.addr)
+  c.w = { m0, c0: cpuTicks(c.child.pid), t0: Date.now(), scrapes: 0 }
+  if (c.withOutputs) c.timer = setInterval(() => void scrape(c.addr).then(() => c.w.scrapes++), 1000)
+}
+
+/** Closes the window: CPU per poll and the counters over it. */
+async function closeWindow(c) {
+  clearInterval(c.timer)
+  const c1 = cpuTicks(c.child.pid)
+  const m1 = await scrape(c.addr)
+  const { m0, c0, t0 } = c.w
+  const seconds = (Date.now() - t0) / 1000
   const polls = value(m1, 'tcpinfo_polls_total') - value(m0, 'tcpinfo_polls_total')
-  const result = {
-    outputs: withOutputs,
-    seconds: (Date.now() - t0) / 1000,
+  const cpuS = (c1 - c0) / TICKS
+  return {
+    outputs: c.withOutputs,
+    seconds,
     polls,
     skipped: value(m1, 'tcpinfo_polls_skipped_total') - value(m0, 'tcpinfo_polls_skipped_total'),
-    cpuMsPerPoll: (((c1 - c0) * 1000) / TICKS) / polls,
-    cpuPercent: (((c1 - c0) / TICKS) / ((Date.now() - t0) / 1000)) * 100,
+    records: value(m1, 'tcpinfo_snapshot_total') - value(m0, 'tcpinfo_snapshot_total'),
+    cpuS,
+    cpuMsPerPoll: (cpuS * 1000) / polls,
+    cpuPercent: (cpuS / seconds) * 100,
     sockets: value(m1, 'tcpinfo_tracked_connections'),
-    clients: withOutputs ? value(m1, 'tcpinfo_eventsocket_clients') : 0,
-    clientsDropped: withOutputs ? value(m1, 'tcpinfo_eventsocket_clients_dropped_total') : 0,
-    eventBytesReceived: Number(received),
-    scrapes,
+    clients: c.withOutputs ? value(m1, 'tcpinfo_eventsocket_clients') : 0,
+    clientsDropped: c.withOutputs ? value(m1, 'tcpinfo_eventsocket_clients_dropped_total') : 0,
+    eventBytesReceived: Number(c.received),
+    scrapes: c.w.scrapes,
   }
-  readers?.kill()
-  child.kill('SIGTERM')
-  await new Promise((r) => child.once('exit', r))
-  rmSync(out, { recursive: true, force: true })
-  return result
+}
+
+async function stopCollector(c) {
+  c.readers?.kill()
+  c.child.kill('SIGTERM')
+  await new Promise((r) => c.child.once('exit', r))
+  rmSync(c.out, { recursive: true, force: true })
+}
+
+/** One round: both contenders (in `order`), concurrently or one after the other. */
+async function round(ns, order) {
+  const measure = async (cs) => {
+    await sleep(8000) // warm-up: the first poll's opens and files, JIT
+    // Every client has its initial state (10k open events each): wait until the bytes they
+    // receive stop growing, so the window measures the steady state, not that one-time cost.
+    for (let last = -1, c = cs.find((x) => x.withOutputs); c && Number(c.received) !== last; ) {
+      last = Number(c.received)
+      await sleep(2000)
+    }
+    for (const c of cs) await openWindow(c)
+    await sleep(SECONDS * 1000)
+    const rs = []
+    for (const c of cs) rs.push(await closeWindow(c))
+    for (const c of cs) await stopCollector(c)
+    return rs
+  }
+  if (SEQUENTIAL) {
+    const rs = []
+    for (const withOutputs of order) rs.push(...(await measure([await startCollector(ns, withOutputs)])))
+    return rs
+  }
+  const cs = []
+  for (const withOutputs of order) cs.push(await startCollector(ns, withOutputs))
+  return measure(cs)
 }
 
 const ns = `outbench${process.pid % 10000}`
 spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
 spawnSync('ip', ['netns', 'add', ns])
 spawnSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
-const farm = spawn('ip', ['netns', 'exec', ns, FARM, '--connections', String(SOCKETS / 2), '--change-fraction', String(CHANGE), '--interval-ms', '10', '--duration-s', String((SECONDS + 10) * ROUNDS * 2 + 120)], { stdio: ['ignore', 'pipe', 'inherit'] })
+const farm = spawn('ip', ['netns', 'exec', ns, FARM, '--connections', String(SOCKETS / 2), '--change-fraction', String(CHANGE), '--interval-ms', '10', '--duration-s', String((SECONDS + 20) * ROUNDS * 2 + 120)], { stdio: ['ignore', 'pipe', 'inherit'] })
 let farmOut = ''
 farm.stdout.on('data', (d) => (farmOut += d))
 try {
@@ -112,18 +160,37 @@ try {
     await sleep(100)
   }
   const results = []
+  const rounds = []
   for (let r = 0; r < ROUNDS; r++) {
-    for (const withOutputs of r % 2 === 0 ? [false, true] : [true, false]) {
-      const res = await runCollector(ns, withOutputs)
-      results.push(res)
-      console.error(JSON.stringify(res))
-    }
+    const order = r % 2 === 0 ? [false, true] : [true, false]
+    const rs = await round(ns, order)
+    for (const res of rs) console.error(JSON.stringify({ round: r, ...res }))
+    results.push(...rs)
+    const alone = rs.find((x) => !x.outputs)
+    const withOut = rs.find((x) => x.outputs)
+    rounds.push({ round: r, first: order[0] ? 'with outputs' : 'alone', aloneCpuMsPerPoll: alone.cpuMsPerPoll, withOutputsCpuMsPerPoll: withOut.cpuMsPerPoll, ratio: withOut.cpuMsPerPoll / alone.cpuMsPerPoll })
+    console.error(JSON.stringify(rounds.at(-1)))
   }
-  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]
-  const alone = median(results.filter((x) => !x.outputs).map((x) => x.cpuMsPerPoll))
-  const withOut = median(results.filter((x) => x.outputs).map((x) => x.cpuMsPerPoll))
-  const summary = { sockets: SOCKETS, change: CHANGE, clients: CLIENTS, seconds: SECONDS, rounds: ROUNDS, aloneCpuMsPerPoll: alone, withOutputsCpuMsPerPoll: withOut, increasePercent: ((withOut - alone) / alone) * 100, target: '<= 5%' }
-  console.log(JSON.stringify({ summary, results }))
+  const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b)
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+  }
+  const ratios = rounds.map((x) => x.ratio)
+  const summary = {
+    sockets: SOCKETS,
+    change: CHANGE,
+    clients: CLIENTS,
+    seconds: SECONDS,
+    rounds: ROUNDS,
+    mode: SEQUENTIAL ? 'sequential, alternating order' : 'paired (concurrent), alternating start order',
+    aloneCpuMsPerPoll: median(results.filter((x) => !x.outputs).map((x) => x.cpuMsPerPoll)),
+    withOutputsCpuMsPerPoll: median(results.filter((x) => x.outputs).map((x) => x.cpuMsPerPoll)),
+    medianIncreasePercent: (median(ratios) - 1) * 100,
+    spreadPercent: [(Math.min(...ratios) - 1) * 100, (Math.max(...ratios) - 1) * 100],
+    target: '<= 5%',
+    loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
+  }
+  console.log(JSON.stringify({ summary, rounds, results }))
 } finally {
   farm.kill('SIGTERM')
   await new Promise((r) => farm.once('exit', r))

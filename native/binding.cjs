@@ -851,5 +851,6 @@ module.exports.nativeKernelRelease = nativeBinding.nativeKernelRelease
 module.exports.nativeOutputClosed = nativeBinding.nativeOutputClosed
 module.exports.nativeReleaseRegion = nativeBinding.nativeReleaseRegion
 module.exports.nativeSnapshot = nativeBinding.nativeSnapshot
+module.exports.nativeTcpInfoLayout = nativeBinding.nativeTcpInfoLayout
 module.exports.nativeUuidPrefix = nativeBinding.nativeUuidPrefix
 module.exports.nativeVocabulary = nativeBinding.nativeVocabulary

@@ -355,6 +355,8 @@ export interface NativeBatch {
   stats: NativePollStats
   /** The network namespaces the records point into (index entry offset 20). */
   namespaces: Array<NativeNamespace>
+  /** Per-port accounting: one entry per `metricPorts` port, or empty. */
+  portStats: Array<NativePortStats>
   /**
    * One 32-byte entry per record. Each region's memory returns to the poller's pool
    * when V8 collects its `Buffer`.
@@ -377,9 +379,12 @@ export declare function nativeCsvRows(index: Uint8Array, payloads: Uint8Array, l
 
 /**
  * Decodes the payload of every record of a batch (its `index` and `payloads`
- * regions). Records without payload, and malformed ones, decode to `null`.
+ * regions). Records without payload, and malformed ones, decode to `null`. With
+ * `tcpInfoPlaceholder`, a record's `tcpInfo` is `true` instead of an object, keeping its
+ * place among the keys: the TS side builds it from the `tcp_info` bytes (far cheaper
+ * than ~80 properties set through napi) and puts it there.
  */
-export declare function nativeDecodeRecords(index: Uint8Array, payloads: Uint8Array): Array<Record<string, unknown> | null>
+export declare function nativeDecodeRecords(index: Uint8Array, payloads: Uint8Array, tcpInfoPlaceholder?: boolean | undefined | null): Array<Record<string, unknown> | null>
 
 /** What `close` achieved. */
 export interface NativeKafkaCloseReport {
@@ -533,6 +538,10 @@ export interface NativePollerOptions {
   eventRcvbufBytes?: number
   /** Poll mode: `netlink` (default), `bpf` or `auto`. */
   mode?: string
+  /** Account bytes moved per poll (`stats.bytesSent`/`bytesReceived`), default false. */
+  countBytes?: boolean
+  /** Local ports with per-port accounting (at most 64). */
+  metricPorts?: Array<number>
 }
 
 /**
@@ -574,6 +583,36 @@ export interface NativePollStats {
   effectiveIntervalNanos: number
   /** Polls so far that took longer than the configured interval. */
   longPolls: number
+  /** Flow opens reported by this poll (opened records and unseen closes). */
+  flowOpens: number
+  /** Flow closes reported by this poll. */
+  flowCloses: number
+  /**
+   * Bytes acknowledged by peers since each reported connection's previous report
+   * (0 unless `countBytes` or `metricPorts`).
+   */
+  bytesSent: number
+  /** Bytes received since each reported connection's previous report. */
+  bytesReceived: number
+  /** Reports whose byte counters went backwards (counted 0). */
+  countersBackwards: number
+}
+
+/**
+ * Per-port accounting of one poll for one configured metrics port: deltas since the
+ * previous poll (bytes as JS numbers, exact below 2^53).
+ */
+export interface NativePortStats {
+  /** The local port. */
+  port: number
+  /** Connections on it reported opened by this poll. */
+  opened: number
+  /** Connections on it reported closed by this poll. */
+  closed: number
+  /** Bytes acknowledged by peers on its connections since their previous reports. */
+  bytesSent: number
+  /** Bytes received on its connections since their previous reports. */
+  bytesReceived: number
 }
 
 /**
@@ -660,6 +699,24 @@ export interface NativeRttOptions {
 
 /** One snapshot of all current sockets (every record is `opened`). */
 export declare function nativeSnapshot(options?: NativePollerOptions | undefined | null): Promise<NativeBatch>
+
+/** The `tcp_info` field table (see the module docs). */
+export declare function nativeTcpInfoLayout(): NativeTcpInfoLayout
+
+/** The plain fields of `struct tcp_info` in offset order, and the AccECN layout in use. */
+export interface NativeTcpInfoLayout {
+  /** camelCase field names. */
+  names: Array<string>
+  /** Byte offset of each field. */
+  offsets: Array<number>
+  /** Byte size of each field: 1, 2, 4 or 8 (8 = a `bigint` counter). */
+  sizes: Array<number>
+  /**
+   * The running kernel uses the Linux 7.0+ bitfield for bytes 276..280 (else 6.18's
+   * `u16` pair), as `nativeDecodeRecords` assumes.
+   */
+  accecnBitfield: boolean
+}
 
 /** The UUID prefix: the content of `file` if given, else `<hostname>_<boot time>_unsafe`. */
 export declare function nativeUuidPrefix(file?: string | undefined | null): string

@@ -14,6 +14,7 @@ export type NativePollerOptions = Binding.NativePollerOptions
 export type NativeWarning = Binding.NativeWarning
 export type NativePoller = Binding.NativePoller
 export type NativePollStats = Binding.NativePollStats
+export type NativePortStats = Binding.NativePortStats
 export type NativeVocabulary = Binding.NativeVocabulary
 export type NativeArchiveWriter = Binding.NativeArchiveWriter
 export type NativeArchiveBatch = Binding.NativeArchiveBatch

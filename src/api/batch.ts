@@ -8,9 +8,10 @@
 import type { Buffer } from 'node:buffer'
 
 import { TcpinfoError } from '../errors.js'
-import { callNative, native, type NativeBatch, type NativePollStats } from '../native.js'
+import { callNative, native, type NativeBatch, type NativePollStats, type NativePortStats } from '../native.js'
 import { FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX, RECORD_KINDS as KINDS, type WarningCode } from '../uapi.js'
 import { regionOf, view as regionView, type Region } from './region-buffer.js'
+import { tcpInfoOf } from './tcp-info.js'
 import type { DecodedConnection, SocketId, TcpInfo } from './types.js'
 
 const INDEX_ENTRY_LEN = INDEX.entryLen
@@ -24,6 +25,9 @@ export type ChangeKind = (typeof KINDS)[number]
  * a counter added in Rust reaches the TypeScript type without a second list.
  */
 export type PollStats = NativePollStats
+
+/** Per-port accounting of one poll: the binding's `NativePortStats` (crates/tcpinfo-node/src/native_port_stats.rs). */
+export type PortStats = NativePortStats
 
 /** The network namespace a connection lives in. */
 export interface Netns {
@@ -144,9 +148,13 @@ export class Connection {
   get id(): SocketId | undefined {
     return this.decoded?.id
   }
-  /** Decoded `tcp_info`; `undefined` when the kernel sent none. */
+  /**
+   * Decoded `tcp_info`; `undefined` when the kernel sent none. Read from the record's bytes
+   * on first access (about a microsecond; `src/api/tcp-info.ts`), the same object as
+   * `decoded.tcpInfo`.
+   */
   get tcpInfo(): TcpInfo | undefined {
-    return this.decoded?.tcpInfo
+    return this.#batch.tcpInfoAt(this.#index)
   }
   /** The `ArchivalRecord` JSON text without the trailing newline. */
   get archivalRecord(): string | null {
@@ -184,6 +192,12 @@ export class Batch {
   readonly stats: PollStats
   /** The network namespaces of this batch's connections (`Connection.netns` is one of them). */
   readonly namespaces: readonly Netns[]
+  /**
+   * Per-port accounting (watch option `metricPorts`): one entry per configured port, in
+   * configured order, with this poll's opened and closed connections on it and their bytes
+   * (deltas); empty when no port is configured or nothing happened on them.
+   */
+  readonly portStats: readonly PortStats[]
   /** Number of reported connections (opened + changed + closed). */
   readonly size: number
   /** Bytes of the batch's buffers (index, payloads and lines), as counted against `maxQueuedBytes`. */
@@ -203,6 +217,9 @@ export class Batch {
   #connections: readonly Connection[] | undefined
   #decoded: (DecodedConnection | null)[] | undefined
   #released = false
+  #tcpInfos: (TcpInfo | null | undefined)[] | undefined
+  #indexView: DataView | undefined
+  #payloadView: DataView | undefined
 
   /** @internal */
   constructor(b: NativeBatch, uuidPrefix: string) {
@@ -215,6 +232,7 @@ export class Batch {
     this.more = b.more
     this.warnings = b.warnings
     this.stats = b.stats
+    this.portStats = b.portStats ?? []
     this.namespaces = (b.namespaces ?? []).map((n) => ({ inode: n.inode, name: n.name ?? null, host: n.host, uuidTag: n.uuidTag }))
     this.index = b.index
     this.payloads = b.payloads
@@ -271,6 +289,9 @@ export class Batch {
     this.#released = true
     this.#connections = undefined
     this.#decoded = undefined
+    this.#tcpInfos = undefined
+    this.#indexView = undefined
+    this.#payloadView = undefined
     for (const region of [this.index, this.payloads, this.lines]) {
       // Only a region that owns its whole ArrayBuffer (never a slice of Node's pool).
       if (region.length > 0 && region.byteOffset === 0 && region.byteLength === region.buffer.byteLength) {
@@ -296,10 +317,42 @@ export class Batch {
     return undefined
   }
 
-  /** @internal Decodes every record once, in one native call. */
+  /**
+   * @internal Decodes every record once, in one native call; each `tcpInfo` is built on the
+   * JS side from its bytes ({@link tcpInfoAt}), in the place the native side kept for it.
+   */
   decodeAll(): (DecodedConnection | null)[] {
-    this.#decoded ??= callNative(() => native().nativeDecodeRecords(this.index, this.payloads)) as (DecodedConnection | null)[]
+    if (!this.#decoded) {
+      const all = callNative(() => native().nativeDecodeRecords(this.index, this.payloads, true)) as (DecodedConnection | null)[]
+      for (let i = 0; i < all.length; i++) {
+        const d = all[i]
+        if (d?.tcpInfo !== undefined) d.tcpInfo = this.tcpInfoAt(i)
+      }
+      this.#decoded = all
+    }
     return this.#decoded
+  }
+
+  /** @internal The decoded `tcp_info` of record `i` (made once, on first access). */
+  tcpInfoAt(i: number): TcpInfo | undefined {
+    const cache = (this.#tcpInfos ??= new Array<TcpInfo | null | undefined>(this.size))
+    const hit = cache[i]
+    if (hit !== undefined) return hit ?? undefined
+    if (this.#released) throw new TcpinfoError('ERR_CLOSED', `batch ${this.seq} was released: read its connections before release()`)
+    const view = (this.#indexView ??= new DataView(this.index.buffer, this.index.byteOffset, this.index.byteLength))
+    const off = i * INDEX_ENTRY_LEN
+    let info: TcpInfo | undefined
+    if (off + INDEX_ENTRY_LEN <= view.byteLength && view.getUint8(off + 1) & FLAG_HAS_RECORD) {
+      const start = view.getUint32(off + 4, true)
+      const len = view.getUint32(off + 8, true)
+      const p = this.payloads
+      if (start + len <= p.length) {
+        const pv = (this.#payloadView ??= new DataView(p.buffer, p.byteOffset, p.byteLength))
+        info = tcpInfoOf(pv, start, len)
+      }
+    }
+    cache[i] = info ?? null
+    return info
   }
 }
 

@@ -39,5 +39,7 @@ export function toNativeOptions(o: CheckedWatchOptions): NativePollerOptions {
     maxCpu: o.maxCpu,
     eventRcvbufBytes: o.eventRcvbufBytes,
     mode: o.mode,
+    countBytes: o.countBytes,
+    metricPorts: o.metricPorts,
   }
 }

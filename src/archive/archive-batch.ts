@@ -26,6 +26,7 @@ const NO_POLL_STATS = {
   dumpNanos: 0, recvCalls: 0, bytes: 0, messages: 0, malformed: 0, destroyEvents: 0, destroyOverruns: 0,
   lateDestroyEvents: 0, droppedCloses: 0, skippedPolls: 0, tracked: 0, trackerBytes: 0, reusedBuffers: 0,
   namespaces: 0, cpuNanos: 0, effectiveIntervalNanos: 0, longPolls: 0,
+  flowOpens: 0, flowCloses: 0, bytesSent: 0, bytesReceived: 0, countersBackwards: 0,
 }
 
 export class ArchiveBatch extends Batch {
@@ -41,7 +42,7 @@ export class ArchiveBatch extends Batch {
   /** @internal */
   constructor(b: NativeArchiveBatch) {
     super(
-      { seq: 0, timestampNs: 0n, socketsSeen: 0, opened: 0, changed: 0, closed: 0, complete: true, part: 0, more: false, warnings: [], stats: NO_POLL_STATS, namespaces: [], index: b.index, payloads: b.payloads, lines: b.lines },
+      { seq: 0, timestampNs: 0n, socketsSeen: 0, opened: 0, changed: 0, closed: 0, complete: true, part: 0, more: false, warnings: [], stats: NO_POLL_STATS, namespaces: [], portStats: [], index: b.index, payloads: b.payloads, lines: b.lines },
       '',
     )
     const t = b.times

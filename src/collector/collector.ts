@@ -220,6 +220,9 @@ export class Collector {
         ...(c.netns ? { netns: c.netns } : {}),
         ...(c.maxCpu !== undefined ? { maxCpu: c.maxCpu } : {}),
         mode: c.pollMode,
+        // The metrics read flow events, byte deltas and per-port figures from each poll's stats.
+        countBytes: c.prom !== '',
+        metricPorts: [...c.metricsPorts],
         signal: this.#abort.signal,
       })
       await outputs

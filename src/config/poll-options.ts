@@ -103,7 +103,21 @@ export interface WatchOptions extends PollOptions {
    * `net.core.rmem_max`.
    */
   eventRcvbufBytes?: number
+  /**
+   * Account the bytes each reported connection moved since its previous report, in the
+   * poller thread: `stats.bytesSent` and `stats.bytesReceived` of each batch (what the
+   * metrics read; one 32-byte entry per tracked connection). Default false.
+   */
+  countBytes?: boolean
+  /**
+   * Local ports (1–65535, at most {@link MAX_METRIC_PORTS}, each once) whose connections
+   * are accounted per port in `Batch.portStats` (opened, closed, bytes). Implies `countBytes`.
+   */
+  metricPorts?: number[]
 }
+
+/** Most `metricPorts` (the core's `MAX_METRIC_PORTS`). */
+export const MAX_METRIC_PORTS = 64
 
 /** Longest poll interval, ms (one day; the core's `MAX_POLL_INTERVAL`). */
 export const MAX_INTERVAL_MS = 86_400_000
@@ -224,6 +238,17 @@ export const watchSchema: Schema<WatchOptions> = {
   maxCpu: number(MIN_MAX_CPU, 1, 'CPU budget of the poller thread, fraction of one core (default none)'),
   signal: signal('stops the watch when aborted'),
   eventRcvbufBytes: integer(EVENT_RCVBUF_RANGE[0], EVENT_RCVBUF_RANGE[1], 'kernel receive buffer of the destroy-event socket, bytes (default 8 MiB)'),
+  countBytes: boolean('account bytes moved per poll in stats.bytesSent/bytesReceived (default false)'),
+  metricPorts: distinctPorts(list(integer(1, 65535, 'a local port'), MAX_METRIC_PORTS, 'local ports accounted per port in Batch.portStats')),
+}
+
+/** A list of ports in which each port appears once. */
+function distinctPorts(f: Field<number[]>): Field<number[]> {
+  const once = (v: number[]): number[] => {
+    if (new Set(v).size !== v.length) throw new Invalid('each port at most once')
+    return v
+  }
+  return { ...f, check: (v, n) => once(f.check(v, n)), parse: (t, n) => once(f.parse(t, n)) }
 }
 
 /** Spellings users try (from `ss`, M-Lab and the CLI), mapped to the option they meant. */

@@ -2,10 +2,12 @@
  * Prometheus metrics as a sink. M-Lab tcp-info's names, types and labels (so their
  * dashboards work) plus first-class metrics of what M-Lab keeps in logs. Everything is
  * registered in the registry it is given (never prom-client's global one, so embedding
- * works). `offer()` runs once per poll: histograms observe the poll's statistics, and one
- * pass over the batch's 32-byte index (plus an 8-byte read of each record's `tcp_info`)
- * counts flow events and the bytes each connection sent and received since the last poll;
- * everything else is read from the sinks' counters at scrape time.
+ * works). `offer()` runs once per poll and reads a few numbers: the poll's statistics,
+ * where the poller thread (crates/tcpinfo-core/src/poll/accounting.rs) has already counted
+ * flow events, the bytes each connection sent and received since its previous report, and
+ * the per-port figures. Nothing here walks the records. Everything else is read from the
+ * sinks' counters at scrape time. The poller must run with `countBytes` (and `metricPorts`
+ * set to {@link MetricsOptions.ports}), as the collector does.
  *
  * The send and receive rates follow M-Lab: once per second (of poll time) the bits
  * sent/received in that second are observed, so `_sum` is the total bits and `_count`
@@ -19,13 +21,14 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 import type { Batch } from '../api/batch.js'
+import { MAX_METRIC_PORTS } from '../config/poll-options.js'
 import type { ArchiveErrorCause, ArchiveStats } from '../archive/writer.js'
 import type { EventSocketStats } from '../eventsocket/server.js'
 import type { Sink, SinkCounters } from '../sinks/sink.js'
-import { FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX } from '../uapi.js'
 
-/** At most this many ports get per-port metrics. */
-export const MAX_METRIC_PORTS = 64
+/** At most this many ports get per-port metrics (the core's `MAX_METRIC_PORTS`). */
+export { MAX_METRIC_PORTS }
+
 
 const COUNT_BUCKETS = [
   1, 2, 3, 4, 5, 6, 8, 10, 12.5, 16, 20, 25, 32, 40, 50, 63, 79, 100, 125, 160, 200, 250, 320, 400, 500, 630, 790, 1000, 1250, 1600, 2000, 2500, 3200, 4000, 5000, 6300,
@@ -38,15 +41,6 @@ const RATE_BUCKETS = [
 ]
 const SYSCALL_BUCKETS = [0.001, 0.00125, 0.0016, 0.002, 0.0025, 0.0032, 0.004, 0.005, 0.0063, 0.0079, 0.01, 0.0125, 0.016, 0.02, 0.025, 0.032, 0.04, 0.05, 0.063, 0.079, 0.1, 0.125, 0.16, 0.2]
 const INTERVAL_BUCKETS = Array.from({ length: 30 }, (_, i) => i / 1000)
-
-/** `struct inet_diag_msg` length and the `INET_DIAG_INFO` attribute (KERNEL-UAPI.md). */
-const IDM_LEN = 72
-const INET_DIAG_INFO = 2
-const TCPI_BYTES_ACKED = 120
-const TCPI_BYTES_RECEIVED = 128
-const KIND_OPENED = 0
-const KIND_CLOSED = 2
-const TWO32 = 2 ** 32
 
 /** Where the metrics read the other outputs' counters at scrape time. */
 export interface MetricsSources {
@@ -71,28 +65,21 @@ export interface MetricsOptions {
   sources?: MetricsSources
 }
 
-/** Sum of two u32 halves at `off` (exact below 2^53). */
-function u64(v: DataView, off: number): number {
-  return v.getUint32(off, true) + v.getUint32(off + 4, true) * TWO32
-}
-
 export class MetricsSink implements Sink {
   readonly name = 'metrics'
   readonly registry: Registry
   readonly #intervalNs: number
-  readonly #ports: ReadonlySet<number>
+  readonly #ports: readonly number[]
   readonly #sources: MetricsSources
   #offered = 0
   #lastTs = 0n
   #lastPollAt = 0
   readonly #startedAt = Date.now()
-  /** cookie → [bytes acked, bytes received] at the last poll. */
-  readonly #prev = new Map<number, [number, number]>()
-  /** cookie → local port, for connections on a metrics port. */
-  readonly #portOf = new Map<number, number>()
-  readonly #portConns = new Map<number, number>()
-  readonly #portSent = new Map<number, number>()
-  readonly #portRecv = new Map<number, number>()
+  /** Configured port → its position in the per-port arrays. */
+  readonly #portSlot: ReadonlyMap<number, number>
+  readonly #portConns: number[]
+  readonly #portSent: number[]
+  readonly #portRecv: number[]
   #windowSec = -1
   #winSent = 0
   #winRecv = 0
@@ -110,7 +97,11 @@ export class MetricsSink implements Sink {
     if (ports.length > MAX_METRIC_PORTS) throw new RangeError(`at most ${MAX_METRIC_PORTS} metric ports, got ${ports.length}`)
     this.registry = options.registry ?? new Registry()
     this.#intervalNs = options.intervalMs * 1e6
-    this.#ports = new Set(ports)
+    this.#ports = [...ports]
+    this.#portSlot = new Map(ports.map((p, i) => [p, i]))
+    this.#portConns = ports.map(() => 0)
+    this.#portSent = ports.map(() => 0)
+    this.#portRecv = ports.map(() => 0)
     this.#sources = options.sources ?? {}
     const registers = [this.registry]
     const r = { registers }
@@ -222,15 +213,15 @@ export class MetricsSink implements Sink {
     gauge('tcpinfo_eventsocket_clients', 'Event-socket clients connected.', () => events()?.clients ?? 0)
     counter('tcpinfo_eventsocket_clients_dropped_total', 'Event-socket clients dropped because they stopped reading.', () => events()?.clientsDropped ?? 0)
     counter('tcpinfo_eventsocket_events_total', 'Event lines sent to event-socket clients.', () => events()?.eventsSent ?? 0)
-    if (this.#ports.size > 0) {
-      const ports = [...this.#ports]
-      const portGauge = (name: string, help: string, m: Map<number, number>, kind: 'counter' | 'gauge'): void => {
+    if (this.#ports.length > 0) {
+      const ports = this.#ports
+      const portGauge = (name: string, help: string, m: readonly number[], kind: 'counter' | 'gauge'): void => {
         const collect = function (this: Counter<'port'> | Gauge<'port'>): void {
           this.reset()
-          for (const p of ports) {
-            if (this instanceof Counter) this.inc({ port: String(p) }, m.get(p) ?? 0)
-            else this.set({ port: String(p) }, m.get(p) ?? 0)
-          }
+          ports.forEach((p, i) => {
+            if (this instanceof Counter) this.inc({ port: String(p) }, m[i] ?? 0)
+            else this.set({ port: String(p) }, m[i] ?? 0)
+          })
         }
         if (kind === 'counter') new Counter({ name, help, labelNames: ['port'], registers, collect })
         else new Gauge({ name, help, labelNames: ['port'], registers, collect })
@@ -246,7 +237,6 @@ export class MetricsSink implements Sink {
     this.#lastPollAt = Date.now()
     const t = this.#t
     const s = batch.stats
-    const first = t.polls === 0
     t.polls++
     t.skipped += s.skippedPolls
     t.overruns += s.destroyOverruns
@@ -261,10 +251,11 @@ export class MetricsSink implements Sink {
     this.#cache.observe(s.tracked)
     if (this.#lastTs !== 0n) this.#interval.observe(Number(batch.timestampNs - this.#lastTs) / 1e9)
     this.#lastTs = batch.timestampNs
-    this.#walk(batch, first)
+    // A poll of a new second first closes the previous second's window.
     const sec = Number(batch.timestampNs / 1_000_000_000n)
     if (this.#windowSec < 0) this.#windowSec = sec
     else if (sec > this.#windowSec) this.#report(sec)
+    this.#account(batch)
     return true
   }
 
@@ -277,90 +268,25 @@ export class MetricsSink implements Sink {
     this.#windowSec = sec
   }
 
-  /** One pass over the index: flow events, byte deltas, per-port accounting. */
-  #walk(batch: Batch, first: boolean): void {
-    const n = batch.size
-    if (n === 0) return
+  /** Adds the poller's accounting of this poll (flow events, byte deltas, per-port figures). */
+  #account(batch: Batch): void {
     const t = this.#t
-    const idx = batch.index
-    const view = new DataView(idx.buffer, idx.byteOffset, idx.byteLength)
-    const p = batch.payloads
-    const pv = new DataView(p.buffer, p.byteOffset, p.byteLength)
-    const prev = this.#prev
-    const ports = this.#ports.size > 0
-    for (let i = 0, off = 0; i < n; i++, off += INDEX.entryLen) {
-      const kind = view.getUint8(off)
-      const flags = view.getUint8(off + INDEX.flags)
-      const key = u64(view, off + INDEX.cookie)
-      if (kind === KIND_OPENED || (kind === KIND_CLOSED && flags & FLAG_UNSEEN)) t.opens++
-      if (kind === KIND_CLOSED) t.closes++
-      let sent = 0
-      let recv = 0
-      let port = -1
-      if (flags & FLAG_HAS_RECORD) {
-        const start = view.getUint32(off + INDEX.payloadOff, true)
-        const end = start + view.getUint32(off + INDEX.payloadLen, true)
-        if (ports && kind !== 1) {
-          port = pv.getUint16(start + 4, false)
-          if (!this.#ports.has(port)) port = -1
-        }
-        if (ports && kind === KIND_OPENED && port >= 0) {
-          this.#portOf.set(key, port)
-          this.#portConns.set(port, (this.#portConns.get(port) ?? 0) + 1)
-        }
-        // Find INET_DIAG_INFO among the attributes.
-        for (let a = start + IDM_LEN; a + 4 <= end; ) {
-          const len = pv.getUint16(a, true)
-          if (len < 4) break
-          if (pv.getUint16(a + 2, true) === INET_DIAG_INFO) {
-            if (len >= 4 + TCPI_BYTES_RECEIVED + 8) {
-              const acked = u64(pv, a + 4 + TCPI_BYTES_ACKED)
-              const received = u64(pv, a + 4 + TCPI_BYTES_RECEIVED)
-              const before = prev.get(key)
-              if (before) {
-                sent = acked - before[0]
-                recv = received - before[1]
-              } else if (!first) {
-                sent = acked
-                recv = received
-              }
-              if (kind === KIND_CLOSED) prev.delete(key)
-              else if (before) {
-                before[0] = acked
-                before[1] = received
-              } else prev.set(key, [acked, received])
-            }
-            break
-          }
-          a += (len + 3) & ~3
-        }
-      }
-      if (kind === KIND_CLOSED) prev.delete(key)
-      if (sent < 0 || recv < 0) {
-        t.backwards++
-        sent = Math.max(0, sent)
-        recv = Math.max(0, recv)
-      }
-      if (sent || recv) {
-        this.#winSent += sent
-        this.#winRecv += recv
-        t.bytesSent += sent
-        t.bytesRecv += recv
-        if (ports) {
-          const on = this.#portOf.get(key) ?? (flags & FLAG_UNSEEN && port >= 0 ? port : undefined)
-          if (on !== undefined) {
-            this.#portSent.set(on, (this.#portSent.get(on) ?? 0) + sent)
-            this.#portRecv.set(on, (this.#portRecv.get(on) ?? 0) + recv)
-          }
-        }
-      }
-      if (ports && kind === KIND_CLOSED) {
-        const on = this.#portOf.get(key)
-        if (on !== undefined) {
-          this.#portOf.delete(key)
-          this.#portConns.set(on, (this.#portConns.get(on) ?? 1) - 1)
-        }
-      }
+    const s = batch.stats
+    t.opens += s.flowOpens
+    t.closes += s.flowCloses
+    t.backwards += s.countersBackwards
+    const sent = s.bytesSent
+    const recv = s.bytesReceived
+    this.#winSent += sent
+    this.#winRecv += recv
+    t.bytesSent += sent
+    t.bytesRecv += recv
+    for (const p of batch.portStats) {
+      const i = this.#portSlot.get(p.port)
+      if (i === undefined) continue
+      this.#portConns[i] = (this.#portConns[i] ?? 0) + p.opened - p.closed
+      this.#portSent[i] = (this.#portSent[i] ?? 0) + p.bytesSent
+      this.#portRecv[i] = (this.#portRecv[i] ?? 0) + p.bytesReceived
     }
   }
 

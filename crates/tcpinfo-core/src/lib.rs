@@ -33,6 +33,8 @@ pub use host::{boot_time, hostname, kernel_release, output_closed};
 pub use netlink::bytecode::exclusion_program;
 pub use netlink::dump::{DumpEnd, DumpSocket, DumpStats, DEFAULT_RECV_BUFFER_BYTES};
 pub use netlink::request::DumpSpec;
+pub use poll::accounting::{Accounting, MAX_METRIC_PORTS};
+pub use poll::batch::PortStats;
 pub use poll::batch::{
     NamespaceInfo, PollBatch, PollStats, RecordIter, RecordKind, RecordView, Records, Warning,
     WarningCode, FLAG_FROM_DESTROY_EVENT, FLAG_HAS_RECORD, FLAG_UNSEEN, INDEX_ENTRY_LEN,

@@ -17,11 +17,13 @@ mod native_error;
 mod native_namespace;
 mod native_options;
 mod native_poller;
+mod native_port_stats;
 mod native_records;
 mod native_rtt;
 mod native_rtt_monitor;
 mod native_rtt_monitor_options;
 mod native_rtt_options;
+mod native_tcp_info_layout;
 mod native_vocabulary;
 // Kafka export (issue 12)
 mod native_kafka_options;

@@ -13,10 +13,19 @@ use crate::native_archive_batch::{
 };
 use crate::native_records::PooledBuffer;
 
-/// Buffers kept for reuse: four regions of a few batches in flight.
-const POOL_BUFFERS: usize = 16;
-/// Bytes kept for reuse: 48 MiB (a few 8 MiB batches and their CSV).
-const POOL_BYTES: usize = 48 << 20;
+/// Buffers kept for reuse: the four regions of up to 16 batches.
+///
+/// Batches that reach JS come back only when V8 collects their `Buffer`s (it collects on
+/// external memory growth, about every 64 MiB) and Node then releases them in an immediate
+/// callback (`readArchive()` gives the event loop a turn per batch for that). A pool
+/// smaller than such a wave frees most of it, and the next batches are written into fresh
+/// pages: page faults and zeroing were a fifth of `readArchive()`'s CPU (perf,
+/// docs/BENCHMARKS.md). Kept whole, the wave is reused; the memory is what the wave pinned
+/// anyway. `nextCsv`/`nextJson` recycle at once and never fill it.
+const POOL_BUFFERS: usize = 64;
+/// Bytes kept for reuse: 128 MiB (V8 collects external memory every ~64 MiB of growth: a
+/// wave of about eight 8 MiB batches, see [`POOL_BUFFERS`]).
+const POOL_BYTES: usize = 128 << 20;
 
 /// Reader bounds and error policy; every field optional (defaults of `ReaderOptions`).
 #[napi(object)]

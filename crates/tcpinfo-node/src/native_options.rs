@@ -53,6 +53,10 @@ pub struct NativePollerOptions {
     pub event_rcvbuf_bytes: Option<u32>,
     /// Poll mode: `netlink` (default), `bpf` or `auto`.
     pub mode: Option<String>,
+    /// Account bytes moved per poll (`stats.bytesSent`/`bytesReceived`), default false.
+    pub count_bytes: Option<bool>,
+    /// Local ports with per-port accounting (at most 64).
+    pub metric_ports: Option<Vec<u32>>,
 }
 
 /// Builds a validated core configuration.
@@ -115,6 +119,8 @@ pub fn to_config(o: NativePollerOptions) -> napi::Result<PollerConfig> {
     if let Some(m) = o.mode.as_deref() {
         c.mode = PollMode::parse(m).map_err(|e| config(&e))?;
     }
+    c.count_bytes = o.count_bytes.unwrap_or(false);
+    c.metric_ports = ports(o.metric_ports.unwrap_or_default())?;
     c.validate().map_err(|e| crate::native_error::to_napi(&e))?;
     Ok(c)
 }

@@ -10,6 +10,7 @@ use tokio::sync::Mutex;
 use crate::native_error::to_napi;
 use crate::native_namespace::NativeNamespace;
 use crate::native_options::{to_config, NativePollerOptions};
+use crate::native_port_stats::NativePortStats;
 use crate::native_records::PooledBuffer;
 
 /// A soft error of one poll.
@@ -62,6 +63,17 @@ pub struct NativePollStats {
     pub effective_interval_nanos: f64,
     /// Polls so far that took longer than the configured interval.
     pub long_polls: u32,
+    /// Flow opens reported by this poll (opened records and unseen closes).
+    pub flow_opens: u32,
+    /// Flow closes reported by this poll.
+    pub flow_closes: u32,
+    /// Bytes acknowledged by peers since each reported connection's previous report
+    /// (0 unless `countBytes` or `metricPorts`).
+    pub bytes_sent: f64,
+    /// Bytes received since each reported connection's previous report.
+    pub bytes_received: f64,
+    /// Reports whose byte counters went backwards (counted 0).
+    pub counters_backwards: u32,
 }
 
 impl From<tcpinfo_core::PollStats> for NativePollStats {
@@ -85,6 +97,11 @@ impl From<tcpinfo_core::PollStats> for NativePollStats {
             cpu_nanos: s.cpu_nanos as f64,
             effective_interval_nanos: s.effective_interval_nanos as f64,
             long_polls: s.long_polls,
+            flow_opens: s.flow_opens,
+            flow_closes: s.flow_closes,
+            bytes_sent: s.bytes_sent as f64,
+            bytes_received: s.bytes_received as f64,
+            counters_backwards: s.counters_backwards,
         }
     }
 }
@@ -116,6 +133,8 @@ pub struct NativeBatch {
     pub stats: NativePollStats,
     /// The network namespaces the records point into (index entry offset 20).
     pub namespaces: Vec<NativeNamespace>,
+    /// Per-port accounting: one entry per `metricPorts` port, or empty.
+    pub port_stats: Vec<NativePortStats>,
     /// One 32-byte entry per record. Each region's memory returns to the poller's pool
     /// when V8 collects its `Buffer`.
     #[napi(ts_type = "Buffer")]
@@ -154,6 +173,11 @@ impl NativeBatch {
                 .namespaces
                 .into_iter()
                 .map(NativeNamespace::from)
+                .collect(),
+            port_stats: b
+                .port_stats
+                .into_iter()
+                .map(NativePortStats::from)
                 .collect(),
             index: PooledBuffer::new(b.records.index, pool.clone()),
             payloads: PooledBuffer::new(b.records.payloads, pool.clone()),

@@ -153,6 +153,34 @@ pub struct PollStats {
     /// Polls, this one included, that took longer than the configured interval (xtcp's
     /// `long_poll`), since the start.
     pub long_polls: u32,
+    /// Flow opens reported by this poll: records of kind `Opened`, and closes of
+    /// connections no poll saw (`FLAG_UNSEEN`). See `poll/accounting.rs`.
+    pub flow_opens: u32,
+    /// Flow closes reported by this poll: records of kind `Closed`.
+    pub flow_closes: u32,
+    /// Bytes acknowledged by peers since each reported connection's previous report
+    /// (`tcpi_bytes_acked` deltas, final counters of closes included); 0 unless
+    /// `count_bytes` or metric ports are configured.
+    pub bytes_sent: u64,
+    /// Bytes received likewise (`tcpi_bytes_received` deltas).
+    pub bytes_received: u64,
+    /// Reports whose byte counters were below the connection's previous ones (counted 0).
+    pub counters_backwards: u32,
+}
+
+/// Per-port accounting of one poll, for one configured metrics port (deltas).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PortStats {
+    /// The local port.
+    pub port: u16,
+    /// Connections on it reported opened by this poll.
+    pub opened: u32,
+    /// Connections on it reported closed by this poll.
+    pub closed: u32,
+    /// Bytes acknowledged by peers on its connections (deltas, as `PollStats::bytes_sent`).
+    pub bytes_sent: u64,
+    /// Bytes received on its connections (deltas).
+    pub bytes_received: u64,
 }
 
 /// A network namespace in a batch's namespace table.
@@ -242,6 +270,9 @@ pub struct PollBatch {
     /// More parts of this poll follow; the last part carries the closes, `complete`,
     /// `sockets_seen`, the warnings and the stats.
     pub more: bool,
+    /// Per-port accounting, one entry per configured metrics port in configured order
+    /// (empty when none is configured or nothing happened on them); with the stats.
+    pub port_stats: Vec<PortStats>,
 }
 
 impl PollBatch {

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::accounting::MAX_METRIC_PORTS;
 use crate::diff::fingerprint::ChangeRule;
 use crate::filter::Filter;
 use crate::netlink::destroy::DEFAULT_EVENT_RCVBUF_BYTES;
@@ -111,6 +112,13 @@ pub struct PollerConfig {
     pub report_unconnected: bool,
     /// How changes are found: netlink dumps, the BPF iterator, or BPF where possible.
     pub mode: PollMode,
+    /// Account the bytes each reported connection moved since its previous report
+    /// (`PollStats::bytes_sent`/`bytes_received`, for metrics; `poll/accounting.rs`).
+    /// Costs one 32-byte entry per tracked connection. Off by default.
+    pub count_bytes: bool,
+    /// Local ports with per-port accounting (`PollBatch::port_stats`), at most
+    /// [`MAX_METRIC_PORTS`], each once, none 0. Implies byte accounting.
+    pub metric_ports: Vec<u16>,
 }
 
 impl Default for PollerConfig {
@@ -138,6 +146,8 @@ impl Default for PollerConfig {
             kernel_filter: true,
             report_unconnected: false,
             mode: PollMode::Netlink,
+            count_bytes: false,
+            metric_ports: Vec::new(),
         }
     }
 }
@@ -195,6 +205,13 @@ impl PollerConfig {
         {
             return bad("netlink buffer sizes must be from 1 byte to 64 MiB");
         }
+        if self.metric_ports.len() > MAX_METRIC_PORTS
+            || self.metric_ports.contains(&0)
+            || (1..self.metric_ports.len())
+                .any(|i| self.metric_ports[..i].contains(&self.metric_ports[i]))
+        {
+            return bad("metric ports must be at most 64 distinct ports from 1 to 65535");
+        }
         Ok(())
     }
 }
@@ -207,7 +224,10 @@ mod tests {
     #[test]
     fn validate_bounds_every_allocation_sized_from_configuration() {
         assert!(PollerConfig::default().validate().is_ok());
-        let cases: [fn(&mut PollerConfig); 11] = [
+        let cases: [fn(&mut PollerConfig); 14] = [
+            |c| c.metric_ports = (1..=65).collect(),
+            |c| c.metric_ports = vec![0],
+            |c| c.metric_ports = vec![80, 443, 80],
             |c| c.queue_depth = usize::MAX,
             |c| c.queue_depth = 0,
             |c| c.max_queued_bytes = usize::MAX,

@@ -1,6 +1,7 @@
 //! The per-socket work of a poll, apart from any socket: parse, filter, fingerprint, diff
 //! and frame. Kept separate so that benchmarks and tests can feed it recorded replies.
 
+use super::accounting::Accounting;
 use super::batch::{PollBatch, RecordKind};
 use crate::diff::fingerprint::Fingerprinter;
 use crate::diff::tracker::{Observation, Owner, Tracker, Vanished};
@@ -24,6 +25,8 @@ pub struct Ingest {
     /// Destroy events close connections and `tcp_info` is requested: a dumped timewait
     /// minisocket (no `tcp_info`) of an untracked cookie is an already-closed connection.
     skip_untracked_timewait: bool,
+    /// Flow events, byte deltas and per-port accounting of reported records.
+    pub(crate) accounting: Accounting,
 }
 
 impl Ingest {
@@ -40,12 +43,14 @@ impl Ingest {
             fingerprinter,
             skip_untracked_timewait: config.destroy_events
                 && config.ext & (1 << (INET_DIAG_INFO - 1)) != 0,
+            accounting: Accounting::new(config.count_bytes, &config.metric_ports),
         })
     }
 
     /// Starts a poll generation at `now_nanos` (unix ns).
     pub fn begin_poll(&mut self, now_nanos: i64) {
         self.tracker.begin_poll(now_nanos);
+        self.accounting.begin_poll();
     }
 
     /// Handles one dump reply: a new or changed connection is added to `batch` with its
@@ -85,6 +90,7 @@ impl Ingest {
             Observation::Unchanged => return Ok(()),
         };
         batch.push_record(kind, 0, line_nanos, payload, msg, &attrs);
+        self.accounting.on_record(kind, 0, &msg, &attrs, batch);
         Ok(())
     }
 

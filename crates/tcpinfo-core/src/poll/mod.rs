@@ -1,6 +1,7 @@
 //! One poll end to end (dump, parse, filter, diff, encode) and the dedicated thread that
 //! runs it at a fixed interval. See `docs/internals/poll/design.md`.
 
+pub mod accounting;
 pub mod batch;
 pub mod bpf_source;
 pub mod budget;

@@ -349,6 +349,7 @@ impl Poller {
         self.ingest.tracker.drain_all(&mut self.vanished);
         for v in &self.vanished {
             batch.push_bare(RecordKind::Closed, v.family, v.cookie);
+            self.ingest.accounting.on_vanished(v.cookie, batch);
         }
     }
 
@@ -471,7 +472,10 @@ impl Poller {
         let report_unconnected = self.config.report_unconnected;
         let max_pending = self.config.max_pending_closes;
         let Ingest {
-            tracker, filter, ..
+            tracker,
+            filter,
+            accounting,
+            ..
         } = &mut self.ingest;
         let recent_set = &mut self.recently_vanished_set;
         let patched = &mut self.patched;
@@ -519,6 +523,7 @@ impl Poller {
             };
             if let Ok((msg, attrs)) = parse_diag(payload) {
                 batch.push_record(RecordKind::Closed, flags, line_nanos, payload, msg, &attrs);
+                accounting.on_record(RecordKind::Closed, flags, &msg, &attrs, batch);
             }
         });
         batch.stats.destroy_events += stats.events;
@@ -557,6 +562,7 @@ impl Poller {
         }
         for v in &self.vanished {
             batch.push_bare(RecordKind::Closed, v.family, v.cookie);
+            self.ingest.accounting.on_vanished(v.cookie, batch);
             if self.recently_vanished.len() == RECENTLY_VANISHED_CAPACITY {
                 if let Some(old) = self.recently_vanished.pop_front() {
                     self.recently_vanished_set.remove(&old);
