@@ -17,7 +17,7 @@ import { createInterface } from 'node:readline'
 import test, { type ExecutionContext } from 'ava'
 
 import { events, parseEvent, type FlowEvent } from '../src/eventsocket/client.js'
-import { goIp, goTime, sockIdJson, sockIdOf } from '../src/eventsocket/protocol.js'
+import { goIp, goTime, IDM_ID_END, sockIdJson, sockIdOf } from '../src/eventsocket/protocol.js'
 import { EventSocketServer } from '../src/eventsocket/server.js'
 import { archiveUuids, CLI, get, HOLD, sample, startCollector, stopCollector } from './helpers/collector.js'
 import { type NetnsPair, netnsPair, nodeIn, runClients, SERVER } from './helpers/netns-pair.js'
@@ -327,3 +327,13 @@ test.serial('open and close events for every connection, in order, with the arch
     t.log(`M-Lab's client logged ${log.split('\n').filter(Boolean).length} lines, e.g. ${log.split('\n').find((l) => l.includes('open'))}`)
   },
 )
+
+test('an IPv6 address with its last 12 bytes zero (an anonymized /48) prints as IPv6, the family read from the message', (t) => {
+  const raw = new Uint8Array(IDM_ID_END)
+  raw[0] = 10 // AF_INET6
+  raw.set([0xfd, 0x77, 0, 3], 8)
+  t.is(sockIdOf(raw, 1n).SrcIP, 'fd77:3::', 'M-Lab guesses from the bytes and would print 253.119.0.3')
+  raw[0] = 2 // AF_INET
+  raw.set([10, 1, 2, 0], 8)
+  t.is(sockIdOf(raw, 1n).SrcIP, '10.1.2.0')
+})

@@ -61,7 +61,8 @@ test.serial('collect --passive-rtt: per-connection passive min = kernel tcpi_min
     const col = await startCollector(['--output', out, '--netns', `/var/run/netns/${net.a}`, '--passive-rtt', net.ifA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms'])
     t.regex(col.stderr(), new RegExp(`measuring RTTs passively on ${net.ifA}`))
     // A second collector on the same traffic with room for one prefix: the other overflows.
-    const small = await startCollector(['--output', join(dir, 'small'), '--netns', `/var/run/netns/${net.a}`, '--passive-rtt', net.ifA, '--passive-rtt-max-prefixes', '1', '--prom', '127.0.0.1:0'])
+    // It anonymizes: its side file must not carry the peers' addresses.
+    const small = await startCollector(['--output', join(dir, 'small'), '--netns', `/var/run/netns/${net.a}`, '--passive-rtt', net.ifA, '--passive-rtt-max-prefixes', '1', '--prom', '127.0.0.1:0', '--anonymize-ip', 'netblock'])
     try {
       // The queue stands before the connections open (see rtt.spec.ts).
       const deadline = Date.now() + 10_000
@@ -126,6 +127,13 @@ test.serial('collect --passive-rtt: per-connection passive min = kernel tcpi_min
     } finally {
       t.is(await stopCollector(col.child), 0, col.stderr())
       t.is(await stopCollector(small.child), 0, small.stderr())
+    }
+    // --anonymize-ip netblock reaches the side file too: v4 /24, v6 /48, matches still made.
+    const hidden = sideLines(join(dir, 'small')).filter((l) => l.ID.DPort === PORT)
+    t.is(hidden.length, 4, JSON.stringify(hidden))
+    for (const l of hidden) {
+      t.true(l.PassiveSamples >= 30, `anonymized line still matched: ${JSON.stringify(l)}`)
+      for (const ip of [l.ID.SrcIP, l.ID.DstIP]) t.regex(ip, /^10\.77\.\d+\.0$|^fd77:\d+::$/, `anonymized ${ip}`)
     }
     // The archive is as without the flag: its files hold ArchivalRecord lines only.
     t.true(archiveFiles(out).length >= 4)

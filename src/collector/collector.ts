@@ -330,5 +330,5 @@ function passiveRttSinkOf(c: CollectorConfig, log: Logger): PassiveRttSink {
     v6Prefix: c.passiveRttV6Prefix,
   })
   log.log('info', 'passive-rtt', `measuring RTTs passively on ${c.passiveRtt}`)
-  return new PassiveRttSink(monitor, c.output, log)
+  return new PassiveRttSink(monitor, c.output, log, c.anonymizeIp !== 'none' ? new BatchAnonymizer(c.anonymizeIp) : undefined)
 }

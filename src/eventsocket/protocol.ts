@@ -7,6 +7,7 @@
  * printed as IPv4 from its first 4 bytes; IPv4-mapped IPv6 as dotted IPv4), `Interface`
  * read big-endian as M-Lab does, `Cookie` the cookie's 64 bits as a signed int64.
  */
+import { AF_INET, AF_INET6 } from '../uapi.js'
 
 /** `eventsocket.TCPEvent`. */
 export const OPEN = 0
@@ -23,7 +24,7 @@ export interface MlabSockId {
   Cookie: number | bigint
 }
 
-/** Offsets in `struct inet_diag_msg` (KERNEL-UAPI.md). */
+/** Offsets in `struct inet_diag_msg` (KERNEL-UAPI.md); `idiag_family` is byte 0. */
 const IDM_SPORT = 4
 const IDM_DPORT = 6
 const IDM_SRC = 8
@@ -32,10 +33,15 @@ const IDM_IF = 40
 /** Bytes of `struct inet_diag_msg` up to and including the socket id. */
 export const IDM_ID_END = 52
 
-/** `net.IP.String()` of M-Lab's `ip(bytes)` for the 16 address bytes at `off`. */
-export function goIp(b: Uint8Array, off: number): string {
-  let v6 = false
-  for (let i = 4; i < 16; i++) if (b[off + i] !== 0) v6 = true
+/**
+ * `net.IP.String()` of M-Lab's `ip(bytes)` for the 16 address bytes at `off`. M-Lab guesses
+ * the family from the bytes (any of bytes 4–15 set: IPv6); given `family`, an IPv6 address
+ * whose last 12 bytes are zero (an anonymized /48 such as `fd77:3::`) stays IPv6 instead of
+ * printing as a made-up IPv4 address. Every other address prints as M-Lab prints it.
+ */
+export function goIp(b: Uint8Array, off: number, family?: number): string {
+  let v6 = family === AF_INET6
+  for (let i = 4; i < 16 && !v6 && family !== AF_INET; i++) if (b[off + i] !== 0) v6 = true
   if (!v6) return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`
   let mapped = b[off + 10] === 0xff && b[off + 11] === 0xff
   for (let i = 0; i < 10 && mapped; i++) if (b[off + i] !== 0) mapped = false
@@ -69,8 +75,8 @@ export function sockIdOf(raw: Uint8Array, cookie: bigint): MlabSockId {
   return {
     SPort: v.getUint16(IDM_SPORT, false),
     DPort: v.getUint16(IDM_DPORT, false),
-    SrcIP: goIp(raw, IDM_SRC),
-    DstIP: goIp(raw, IDM_DST),
+    SrcIP: goIp(raw, IDM_SRC, raw[0]),
+    DstIP: goIp(raw, IDM_DST, raw[0]),
     Interface: v.getUint32(IDM_IF, false),
     Cookie: signed >= BigInt(Number.MIN_SAFE_INTEGER) && signed <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(signed) : signed,
   }

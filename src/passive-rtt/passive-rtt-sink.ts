@@ -25,6 +25,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
 import { join } from 'node:path'
 
 import type { Batch } from '../api/batch.js'
+import type { BatchAnonymizer } from '../archive/anonymizer.js'
 import { goTime, sockIdJson, sockIdOf, IDM_ID_END } from '../eventsocket/protocol.js'
 import type { Logger } from '../log.js'
 import { LOOKUP_ID_LEN, type RttMonitor } from '../rtt/monitor.js'
@@ -48,6 +49,8 @@ const TCPI_MIN_RTT = 148
 interface Pending {
   due: number
   id: Buffer
+  /** The anonymized `id` written to the side file, with `--anonymize-ip netblock`. */
+  shownId: Buffer | undefined
   cookie: bigint
   uuid: string
   timestampNs: bigint
@@ -74,6 +77,7 @@ export class PassiveRttSink implements Sink {
   readonly monitor: RttMonitor
   readonly #dir: string
   readonly #log: Logger
+  readonly #anonymizer: BatchAnonymizer | undefined
   readonly #pending: Pending[] = []
   #head = 0
   #offered = 0
@@ -83,8 +87,13 @@ export class PassiveRttSink implements Sink {
   #closed = false
 
   /** `output`: the archive root; the side file goes under `<output>/passive-rtt/`. */
-  constructor(monitor: RttMonitor, output: string, log: Logger) {
+  /**
+   * @param anonymizer with `--anonymize-ip netblock`: the lines carry the anonymized
+   * `SockID` (the capture is still looked up by the real one).
+   */
+  constructor(monitor: RttMonitor, output: string, log: Logger, anonymizer?: BatchAnonymizer) {
     this.monitor = monitor
+    this.#anonymizer = anonymizer
     this.#dir = join(output, 'passive-rtt')
     this.#log = log
     this.#timer = setInterval(() => this.#drain(Date.now()), 100)
@@ -97,6 +106,7 @@ export class PassiveRttSink implements Sink {
     const idx = batch.index
     const p = batch.payloads
     const now = Date.now()
+    let shown: Buffer | undefined
     for (let i = 0, off = 0; i < n; i++, off += INDEX.entryLen) {
       if (idx[off] !== KIND_CLOSED || !((idx[off + INDEX.flags] as number) & FLAG_HAS_RECORD)) continue
       const start = idx.readUInt32LE(off + INDEX.payloadOff)
@@ -109,8 +119,9 @@ export class PassiveRttSink implements Sink {
       }
       this.#pending.push({
         due: now + LOOKUP_DELAY_MS,
-        // A copy: the batch's buffers are released after the poll.
+        // Copies: the batch's buffers are released after the poll.
         id: Buffer.from(p.subarray(start, start + IDM_ID_END)),
+        shownId: this.#anonymizer ? Buffer.from((shown ??= this.#anonymizer.apply(batch).payloads).subarray(start, start + IDM_ID_END)) : undefined,
         cookie,
         uuid: batch.recordUuid(i, cookie),
         timestampNs: batch.recordTimestampNs(i),
@@ -148,7 +159,7 @@ export class PassiveRttSink implements Sink {
         }
       }
       text +=
-        `{"Timestamp":"${goTime(d.timestampNs)}","UUID":${JSON.stringify(d.uuid)},"ID":${sockIdJson(sockIdOf(d.id, d.cookie))},` +
+        `{"Timestamp":"${goTime(d.timestampNs)}","UUID":${JSON.stringify(d.uuid)},"ID":${sockIdJson(sockIdOf(d.shownId ?? d.id, d.cookie))},` +
         `"KernelMinRTT":${d.kernelMinRttUs ?? 'null'},"PassiveMinRTT":${us(r?.minNs)},"PassiveMaxRTT":${us(r?.maxNs)},"PassiveSamples":${r?.samples ?? 0}}\n`
     })
     this.#write(text, due.length, new Date(Number(due[0]!.timestampNs / 1_000_000n)))
