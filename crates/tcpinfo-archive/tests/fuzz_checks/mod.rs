@@ -71,8 +71,9 @@ pub fn writer_config(input: &WriterInput) {
     if prefix_ok {
         check_names(&input.prefix, input.cookie, input.seq);
     }
-    if let Some((cookie, seq)) = parse_file_name(&input.found, &input.prefix) {
+    if let Some((tag, cookie, seq)) = parse_file_name(&input.found, &input.prefix) {
         assert!(input.found.starts_with(&input.prefix));
+        assert!(tcpinfo_archive::valid_tag(tag), "{tag:?}");
         let _ = (cookie, seq);
     }
 }
@@ -97,7 +98,7 @@ fn check_names(prefix: &str, cookie: u64, seq: u32) {
     assert!(!name.starts_with('.') && name.len() < 255, "{name:?}");
     assert_eq!(
         parse_file_name(name, prefix),
-        Some((cookie, seq)),
+        Some(("", cookie, seq)),
         "{name:?}"
     );
 }
