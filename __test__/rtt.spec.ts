@@ -86,16 +86,18 @@ async function endClient(p: ChildProcess): Promise<void> {
 
 /**
  * The same matches (echoing flow and echoed TSval; in the same order up to packets of two
- * CPUs that two taps may interleave differently), RTTs a median 20 µs and at most 1 ms
+ * CPUs that two taps may interleave differently), RTTs a median 20 µs and at most 5 ms
  * apart (each tap reads the clock when a received packet reaches it; on a loaded machine
- * that differs by tens of µs, against RTTs of 10 ms).
+ * that differs by tens of µs, and once in a while by 2 ms when a tap waits for a CPU).
+ * A misread resolution would be 1000× off in every sample; the pcapng copies below are
+ * compared exactly.
  */
 function sameSamples(t: ExecutionContext, a: RttSample[], b: RttSample[], what: string): void {
   const byMatch = new Map(b.map((s) => [match(s), s.rttNs]))
   t.deepEqual(a.map(match).sort(), [...byMatch.keys()].sort(), what)
   const deltas = a.map((s) => Math.abs(s.rttNs - (byMatch.get(match(s)) ?? Infinity))).sort((x, y) => x - y)
   const median = deltas[deltas.length >> 1]!
-  t.true(median <= 20_000 && deltas.at(-1)! <= 1_000_000, `${what}: median ${median} max ${deltas.at(-1)} ns`)
+  t.true(median <= 20_000 && deltas.at(-1)! <= 5_000_000, `${what}: median ${median} max ${deltas.at(-1)} ns`)
 }
 
 /** The matched pair of a sample: echoing flow and echoed TSval. */

@@ -213,12 +213,12 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'kafkaBatchBytes', flag: 'kafka-batch-bytes', field: integer(1024, 64 << 20, 'bytes per Kafka produce request'), default: 512 << 10 },
   { key: 'kafkaLingerMs', flag: 'kafka-linger', field: duration(0, 60_000, 'wait for a fuller Kafka batch'), default: 20 },
   { key: 'kafkaTls', flag: 'kafka-tls', field: boolean('TLS to the Kafka brokers'), default: false, bool: true },
-  { key: 'kafkaTlsCa', flag: 'kafka-tls-ca', field: optionalText('PEM file of the CAs to trust'), default: '' },
-  { key: 'kafkaTlsCert', flag: 'kafka-tls-cert', field: optionalText('PEM file of the client certificate chain'), default: '' },
-  { key: 'kafkaTlsKey', flag: 'kafka-tls-key', field: optionalText('PEM file of the client key'), default: '' },
+  { key: 'kafkaTlsCa', flag: 'kafka-tls-ca', field: emptyOr(text('PEM file of the CAs to trust')), default: '' },
+  { key: 'kafkaTlsCert', flag: 'kafka-tls-cert', field: emptyOr(text('PEM file of the client certificate chain')), default: '' },
+  { key: 'kafkaTlsKey', flag: 'kafka-tls-key', field: emptyOr(text('PEM file of the client key')), default: '' },
   { key: 'kafkaSaslMechanism', flag: 'kafka-sasl-mechanism', field: oneOf(['', 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const, 'Kafka SASL mechanism'), default: '' },
-  { key: 'kafkaSaslUsername', flag: 'kafka-sasl-username', field: optionalText('Kafka SASL user name'), default: '' },
-  { key: 'kafkaSaslPassword', flag: 'kafka-sasl-password', field: optionalText('Kafka SASL password'), default: '', defaultText: '' },
+  { key: 'kafkaSaslUsername', flag: 'kafka-sasl-username', field: emptyOr(text('Kafka SASL user name')), default: '' },
+  { key: 'kafkaSaslPassword', flag: 'kafka-sasl-password', field: emptyOr(text('Kafka SASL password')), default: '', defaultText: '' },
   { key: 'passiveRtt', flag: 'passive-rtt', field: emptyOr(text('interface name', 15, { expects: 'an interface name (or any), or empty for none', test: (v) => /^[^\s/:]+$/.test(v) })), default: '' },
   { key: 'passiveRttMaxPrefixes', flag: 'passive-rtt-max-prefixes', field: integer(1, 4096, 'remote prefixes with their own passive RTT histogram'), default: 256 },
   { key: 'passiveRttV4Prefix', flag: 'passive-rtt-v4-prefix', field: integer(8, 32, 'IPv4 prefix length of the passive RTT histograms'), default: 24 },
@@ -227,15 +227,10 @@ export const COLLECTOR_OPTIONS: readonly OptionSpec[] = [
 
 /** Cross-option rules of the Kafka options (one message naming the flags). */
 function checkKafka(c: CollectorConfig): void {
-  if ((c.kafkaTlsCert === '') !== (c.kafkaTlsKey === '')) throw configError('kafka-tls-cert', 'both --kafka-tls-cert and --kafka-tls-key (mutual TLS), or neither', `${c.kafkaTlsCert || '(none)'} / ${c.kafkaTlsKey || '(none)'}`)
-  if (c.kafkaSaslMechanism !== '' && c.kafkaSaslUsername === '') throw configError('kafka-sasl-username', 'a user name with --kafka-sasl-mechanism', '(none)')
-  if (c.kafkaSaslMechanism === '' && c.kafkaSaslUsername !== '') throw configError('kafka-sasl-mechanism', 'a mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) with --kafka-sasl-username', '(none)')
-}
-
-/** A text option where `''` means "not set". */
-function optionalText(doc: string): Field<string> {
-  const t = text(doc)
-  return { ...t, check: (v, n) => (v === '' ? '' : t.check(v, n)), parse: (s) => s }
+  // Either option of a pair may be the one set wrongly (flag, variable or file): name both.
+  const both = (a: string, b: string): string => `--${a} (${envName(a)}) and --${b} (${envName(b)})`
+  if ((c.kafkaTlsCert === '') !== (c.kafkaTlsKey === '')) throw configError(both('kafka-tls-cert', 'kafka-tls-key'), 'both set (mutual TLS) or neither', `${c.kafkaTlsCert || '(none)'} / ${c.kafkaTlsKey || '(none)'}`)
+  if ((c.kafkaSaslMechanism === '') !== (c.kafkaSaslUsername === '')) throw configError(both('kafka-sasl-mechanism', 'kafka-sasl-username'), 'both set (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with a user name) or neither', `${c.kafkaSaslMechanism || '(none)'} / ${c.kafkaSaslUsername || '(none)'}`)
 }
 
 /** Documentation of each option for `--help`, with its env variables and default. */
