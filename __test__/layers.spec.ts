@@ -39,3 +39,18 @@ test('only src/native.ts imports the generated binding', (t) => {
   const loaders = files(SRC).filter((f) => /binding\.(cjs|js)/.test(readFileSync(f, 'utf8')))
   t.deepEqual(loaders.map((f) => relative(SRC, f)), ['native.ts'])
 })
+
+test('the npm package ships every Rust workspace member (npm rebuild from source needs them all)', (t) => {
+  const root = new URL('../', import.meta.url).pathname
+  const members = /members\s*=\s*\[([^\]]*)\]/.exec(readFileSync(join(root, 'Cargo.toml'), 'utf8'))?.[1] ?? ''
+  const shipped = new Set<string>(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).files)
+  const dirs = [...members.matchAll(/"([^"]+)"/g)].map((m) => m[1] as string)
+  t.true(dirs.length >= 8, members)
+  for (const dir of dirs) {
+    for (const part of ['Cargo.toml', 'src', 'build.rs']) {
+      const path = `${dir}/${part}`
+      if (part === 'build.rs' && !readdirSync(join(root, dir)).includes('build.rs')) continue
+      t.true(shipped.has(path), `package.json "files" lacks ${path}`)
+    }
+  }
+})

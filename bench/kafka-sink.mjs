@@ -5,7 +5,8 @@
 // not the buffer, sets the rate. CPU is split between the Node thread (offer) and the
 // producer thread (`tcpinfo-kafka`, from /proc/self/task/*/stat). Then the same polls go
 // through the ArchiveWriter (zstd files in a temp directory) for its CPU per record.
-//   BROKER=127.0.0.1:PORT node bench/kafka-sink.mjs [records-per-poll] [seconds] [compression] [format]
+//   BROKER=127.0.0.1:PORT node bench/kafka-sink.mjs [records-per-poll] [seconds] [compression] [format] [records-per-second]
+// (records-per-second: offer on that schedule, 200000 for the issue's target; 0 or absent: as fast as taken)
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -20,6 +21,8 @@ const perPoll = Number(process.argv[2] ?? 2000)
 const seconds = Number(process.argv[3] ?? 10)
 const compression = process.argv[4] ?? 'none'
 const format = process.argv[5] ?? 'archival'
+// Records per second to offer (polls of `perPoll` on a schedule); 0: as fast as the sink takes them.
+const rate = Number(process.argv[6] ?? 0)
 const fixture = new URL('../crates/tcpinfo-core/tests/fixtures/mlab/ndt-7hhhv_1559749627_0000000000062D84.00000.jsonl.zst', import.meta.url).pathname
 const text = spawnSync('zstd', ['-dcq', fixture], { encoding: 'utf8' }).stdout.split('\n')[1]
 const line = Buffer.from(`${text}\n`)
@@ -92,9 +95,12 @@ const cpu0 = process.cpuUsage()
 const prod0 = threadCpu('tcpinfo-kafka')
 const t0 = performance.now()
 let offerNs = 0n
+let offered = 0
 while (performance.now() - t0 < seconds * 1000) {
   const st = sink.stats()
-  if (st.bufferedRecords + st.intakePolls * perPoll < ahead) {
+  const due = rate === 0 || offered < (rate * (performance.now() - t0)) / 1000
+  if (due && st.bufferedRecords + st.intakePolls * perPoll < ahead) {
+    offered += perPoll
     const a = process.hrtime.bigint()
     sink.offer(batch)
     offerNs += process.hrtime.bigint() - a
@@ -109,7 +115,7 @@ const prodUser = prodT.user - prod0.user
 await sink.close(30_000)
 const s = sink.stats()
 const kafka = {
-  perPoll, lineBytes: line.length, compression, format, seconds: +(ms / 1000).toFixed(2), delivered, dropped: s.dropped, undelivered: s.undelivered, requests: s.requests,
+  perPoll, lineBytes: line.length, compression, format, offeredPerS: rate || 'as fast as taken', seconds: +(ms / 1000).toFixed(2), delivered, dropped: s.dropped, undelivered: s.undelivered, requests: s.requests,
   recordsPerS: Math.round(delivered / (ms / 1000)),
   processCores: +(cpu / (ms / 1000)).toFixed(2), producerThreadCores: +(prod / (ms / 1000)).toFixed(2),
   usPerRecordProcess: +((cpu * 1e6) / delivered).toFixed(2), usPerRecordProducerThread: +((prod * 1e6) / delivered).toFixed(2), usPerRecordProducerUser: +((prodUser * 1e6) / delivered).toFixed(2),

@@ -55,7 +55,12 @@ impl KafkaProducer {
             .map_err(|e| Error::Thread(format!("tokio runtime: {e}")))?;
         let thread = std::thread::Builder::new()
             .name("tcpinfo-kafka".into())
-            .spawn(move || rt.block_on(worker.run(rx)))
+            .spawn(move || {
+                // Records are built and dropped by the hundred thousand per second here:
+                // mimalloc's small-block paths, not glibc's (crate `tcpinfo-alloc`).
+                tcpinfo_alloc::use_mimalloc_on_this_thread();
+                rt.block_on(worker.run(rx));
+            })
             .map_err(|e| Error::Thread(e.to_string()))?;
         Ok(Self {
             tx,

@@ -5,6 +5,11 @@
 //! is the only JS module that loads this addon.
 #![deny(missing_docs)]
 
+/// glibc for every thread, mimalloc for those that opt in (the Kafka producer): see
+/// `tcpinfo-alloc` for why.
+#[global_allocator]
+static ALLOCATOR: tcpinfo_alloc::SplitAlloc = tcpinfo_alloc::SplitAlloc;
+
 mod native_anonymizer;
 mod native_archive_batch;
 mod native_archive_csv;
