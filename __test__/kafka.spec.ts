@@ -6,7 +6,7 @@
  * same final counters), in order per connection, with the host / netns / kind headers.
  * Skips (saying so) only when Java or Maven are missing.
  */
-import { execFile, execFileSync, spawnSync } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { get } from 'node:http'
 import { hostname, tmpdir } from 'node:os'
@@ -21,37 +21,17 @@ import type { Batch } from '../src/api/batch.js'
 import { readArchive } from '../src/archive/read-archive.js'
 import { KafkaSink } from '../src/sinks/kafka-sink.js'
 import { readRawConfig, resolveCollectorConfig } from '../src/config/collector-config.js'
+import { KAFKA_SH, kafkaBrokerForFile } from './helpers/kafka-broker.js'
 import { archiveFiles, sample, startCollector, stopCollector } from './helpers/collector.js'
 import { type NetnsPair, netnsPair, nodeIn, runClients, SERVER } from './helpers/netns-pair.js'
 
 const execFileAsync = promisify(execFile)
-const KAFKA_SH = fileURLToPath(new URL('../scripts/kafka.sh', import.meta.url))
 const PORT = 45_300
 /** Offsets in struct tcp_info (KERNEL-UAPI.md). */
 const TCPI_BYTES_ACKED = 120
 const TCPI_BYTES_RECEIVED = 128
 
-const missing = ['java', 'mvn'].filter((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status !== 0)
-const serial = missing.length > 0 ? test.serial.skip : test.serial
-if (missing.length > 0) console.log(`kafka.spec: SKIPPED: ${missing.join(' and ')} not installed (the broker needs Java 17 and Maven)`)
-
-let brokerDir = ''
-let broker = ''
-
-test.before((t) => {
-  if (missing.length > 0) return
-  t.timeout(400_000)
-  execFileSync('bash', [KAFKA_SH, 'fetch'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 })
-  brokerDir = mkdtempSync(join(tmpdir(), 'tcpinfo-kafka-broker-'))
-  const port = execFileSync('bash', [KAFKA_SH, 'start', brokerDir], { encoding: 'utf8', timeout: 180_000 }).trim()
-  broker = `127.0.0.1:${port}`
-})
-
-test.after.always(() => {
-  if (!brokerDir) return
-  spawnSync('bash', [KAFKA_SH, 'stop', brokerDir], { timeout: 30_000 })
-  rmSync(brokerDir, { recursive: true, force: true })
-})
+const { broker: B, serial } = kafkaBrokerForFile('kafka.spec')
 
 interface ArchivalLine {
   Attributes: (string | null)[]
@@ -81,7 +61,7 @@ interface Consumed {
 
 /** Every message of `topic` (waits until the topic holds `atLeast`), ordered by partition and offset. */
 async function consumeAll(topic: string, atLeast: number, timeoutMs = 60_000): Promise<{ messages: Consumed[]; total: number }> {
-  const kafka = new Kafka({ clientId: 'tcpinfo-test', brokers: [broker], logLevel: logLevel.NOTHING })
+  const kafka = new Kafka({ clientId: 'tcpinfo-test', brokers: [B.address], logLevel: logLevel.NOTHING })
   const admin = kafka.admin()
   await admin.connect()
   let offsets: { partition: number; high: string; low: string }[] = []
@@ -129,7 +109,7 @@ async function consumeAll(topic: string, atLeast: number, timeoutMs = 60_000): P
 }
 
 async function createTopic(topic: string): Promise<void> {
-  const admin = new Kafka({ clientId: 'tcpinfo-test', brokers: [broker], logLevel: logLevel.NOTHING }).admin()
+  const admin = new Kafka({ clientId: 'tcpinfo-test', brokers: [B.address], logLevel: logLevel.NOTHING }).admin()
   await admin.connect()
   try {
     await admin.createTopics({ topics: [{ topic, numPartitions: 4, replicationFactor: 1 }], waitForLeaders: true })
@@ -157,7 +137,7 @@ serial('the topic holds exactly the archive\'s records: same UUIDs, count, lines
   const { pair, out } = await withPair(t)
   const topic = `e2e-${process.pid}`
   await createTopic(topic)
-  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic])
+  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', B.address, '--kafka-topic', topic])
   const reports = await runClients(pair, PORT, [1_000, 200_000, 1_500_000, 30_000, 700_000])
   await new Promise((r) => setTimeout(r, 300))
   await drained(c.prom as string)
@@ -238,10 +218,10 @@ async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 
 }
 
 async function brokerStop(): Promise<void> {
-  await execFileAsync('bash', [KAFKA_SH, 'stop', brokerDir], { timeout: 60_000 })
+  await execFileAsync('bash', [KAFKA_SH, 'stop', B.dir], { timeout: 60_000 })
 }
 async function brokerResume(): Promise<void> {
-  await execFileAsync('bash', [KAFKA_SH, 'resume', brokerDir], { encoding: 'utf8', timeout: 180_000 })
+  await execFileAsync('bash', [KAFKA_SH, 'resume', B.dir], { encoding: 'utf8', timeout: 180_000 })
 }
 
 serial('broker stopped mid-run and restarted: polling goes on; a buffer large enough for the outage loses nothing', async (t) => {
@@ -249,7 +229,7 @@ serial('broker stopped mid-run and restarted: polling goes on; a buffer large en
   const { pair, out } = await withPair(t)
   const topic = `outage-${process.pid}`
   await createTopic(topic)
-  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic])
+  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', B.address, '--kafka-topic', topic])
   t.teardown(() => void stopCollector(c.child, 'SIGKILL'))
   const prom = c.prom as string
   const scrape = (p: string): Promise<string> => scrapeOf(p).catch((e: Error) => Promise.reject(new Error(`${e.message}: collector exit ${c.child.exitCode}: ${c.stderr()}`)))
@@ -296,7 +276,7 @@ serial('broker away with a tiny buffer: the oldest records are dropped and count
   const { pair, out } = await withPair(t)
   const topic = `tiny-${process.pid}`
   await createTopic(topic)
-  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic, '--kafka-buffer-bytes', '4096'])
+  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', B.address, '--kafka-topic', topic, '--kafka-buffer-bytes', '4096'])
   t.teardown(() => void stopCollector(c.child, 'SIGKILL'))
   const prom = c.prom as string
   const scrape = (p: string): Promise<string> => scrapeOf(p).catch((e: Error) => Promise.reject(new Error(`${e.message}: collector exit ${c.child.exitCode}: ${c.stderr()}`)))
@@ -327,7 +307,7 @@ serial('broker away with a tiny buffer: the oldest records are dropped and count
 
 /** Records in `topic` now (high minus low watermarks). */
 async function consumeAllCount(topic: string): Promise<number> {
-  const admin = new Kafka({ clientId: 'tcpinfo-test', brokers: [broker], logLevel: logLevel.NOTHING, retry: { retries: 1 } }).admin()
+  const admin = new Kafka({ clientId: 'tcpinfo-test', brokers: [B.address], logLevel: logLevel.NOTHING, retry: { retries: 1 } }).admin()
   try {
     await admin.connect()
     const offsets = await admin.fetchTopicOffsets(topic)
@@ -363,7 +343,7 @@ serial('--kafka-format decoded: flat JSON with a schema version, key = uuid, fin
   const { pair, out } = await withPair(t)
   const topic = `decoded-${process.pid}`
   await createTopic(topic)
-  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic, '--kafka-format', 'decoded'])
+  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', B.address, '--kafka-topic', topic, '--kafka-format', 'decoded'])
   const reports = await runClients(pair, PORT, [20_000, 400_000])
   await new Promise((r) => setTimeout(r, 300))
   await drained(c.prom as string)
@@ -392,7 +372,7 @@ serial('--kafka-sample opens-closes exports only the opens and closes; the archi
   const { pair, out } = await withPair(t)
   const topic = `sample-${process.pid}`
   await createTopic(topic)
-  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', broker, '--kafka-topic', topic, '--kafka-sample', 'opens-closes'])
+  const c = await startCollector(['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--kafka-brokers', B.address, '--kafka-topic', topic, '--kafka-sample', 'opens-closes'])
   await runClients(pair, PORT, [300_000, 1_000_000])
   await new Promise((r) => setTimeout(r, 300))
   await drained(c.prom as string)
@@ -473,7 +453,7 @@ serial('compression zstd, lz4 and gzip: the broker accepts every record batch (i
   for (const compression of ['zstd', 'lz4', 'gzip'] as const) {
     const topic = `codec-${compression}-${process.pid}`
     await createTopic(topic)
-    const sink = new KafkaSink({ brokers: [broker], topic, uuidPrefix: 'synth', compression, lingerMs: 5 })
+    const sink = new KafkaSink({ brokers: [B.address], topic, uuidPrefix: 'synth', compression, lingerMs: 5 })
     for (let p = 0; p < 5; p++) t.true(sink.offer(syntheticBatch(400, p)))
     await sink.close(30_000)
     const s = sink.stats()

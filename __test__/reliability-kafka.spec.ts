@@ -4,46 +4,23 @@
  * Through the CLI flags only, against a real broker (scripts/kafka.sh), so the test holds
  * whatever producer implements the sink. Skips (saying so) only without Java and Maven.
  */
-import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 
-import test from 'ava'
 import { Kafka, logLevel } from 'kafkajs'
 
+import { kafkaBrokerForFile } from './helpers/kafka-broker.js'
 import { archiveFiles } from './helpers/collector.js'
 import { scrapeIn, startCollectorAs, stopAs, zstdLines } from './helpers/faults.js'
 import { netnsPair, nodeIn, runClients, SERVER } from './helpers/netns-pair.js'
 
-const KAFKA_SH = fileURLToPath(new URL('../scripts/kafka.sh', import.meta.url))
 const PORT = 45_800
-const missing = ['java', 'mvn'].filter((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status !== 0)
-const serial = missing.length > 0 ? test.serial.skip : test.serial
-if (missing.length > 0) console.log(`reliability-kafka.spec: SKIPPED: ${missing.join(' and ')} not installed (the broker needs Java 17 and Maven)`)
-
-let brokerDir = ''
-let broker = ''
-
-test.before((t) => {
-  if (missing.length > 0) return
-  t.timeout(400_000)
-  execFileSync('bash', [KAFKA_SH, 'fetch'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 })
-  brokerDir = mkdtempSync(join(tmpdir(), 'tcpinfo-faults-broker-'))
-  const port = execFileSync('bash', [KAFKA_SH, 'start', brokerDir], { encoding: 'utf8', timeout: 180_000 }).trim()
-  broker = `127.0.0.1:${port}`
-})
-
-test.after.always(() => {
-  if (!brokerDir) return
-  spawnSync('bash', [KAFKA_SH, 'stop', brokerDir], { timeout: 30_000 })
-  rmSync(brokerDir, { recursive: true, force: true })
-})
+const { broker: B, serial } = kafkaBrokerForFile('reliability-kafka.spec')
 
 /** Every message value of `topic`, once it holds at least `n`. */
 async function values(topic: string, n: number): Promise<string[]> {
-  const kafka = new Kafka({ clientId: 'tcpinfo-faults', brokers: [broker], logLevel: logLevel.NOTHING })
+  const kafka = new Kafka({ clientId: 'tcpinfo-faults', brokers: [B.address], logLevel: logLevel.NOTHING })
   const consumer = kafka.consumer({ groupId: `faults-${topic}` })
   const out: string[] = []
   await consumer.connect()
@@ -77,7 +54,7 @@ serial('anonymization on: Kafka messages carry only the /24 of each address', as
   const out = mkdtempSync(join(tmpdir(), 'tcpinfo-faults-kafka-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
   const topic = `faults-anon-${process.pid}`
-  const c = await startCollectorAs([], ['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--anonymize-ip', 'netblock', '--kafka-brokers', broker, '--kafka-topic', topic])
+  const c = await startCollectorAs([], ['--output', out, '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--flush-interval', '100ms', '--anonymize-ip', 'netblock', '--kafka-brokers', B.address, '--kafka-topic', topic])
   t.teardown(() => c.child.kill('SIGKILL'))
   await runClients(pair, PORT, [5_000, 50_000], 50)
   await new Promise((r) => setTimeout(r, 500))
