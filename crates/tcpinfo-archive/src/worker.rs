@@ -266,10 +266,16 @@ impl Worker {
     /// Finishes a connection's open file, if any: its last frame, then `close`. If the
     /// frame cannot be written, the file waits in `finishing` and is retried every tick.
     fn finish(&mut self, key: ConnKey) {
-        let Some(mut file) = self.conns.get_mut(&key).and_then(|c| c.file.take()) else {
+        let Some(file) = self.conns.get_mut(&key).and_then(|c| c.file.take()) else {
             return;
         };
         self.open.remove(&key);
+        self.flush_and_close(file);
+    }
+
+    /// Writes a finished file's last frame and closes it; if the frame cannot be written,
+    /// the file waits in `finishing`.
+    fn flush_and_close(&mut self, mut file: Box<ArchiveFile>) {
         let Self {
             cctx,
             scratch,
@@ -296,29 +302,14 @@ impl Worker {
 
     /// Gives up a finishing file's pending lines (counted as dropped) and closes it.
     fn give_up(&mut self, mut file: Box<ArchiveFile>) {
-        self.pending_total -= file.pending.len();
-        Counters::add(&self.counters.records_dropped, file.pending_records);
-        file.pending = Vec::new();
-        file.pending_records = 0;
+        discard_pending(&mut self.pending_total, &self.counters, &mut file);
         self.close_file(file);
     }
 
     /// Tries the finishing files again; returns how many are still waiting.
     fn retry_finishing(&mut self) -> usize {
-        for mut file in std::mem::take(&mut self.finishing) {
-            let Self {
-                cctx,
-                scratch,
-                counters,
-                events,
-                pending_total,
-                ..
-            } = self;
-            if flush_file(cctx, scratch, counters, events, pending_total, &mut file) {
-                self.close_file(file);
-            } else {
-                self.finishing.push_back(file);
-            }
+        for file in std::mem::take(&mut self.finishing) {
+            self.flush_and_close(file);
         }
         self.finishing.len()
     }
@@ -328,10 +319,7 @@ impl Worker {
         let Some(file) = self.conns.get_mut(&key).and_then(|c| c.file.as_mut()) else {
             return;
         };
-        self.pending_total -= file.pending.len();
-        Counters::add(&self.counters.records_dropped, file.pending_records);
-        file.pending = Vec::new();
-        file.pending_records = 0;
+        discard_pending(&mut self.pending_total, &self.counters, file);
     }
 
     fn flush_all(&mut self) {
@@ -543,4 +531,12 @@ impl Worker {
         Counters::add(&self.counters.errors[cause as usize], 1);
         self.events.record(cause, op, &path.to_string_lossy(), e);
     }
+}
+
+/// Drops a file's pending lines, counted as dropped records.
+fn discard_pending(pending_total: &mut usize, counters: &Counters, file: &mut ArchiveFile) {
+    *pending_total -= file.pending.len();
+    Counters::add(&counters.records_dropped, file.pending_records);
+    file.pending = Vec::new();
+    file.pending_records = 0;
 }
