@@ -388,39 +388,20 @@ fn run(ring: &mut Ring, tables: &Mutex<Tables>, stop: &AtomicBool) {
     }
 }
 
-/// The addresses of this thread's network namespace, as [`FlowKey`] stores them.
+/// The addresses of this thread's network namespace, as [`FlowKey`] stores them (IPv4 in
+/// the first 4 bytes).
 fn local_addresses() -> HashSet<[u8; 16]> {
-    let mut out = HashSet::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list we free below with freeifaddrs.
-    if unsafe { libc::getifaddrs(&raw mut head) } != 0 {
-        return out;
-    }
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned, not freed yet.
-        let ifa = unsafe { &*cur };
-        if !ifa.ifa_addr.is_null() {
-            // SAFETY: ifa_addr points to a sockaddr whose family says its real type.
-            let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+    tcpinfo_core::netns::addrs::interface_addrs()
+        .into_iter()
+        .map(|a| {
             let mut b = [0u8; 16];
-            if family == libc::AF_INET {
-                // SAFETY: family AF_INET: the sockaddr is a sockaddr_in.
-                let sin = unsafe { ifa.ifa_addr.cast::<libc::sockaddr_in>().read_unaligned() };
-                b[..4].copy_from_slice(&sin.sin_addr.s_addr.to_ne_bytes());
-                out.insert(b);
-            } else if family == libc::AF_INET6 {
-                // SAFETY: family AF_INET6: the sockaddr is a sockaddr_in6.
-                let sin6 = unsafe { ifa.ifa_addr.cast::<libc::sockaddr_in6>().read_unaligned() };
-                b.copy_from_slice(&sin6.sin6_addr.s6_addr);
-                out.insert(b);
+            match a {
+                IpAddr::V4(v4) => b[..4].copy_from_slice(&v4.octets()),
+                IpAddr::V6(v6) => b.copy_from_slice(&v6.octets()),
             }
-        }
-        cur = ifa.ifa_next;
-    }
-    // SAFETY: `head` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
-    out
+            b
+        })
+        .collect()
 }
 
 /// The flow direction whose samples time a local socket's path to its peer: the peer's

@@ -5,6 +5,7 @@
 //! poller thread enters a namespace only to open its sockets, then returns home; it never
 //! needs one thread per namespace.
 
+pub mod addrs;
 pub mod discover;
 pub mod name;
 
