@@ -12,6 +12,7 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
+        events: false,
     })
     .expect("load");
     for i in 0..6 {
@@ -23,7 +24,7 @@ fn main() {
                 Entry::Changed(_) => changed += 1,
                 Entry::Seen { .. } => seen += 1,
                 Entry::Mini(_) => mini += 1,
-                Entry::End { .. } => {}
+                Entry::End { .. } | Entry::Dirty { .. } => {}
             })
             .expect("walk");
         println!(
