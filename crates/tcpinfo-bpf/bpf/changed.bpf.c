@@ -448,22 +448,31 @@ INLINE void count(__u32 i)
 		__sync_fetch_and_add(v, 1);
 }
 
-/* Stores `r` (cookie, kind, state and id filled) unless the same entry is there. */
+/* Stores `r` (cookie, kind, state and id filled) unless the same entry is there; either
+ * way the entry's `pad` word holds the time of this mark (µs, CLOCK_MONOTONIC, low 32
+ * bits): user space fetches again at the next poll what was marked just before its
+ * drain (a tracepoint that fires before its change may not have seen it finish). */
 INLINE int store(struct rec_full *r)
 {
+	__u32 now = (__u32)(bpf_ktime_get_ns() / 1000);
 	struct rec_full *old = bpf_map_lookup_elem(&dirty, &r->h.cookie);
 	if (old) {
 		const __u64 *a = (const __u64 *)old, *b = (const __u64 *)r;
-		__u64 d = 0;
-		for (int i = 0; i < (int)(sizeof(*r) / 8); i++)
-			d |= a[i] ^ b[i];
-		if (!d)
+		__u64 d = (a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) |
+			  (a[5] ^ b[5]) | (a[6] ^ b[6]);
+		d |= (old->sport ^ r->sport) | (old->dport ^ r->dport);
+		if (!d) {
+			old->pad = now;
 			return 0;
+		}
+		/* A closing socket loses its port (inet_put_port) after the state change
+		 * marked it: keep the tuple, which also finds its timewait successor. */
+		if (r->sport == 0 && old->sport != 0) {
+			old->pad = now;
+			return 0;
+		}
 	}
-	/* A closing socket loses its port (inet_put_port) after the state change marked it:
-	 * keep the tuple, which also finds its timewait successor. */
-	if (old && r->sport == 0 && old->sport != 0)
-		return 0;
+	r->pad = now;
 	/* new, or its id/state/flags changed (a connect that got its port): replace whole */
 	if (bpf_map_update_elem(&dirty, &r->h.cookie, r, BPF_ANY) == 0) {
 		if (!old)

@@ -45,6 +45,9 @@ pub struct SocketId {
     /// The socket has a running chrono or RTO recovery (`EV_STICKY`): its `tcp_info`
     /// (busy/limited times, `total_rto_time`) grows with the clock, without events.
     pub sticky: bool,
+    /// Dirty entries: when the last event marked it (µs of `CLOCK_MONOTONIC`, low 32
+    /// bits); 0 in walk records.
+    pub marked_us: u32,
 }
 
 /// One record of a walk.
@@ -136,6 +139,7 @@ pub(crate) fn parse(b: &[u8]) -> Result<Option<(Entry, usize)>, BpfError> {
                 src,
                 dst,
                 sticky: b[11] & EV_STICKY != 0,
+                marked_us: u32_at(b, 20),
             };
             if kind == KIND_MINI {
                 Entry::Mini(id)

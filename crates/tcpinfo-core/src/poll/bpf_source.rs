@@ -241,13 +241,14 @@ impl BpfSource {
         let mut drained = Vec::new();
         if let Err(e) = iter.drain_dirty(|e| {
             if let Entry::Dirty { id, .. } = e {
-                drained.push(exact(&id));
+                drained.push((exact(&id), id.marked_us));
             }
         }) {
             warn(batch, &bpf_error(e));
         }
+        let now_us = monotonic_us();
         st.dirty = u32::try_from(drained.len()).unwrap_or(u32::MAX);
-        for id in &drained {
+        for (id, _) in &drained {
             Self::queue(queued, ids, *id);
         }
         for id in echo.drain(..) {
@@ -256,7 +257,15 @@ impl BpfSource {
         for id in sticky.values() {
             st.sticky += u32::from(Self::queue(queued, ids, *id));
         }
-        *echo = drained;
+        // Marked just before this drain: maybe by a tracepoint that fires before its
+        // change (tcp_probe, inet_sock_set_state, sys_enter), still under way while this
+        // poll's fetch reads the fields inet_diag takes before the socket lock.
+        echo.extend(
+            drained
+                .iter()
+                .filter(|(_, at)| now_us.wrapping_sub(*at) < ECHO_WINDOW_US)
+                .map(|(id, _)| *id),
+        );
         let overflows = iter.event_counters().map_or(0, |c| c.overflows);
         st.overflows = overflows.saturating_sub(self.overflows_seen);
         self.overflows_seen = overflows;
@@ -496,6 +505,26 @@ fn exact_cookie(e: &ExactId) -> u64 {
     let lo = u32::from_ne_bytes([e.id[40], e.id[41], e.id[42], e.id[43]]);
     let hi = u32::from_ne_bytes([e.id[44], e.id[45], e.id[46], e.id[47]]);
     u64::from(hi) << 32 | u64::from(lo)
+}
+
+/// Marks younger than this at the drain are fetched again at the next poll.
+const ECHO_WINDOW_US: u32 = 10_000;
+
+/// `CLOCK_MONOTONIC` in µs, low 32 bits (the clock of `bpf_ktime_get_ns`).
+fn monotonic_us() -> u32 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the kernel to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "the low 32 bits of a µs clock, compared with wrapping arithmetic"
+    )]
+    let us = (ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000) as u32;
+    us
 }
 
 /// `tcp_info` offsets of the fields that say whether a socket's record grows with the
