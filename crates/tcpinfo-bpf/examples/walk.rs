@@ -13,6 +13,7 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
         events: false,
+        dirty_capacity: 0,
     })
     .expect("load");
     for i in 0..6 {

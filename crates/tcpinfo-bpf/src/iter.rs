@@ -71,6 +71,8 @@ pub struct IterConfig {
     /// Event mode: attach the programs that mark sockets dirty on the TCP paths that
     /// change them, so that a poll drains [`ChangeIter::drain_dirty`] instead of walking.
     pub events: bool,
+    /// Capacity of the dirty set (0: the default, 65,536 sockets per poll).
+    pub dirty_capacity: u32,
 }
 
 /// Counters of the event programs since load.
@@ -146,8 +148,12 @@ impl ChangeIter {
     pub fn load(config: IterConfig) -> Result<Self, BpfError> {
         check_support()?;
         let btf = Btf::from_sys_fs().map_err(|e| unsupported("cannot read kernel BTF", e))?;
-        let mut ebpf = EbpfLoader::new()
-            .btf(Some(&btf))
+        let mut loader = EbpfLoader::new();
+        loader.btf(Some(&btf));
+        if config.dirty_capacity > 0 {
+            loader.set_max_entries(DIRTY_MAP, config.dirty_capacity);
+        }
+        let mut ebpf = loader
             .load(OBJECT)
             .map_err(|e| unsupported("the kernel refused the BPF maps or relocations", e))?;
         let prog: &mut Iter = ebpf

@@ -28,6 +28,7 @@ fn only_new_and_changed_sockets_are_reported() {
         ipv6: true,
         fp_flags: 0,
         events: false,
+        dirty_capacity: 0,
     })
     .expect("load (run as root on Linux >= 5.9 with BTF)");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -98,6 +99,7 @@ fn events_mark_the_sockets_that_change() {
         ipv6: true,
         fp_flags: 0,
         events: true,
+        dirty_capacity: 0,
     })
     .expect("load with events (root, BTF, fexit)");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -130,4 +132,33 @@ fn events_mark_the_sockets_that_change() {
         "the closed client, with its tuple (its timewait socket has the same): {closed:?}"
     );
     assert_eq!(it.event_counters().expect("counters").overflows, 0);
+}
+
+/// A dirty set smaller than the sockets changing in one poll: the kernel refuses the
+/// marks beyond it and counts them (the poller then walks).
+#[test]
+fn a_full_dirty_set_counts_overflows() {
+    let mut it = ChangeIter::load(IterConfig {
+        states: 0xFFF,
+        ipv4: true,
+        ipv6: true,
+        fp_flags: 0,
+        events: true,
+        dirty_capacity: 4,
+    })
+    .expect("load with events");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let conns: Vec<_> = (0..8)
+        .map(|_| {
+            let c = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            (c, listener.accept().unwrap().0)
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    let counters = it.event_counters().expect("counters");
+    assert!(counters.overflows > 0, "{counters:?}");
+    let mut n = 0;
+    it.drain_dirty(|_| n += 1).expect("drain");
+    assert!(n <= 4, "at most the capacity: {n}");
+    drop(conns);
 }

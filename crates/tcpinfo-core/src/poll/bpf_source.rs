@@ -173,6 +173,7 @@ impl BpfSource {
             ipv6: config.families.contains(&AF_INET6),
             fp_flags,
             events: want_events,
+            dirty_capacity: 0,
         };
         let iter = match ChangeIter::load(cfg) {
             Err(BpfError::Unsupported(_)) if want_events => ChangeIter::load(IterConfig {
