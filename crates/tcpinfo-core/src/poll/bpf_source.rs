@@ -166,7 +166,9 @@ impl BpfSource {
         };
         // Events cannot see memory (freed on transmit completion) or the clock (elapsed
         // times): those change rules walk every poll.
-        let want_events = fp_flags & (tcpinfo_bpf::FP_MEMORY | tcpinfo_bpf::FP_ELAPSED) == 0;
+        // `TCPINFO_BPF_EVENTS=0` keeps the walk-every-poll mode (benchmarks, diagnosis).
+        let want_events = fp_flags & (tcpinfo_bpf::FP_MEMORY | tcpinfo_bpf::FP_ELAPSED) == 0
+            && std::env::var_os("TCPINFO_BPF_EVENTS").is_none_or(|v| v != "0");
         let cfg = IterConfig {
             states: config.states,
             ipv4: config.families.contains(&AF_INET),
