@@ -409,7 +409,7 @@ int changed_sockets(struct bpf_iter__tcp *ctx)
  *   inet_sock_set_state every state change (connect, accept's child, close, listen)
  *   tcp_retransmit_skb  a retransmission, also one the qdisc refused
  *   tcp_cong_state_set  ca_state changes (recovery, loss)
- *   tcp_rcv_space_adjust, sock_recv_length, sock_send_length
+ *   tcp_rcv_space_adjust, tcp_sendmsg_locked
  *                       application reads and writes
  *   tcp_retransmit_synack  a request socket's SYN-ACK again
  *   sys_enter           setsockopt, shutdown, listen, accept (x86-64: the fd's socket)
@@ -527,18 +527,44 @@ INLINE int mark(struct sock_common *skc, int new_state)
 			return 0;
 		if (new_state >= 0)
 			state = (__u8)new_state;
-		if (tp->chrono_type || (HAS(tp->rto_stamp) && tp->rto_stamp))
-			r.h.pad = EV_STICKY;
+		/* (no EV_STICKY here: it would flap between marks of one socket, turning
+		 * each into a map update; user space decides from the fetched record) */
 	}
 	r.h.cookie = bpf_get_socket_cookie(skc);
 	fill_id(&r, skc, kind, state);
 	return store(&r);
 }
 
-/* Marks the socket at kernel address `sk`, read by address (a pointer the verifier
- * only knows as RCU-protected cannot be passed to the socket helpers). Needs its cookie
- * already generated: every TCP socket gets one at its first state change (marked there
- * with bpf_get_socket_cookie) or when inet_diag reports it. */
+/* Marks the socket of a transmitted skb. `skb->sk` is only RCU-protected for the
+ * verifier, so the socket helpers refuse it: its fields are loaded directly instead
+ * (the cookie too: every TCP socket gets one at its first state change, marked there
+ * with bpf_get_socket_cookie, or when inet_diag reports it). Request sockets (SYN-ACKs)
+ * are marked as such; timewait ACKs leave from the per-netns control socket. */
+INLINE int mark_tx(struct sock *sk)
+{
+	struct sock_common *skc = &sk->__sk_common;
+	struct rec_full r = {};
+	__u8 kind = KIND_CHANGED, state;
+
+	if (!accept_ev(skc, skc->skc_family))
+		return 0;
+	state = skc->skc_state;
+	if (state == TCP_NEW_SYN_RECV) {
+		kind = KIND_MINI;
+		state = TCP_SYN_RECV;
+	} else if (state == TCP_TIME_WAIT) {
+		return 0;
+	} else if (BITS(sk, sk_protocol) != IPPROTO_TCP || BITS(sk, sk_type) != SOCK_STREAM) {
+		return 0;
+	}
+	r.h.cookie = skc->skc_cookie.counter;
+	if (!r.h.cookie)
+		return 0;
+	fill_id(&r, skc, kind, state);
+	return store(&r);
+}
+
+/* The same by address, for the fd table walk of sys_enter (not a BTF-typed path). */
 INLINE int mark_addr(__u64 sk)
 {
 	struct sock_common skc;
@@ -546,29 +572,20 @@ INLINE int mark_addr(__u64 sk)
 	__u64 cookie = 0, net = 0;
 	__u32 inum = 0, zero = 0;
 	__u16 proto = 0, type = 0;
-	__u8 kind = KIND_CHANGED, state;
 
 	if (RD(skc, sk))
 		return 0;
 	if (skc.skc_family != AF_INET && skc.skc_family != AF_INET6)
 		return 0;
+	if (skc.skc_state == TCP_NEW_SYN_RECV || skc.skc_state == TCP_TIME_WAIT)
+		return 0;
 	struct ctl *c = bpf_map_lookup_elem(&ctl, &zero);
 	if (!c || !c->events || !(c->families & (skc.skc_family == AF_INET ? 1 : 2)))
 		return 0;
-	state = skc.skc_state;
-	if (state == TCP_NEW_SYN_RECV) {
-		kind = KIND_MINI;
-		state = TCP_SYN_RECV;
-	} else if (state == TCP_TIME_WAIT) {
-		kind = KIND_MINI;
-		if (RD(state, sk + OFF(struct inet_timewait_sock, tw_substate)))
-			return 0;
-	} else {
-		if (RD(proto, sk + OFF(struct sock, sk_protocol)) || proto != IPPROTO_TCP)
-			return 0;
-		if (RD(type, sk + OFF(struct sock, sk_type)) || type != SOCK_STREAM)
-			return 0;
-	}
+	if (RD(proto, sk + OFF(struct sock, sk_protocol)) || proto != IPPROTO_TCP)
+		return 0;
+	if (RD(type, sk + OFF(struct sock, sk_type)) || type != SOCK_STREAM)
+		return 0;
 	if (RD(cookie, sk + OFF(struct sock_common, skc_cookie)) || !cookie)
 		return 0;
 	if (RD(net, sk + OFF(struct sock_common, skc_net.net)) || !net)
@@ -576,7 +593,7 @@ INLINE int mark_addr(__u64 sk)
 	if (RD(inum, net + OFF(struct net, ns.inum)) || inum != c->netns)
 		return 0;
 	r.h.cookie = cookie;
-	fill_id(&r, &skc, kind, state);
+	fill_id(&r, &skc, KIND_CHANGED, skc.skc_state);
 	return store(&r);
 }
 
@@ -584,10 +601,10 @@ SEC("tp_btf/net_dev_queue")
 int ev_net_dev_queue(unsigned long long *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx[0];
-	__u64 sk = (__u64)skb->sk;
+	struct sock *sk = skb->sk;
 	if (!sk)
 		return 0;
-	return mark_addr(sk);
+	return mark_tx(sk);
 }
 
 #define ON_SOCK(tp)                                                                      \
@@ -601,23 +618,11 @@ int ev_net_dev_queue(unsigned long long *ctx)
 ON_SOCK(tcp_probe)
 ON_SOCK(tcp_retransmit_skb)
 ON_SOCK(tcp_cong_state_set)
+/* application reads: every tcp_recvmsg (and splice read) adjusts the receive space */
 ON_SOCK(tcp_rcv_space_adjust)
-
-/* sock_{send,recv}_length fire for every socket: the family test comes first */
-#define ON_ANY_SOCK(tp)                                                                  \
-	SEC("tp_btf/" #tp)                                                               \
-	int ev_##tp(unsigned long long *ctx)                                             \
-	{                                                                                \
-		struct sock *sk = (struct sock *)ctx[0];                                 \
-		__u16 f = sk->__sk_common.skc_family;                                    \
-		if ((f != AF_INET && f != AF_INET6) ||                                   \
-		    BITS(sk, sk_protocol) != IPPROTO_TCP)                                \
-			return 0;                                                        \
-		return mark(&sk->__sk_common, -1);                                       \
-	}
-
-ON_ANY_SOCK(sock_send_length)
-ON_ANY_SOCK(sock_recv_length)
+/* application writes: each new skb of tcp_sendmsg (appends to a queued one leave the
+ * socket with data queued, which user space then fetches every poll) */
+ON_SOCK(tcp_sendmsg_locked)
 
 SEC("tp_btf/inet_sock_set_state")
 int ev_inet_sock_set_state(unsigned long long *ctx)

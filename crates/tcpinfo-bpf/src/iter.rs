@@ -42,15 +42,14 @@ const DIRTY_MAP: &str = "dirty";
 const EV_STATS_MAP: &str = "ev_stats";
 /// The event programs of `bpf/changed.bpf.c`: (program, BTF tracepoint). `sys_enter`
 /// is built for x86-64 only.
-const EVENT_PROGRAMS: [(&str, &str); 10] = [
+const EVENT_PROGRAMS: [(&str, &str); 9] = [
     ("ev_net_dev_queue", "net_dev_queue"),
     ("ev_tcp_probe", "tcp_probe"),
     ("ev_inet_sock_set_state", "inet_sock_set_state"),
     ("ev_tcp_retransmit_skb", "tcp_retransmit_skb"),
     ("ev_tcp_cong_state_set", "tcp_cong_state_set"),
     ("ev_tcp_rcv_space_adjust", "tcp_rcv_space_adjust"),
-    ("ev_sock_send_length", "sock_send_length"),
-    ("ev_sock_recv_length", "sock_recv_length"),
+    ("ev_tcp_sendmsg_locked", "tcp_sendmsg_locked"),
     ("ev_tcp_retransmit_synack", "tcp_retransmit_synack"),
     ("ev_sys_enter", "sys_enter"),
 ];
