@@ -150,7 +150,7 @@ impl ChangeIter {
         let mut loader = EbpfLoader::new();
         loader.btf(Some(&btf));
         if config.dirty_capacity > 0 {
-            loader.set_max_entries(DIRTY_MAP, config.dirty_capacity);
+            loader.map_max_entries(DIRTY_MAP, config.dirty_capacity);
         }
         let mut ebpf = loader
             .load(OBJECT)
@@ -172,14 +172,14 @@ impl ChangeIter {
                 let Some(prog) = ebpf.program_mut(name) else {
                     continue; // sys_enter off x86-64
                 };
-                let prog: &mut BtfTracePoint =
-                    prog.try_into().map_err(|e| unsupported("program type", e))?;
+                let prog: &mut BtfTracePoint = prog
+                    .try_into()
+                    .map_err(|e| unsupported("program type", e))?;
                 prog.load(tracepoint, &btf).map_err(|e| {
                     unsupported(&format!("the kernel refused tp_btf/{tracepoint}"), e)
                 })?;
-                prog.attach().map_err(|e| {
-                    unsupported(&format!("cannot attach tp_btf/{tracepoint}"), e)
-                })?;
+                prog.attach()
+                    .map_err(|e| unsupported(&format!("cannot attach tp_btf/{tracepoint}"), e))?;
             }
         }
         let mut it = Self {

@@ -115,7 +115,10 @@ fn events_mark_the_sockets_that_change() {
     assert_eq!(c.len(), first.len(), "one entry per socket: {first:?}");
     assert!(c.contains(&(cport, port)), "client marked: {first:?}");
     assert!(c.contains(&(port, cport)), "server marked: {first:?}");
-    assert!(c.contains(&(port, 0)), "listener (accept queue) marked: {first:?}");
+    assert!(
+        c.contains(&(port, 0)),
+        "listener (accept queue) marked: {first:?}"
+    );
     let quiet = dirty(&mut it, &[port, cport]);
     assert!(quiet.is_empty(), "nothing happened since: {quiet:?}");
     client.write_all(b"hello").unwrap();

@@ -167,20 +167,20 @@ fn enter(ns: &str) {
 #[test]
 fn timer_driven_retransmissions_are_reported() {
     let id = std::process::id();
-    let (a, b) = (format!("bpf2-rtx-{id}-a"), format!("bpf2-rtx-{id}-b"));
-    ip(&["netns", "add", &a]);
-    let _ga = Netns(a.clone());
-    ip(&["netns", "add", &b]);
-    let _gb = Netns(b.clone());
+    let (ns_a, ns_b) = (format!("bpf2-rtx-{id}-a"), format!("bpf2-rtx-{id}-b"));
+    ip(&["netns", "add", &ns_a]);
+    let _ga = Netns(ns_a.clone());
+    ip(&["netns", "add", &ns_b]);
+    let _gb = Netns(ns_b.clone());
     ip(&[
-        "-n", &a, "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", &b,
+        "-n", &ns_a, "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", &ns_b,
     ]);
-    ip(&["-n", &a, "addr", "add", "10.231.0.1/24", "dev", "va"]);
-    ip(&["-n", &b, "addr", "add", "10.231.0.2/24", "dev", "vb"]);
-    for (ns, dev) in [(&a, "va"), (&b, "vb"), (&a, "lo"), (&b, "lo")] {
+    ip(&["-n", &ns_a, "addr", "add", "10.231.0.1/24", "dev", "va"]);
+    ip(&["-n", &ns_b, "addr", "add", "10.231.0.2/24", "dev", "vb"]);
+    for (ns, dev) in [(&ns_a, "va"), (&ns_b, "vb"), (&ns_a, "lo"), (&ns_b, "lo")] {
         ip(&["-n", ns, "link", "set", dev, "up"]);
     }
-    let b2 = b.clone();
+    let b2 = ns_b.clone();
     let listener = std::thread::spawn(move || {
         enter(&b2);
         TcpListener::bind("10.231.0.2:0").expect("bind in b")
@@ -188,12 +188,12 @@ fn timer_driven_retransmissions_are_reported() {
     .join()
     .unwrap();
     let server = listener.local_addr().unwrap();
-    let a2 = a.clone();
+    let a2 = ns_a.clone();
     let result = std::thread::spawn(move || {
         enter(&a2);
-        let mut c = TcpStream::connect(server).expect("connect across the veth");
+        let mut sender = TcpStream::connect(server).expect("connect across the veth");
         let (_s, _) = listener.accept().expect("accept");
-        let local = c.local_addr().unwrap();
+        let local = sender.local_addr().unwrap();
         let (mut nl, mut bpf) = (poller(PollMode::Netlink), poller(PollMode::Bpf));
         let _ = (nl.poll(), bpf.poll());
         let _ = both(&mut nl, &mut bpf, local);
@@ -202,8 +202,8 @@ fn timer_driven_retransmissions_are_reported() {
             "-n", &a2, "qdisc", "add", "dev", "va", "root", "tbf", "rate", "8kbit", "burst",
             "1600", "limit", "2000",
         ]);
-        c.set_nonblocking(true).unwrap();
-        let _ = c.write(&[1u8; 60_000]);
+        sender.set_nonblocking(true).unwrap();
+        let _ = sender.write(&vec![1u8; 60_000]);
         let mut seen = Vec::new();
         for round in 0..6 {
             std::thread::sleep(Duration::from_millis(300));

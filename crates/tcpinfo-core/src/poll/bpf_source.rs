@@ -38,6 +38,10 @@ use crate::parse::diag_msg::{InetDiagMsg, AF_INET, AF_INET6};
 const TW_STATES: [u8; 2] = [5, 6];
 
 /// What the BPF side did in the last poll (for benchmarks and diagnostics).
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent facts of one poll, each documented"
+)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct BpfPollStats {
     /// The last poll walked (false: it dumped, e.g. the primed first poll).
@@ -353,6 +357,10 @@ impl BpfSource {
     /// Walks, fetches what changed into `ingest`/`batch`. Returns `(complete, swept)`:
     /// whether every change was seen, and whether this was a sweep walk (the tracker
     /// may sweep the families then).
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one poll's sequence: events, walk, fetch, auto, sweep bookkeeping"
+    )]
     pub(crate) fn walk_into(
         &mut self,
         ingest: &mut Ingest,
@@ -403,8 +411,8 @@ impl BpfSource {
                 Entry::Seen { cookie, .. } => ingest.tracker.touch(cookie),
                 Entry::Mini(id) => {
                     let tw = TW_STATES.contains(&id.state);
-                    if !(tw && *skip_untracked_timewait && !ingest.tracker.contains(id.cookie))
-                        && !queued.contains(&id.cookie)
+                    if !(queued.contains(&id.cookie)
+                        || tw && *skip_untracked_timewait && !ingest.tracker.contains(id.cookie))
                     {
                         push_accepted(ingest, ids, queued, &id);
                     }
@@ -432,13 +440,13 @@ impl BpfSource {
         batch.stats.recv_calls += stats.reads;
         let mut fs = FetchStats::default();
         let (ext, fetch, ids, retry) = (self.ext, &mut self.fetch, &self.ids, &mut self.retry);
-        let (events, sticky, states) = (self.events, &mut self.sticky, self.states);
+        let (events, sticky_set, dump_states) = (self.events, &mut self.sticky, self.states);
         let fetched = fetch.fetch(ids, ext, &mut fs, retry, |payload| {
-            if payload.len() > 1 && states & (1u32 << (payload[1] & 31)) == 0 {
+            if payload.len() > 1 && dump_states & (1u32 << (payload[1] & 31)) == 0 {
                 return; // a state the dump would not list
             }
             if events {
-                update_sticky(sticky, payload);
+                update_sticky(sticky_set, payload);
             }
             if ingest.on_reply(payload, line_nanos, batch).is_err() {
                 batch.stats.malformed += 1;
