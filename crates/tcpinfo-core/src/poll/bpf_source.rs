@@ -14,7 +14,13 @@
 //!   reported), two of them at least `close_grace` apart, every
 //!   [`BPF_SWEEP_INTERVAL`] and after lost destroy events.
 //! - `auto` goes back to dumps while most sockets change (share above
-//!   [`AUTO_TO_NETLINK_SHARE`]) and returns below [`AUTO_TO_BPF_SHARE`].
+//!   [`AUTO_TO_NETLINK_SHARE`]; in event mode, of the tracked sockets fetched, above
+//!   [`AUTO_EVENTS_TO_NETLINK_SHARE`]) and returns below [`AUTO_TO_BPF_SHARE`]
+//!   ([`AUTO_EVENTS_TO_BPF_SHARE`]).
+//! - event mode: tracepoints mark changed sockets in the kernel; a poll drains them and
+//!   fetches only those (plus last poll's late marks and the sockets with data in
+//!   flight), and walks only at start-up, after an overflow of the dirty set and every
+//!   [`BPF_RESYNC_INTERVAL`].
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -25,7 +31,8 @@ use super::batch::{PollBatch, Warning, WarningCode};
 use super::config::PollerConfig;
 use super::ingest::Ingest;
 use super::mode::{
-    PollMode, AUTO_TO_BPF_SHARE, AUTO_TO_NETLINK_SHARE, BPF_RESYNC_INTERVAL, BPF_SWEEP_INTERVAL,
+    PollMode, AUTO_EVENTS_TO_BPF_SHARE, AUTO_EVENTS_TO_NETLINK_SHARE, AUTO_TO_BPF_SHARE,
+    AUTO_TO_NETLINK_SHARE, BPF_RESYNC_INTERVAL, BPF_SWEEP_INTERVAL,
 };
 use crate::diff::fingerprint::DEFAULT_IGNORED_FIELDS;
 use crate::error::{Error, Result};
@@ -347,7 +354,12 @@ impl BpfSource {
         self.last.walked_poll = false;
         if self.auto && self.on_netlink {
             let seen = f64::from(batch.sockets_seen.max(1));
-            if f64::from(batch.opened + batch.changed) / seen < AUTO_TO_BPF_SHARE {
+            let back = if self.events {
+                AUTO_EVENTS_TO_BPF_SHARE
+            } else {
+                AUTO_TO_BPF_SHARE
+            };
+            if f64::from(batch.opened + batch.changed) / seen < back {
                 self.on_netlink = false;
                 self.primed = false; // the next poll is a primed dump
             }
@@ -462,7 +474,12 @@ impl BpfSource {
         if self.auto && stats.walked > 0 {
             #[expect(clippy::cast_precision_loss, reason = "a share; precision irrelevant")]
             let share = stats.emitted as f64 / stats.walked as f64;
-            if share > AUTO_TO_NETLINK_SHARE {
+            let limit = if self.events {
+                AUTO_EVENTS_TO_NETLINK_SHARE
+            } else {
+                AUTO_TO_NETLINK_SHARE
+            };
+            if share > limit {
                 self.on_netlink = true;
             }
         }

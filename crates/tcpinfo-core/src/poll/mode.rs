@@ -64,3 +64,12 @@ pub const AUTO_TO_NETLINK_SHARE: f64 = 0.005;
 /// `auto`: share of changed sockets in a netlink poll below which polls return to BPF
 /// (below [`AUTO_TO_NETLINK_SHARE`], so that the mode does not flap).
 pub const AUTO_TO_BPF_SHARE: f64 = 0.002;
+/// `auto` in event mode: share of the tracked sockets fetched in a poll above which polls
+/// go back to netlink dumps. Measured (docs/BENCHMARKS.md, "BPF poll mode (issue 16)",
+/// Linux 6.18, 100k sockets): an event poll costs ~1 ms plus 7-9 µs per fetched socket
+/// against ~1.9 µs per socket for a dump: 0.28× the drain at 6% fetched, break-even near
+/// 20%; the switch leaves a margin for the fetch's higher cost per socket at low counts.
+pub const AUTO_EVENTS_TO_NETLINK_SHARE: f64 = 0.15;
+/// `auto` in event mode: share of changed sockets in a netlink poll below which polls
+/// return to BPF.
+pub const AUTO_EVENTS_TO_BPF_SHARE: f64 = 0.05;
