@@ -121,6 +121,8 @@ struct ctl {
 	__u64 emitted;
 	__u32 netns;  /* event mode: the poller's network namespace (inode number) */
 	__u32 events; /* nonzero: the event programs mark dirty sockets */
+	__u32 gen;    /* bumped by user space before and after each drain of `dirty` */
+	__u32 pad2;
 };
 
 /* cookie -> last fingerprint, allocated on demand. 256 Ki entries: a smaller bucket array
@@ -428,6 +430,49 @@ struct {
 	__type(value, struct rec_full);
 } dirty SEC(".maps");
 
+/* Per CPU, the last socket marked: a mark of the same socket (same port and state) in
+ * the same jiffy and drain generation is skipped (its entry is in `dirty`, or taken by a
+ * drain still under way, whose fetch comes after this mark; the entry's mark time is at
+ * most one jiffy old). One packet fires several tracepoints on one socket. */
+struct ev_last {
+	__u64 cookie;
+	__u64 jiffies;
+	__u32 gen;
+	__u16 num;
+	__u8 state;
+	__u8 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ev_last);
+} ev_last SEC(".maps");
+
+/* Whether this mark repeats the CPU's last one; else remembers it (after the store). */
+INLINE struct ev_last *repeat(struct ctl *c, __u64 cookie, __u16 num, __u8 state, __u64 j,
+			      int *hit)
+{
+	__u32 zero = 0;
+	struct ev_last *e = bpf_map_lookup_elem(&ev_last, &zero);
+	*hit = e && e->cookie == cookie && e->jiffies == j && e->gen == c->gen &&
+	       e->num == num && e->state == state;
+	return e;
+}
+
+INLINE void remember(struct ev_last *e, struct ctl *c, __u64 cookie, __u16 num, __u8 state,
+		     __u64 j)
+{
+	if (!e)
+		return;
+	e->cookie = cookie;
+	e->jiffies = j;
+	e->gen = c->gen;
+	e->num = num;
+	e->state = state;
+}
+
 /* [0]: marks refused because `dirty` was full; [1]: marks (new entries) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -508,8 +553,12 @@ INLINE int mark(struct sock_common *skc, int new_state)
 	struct rec_full r = {};
 	__u8 kind = KIND_CHANGED;
 	__u8 state;
+	struct ctl *c;
 
-	if (!skc || !accept_ev(skc, skc->skc_family))
+	if (!skc)
+		return 0;
+	c = accept_ev(skc, skc->skc_family);
+	if (!c)
 		return 0;
 	state = skc->skc_state;
 	if (state == TCP_NEW_SYN_RECV) {
@@ -531,8 +580,16 @@ INLINE int mark(struct sock_common *skc, int new_state)
 		 * each into a map update; user space decides from the fetched record) */
 	}
 	r.h.cookie = bpf_get_socket_cookie(skc);
+	__u64 j = bpf_jiffies64();
+	__u16 num = skc->skc_num;
+	int hit;
+	struct ev_last *e = repeat(c, r.h.cookie, num, state, j, &hit);
+	if (hit)
+		return 0;
 	fill_id(&r, skc, kind, state);
-	return store(&r);
+	store(&r);
+	remember(e, c, r.h.cookie, num, state, j);
+	return 0;
 }
 
 /* Marks the socket of a transmitted skb. `skb->sk` is only RCU-protected for the
@@ -545,8 +602,9 @@ INLINE int mark_tx(struct sock *sk)
 	struct sock_common *skc = &sk->__sk_common;
 	struct rec_full r = {};
 	__u8 kind = KIND_CHANGED, state;
+	struct ctl *c = accept_ev(skc, skc->skc_family);
 
-	if (!accept_ev(skc, skc->skc_family))
+	if (!c)
 		return 0;
 	state = skc->skc_state;
 	if (state == TCP_NEW_SYN_RECV) {
@@ -560,8 +618,16 @@ INLINE int mark_tx(struct sock *sk)
 	r.h.cookie = skc->skc_cookie.counter;
 	if (!r.h.cookie)
 		return 0;
+	__u64 j = bpf_jiffies64();
+	__u16 num = skc->skc_num;
+	int hit;
+	struct ev_last *e = repeat(c, r.h.cookie, num, state, j, &hit);
+	if (hit)
+		return 0;
 	fill_id(&r, skc, kind, state);
-	return store(&r);
+	store(&r);
+	remember(e, c, r.h.cookie, num, state, j);
+	return 0;
 }
 
 /* The same by address, for the fd table walk of sys_enter (not a BTF-typed path). */

@@ -95,10 +95,12 @@ struct Ctl {
     emitted: u64,
     netns: u32,
     events: u32,
+    gen: u32,
+    pad2: u32,
 }
 
 // SAFETY: `Ctl` is `repr(C)`, made of integers only, without padding (4 × u32 + 2 × u64 +
-// 2 × u32).
+// 4 × u32).
 unsafe impl aya::Pod for Ctl {}
 
 /// Counters of one walk.
@@ -125,6 +127,9 @@ pub struct ChangeIter {
     netns: u32,
     keys: Vec<u64>,
     values: Vec<u8>,
+    /// Drain generation (`ctl.gen`): the programs' per-CPU repeat filter is valid only
+    /// within one.
+    gen: u32,
 }
 
 impl std::fmt::Debug for ChangeIter {
@@ -189,6 +194,7 @@ impl ChangeIter {
             netns,
             keys: Vec::new(),
             values: Vec::new(),
+            gen: 0,
         };
         it.set_ctl(0)?;
         Ok(it)
@@ -214,6 +220,8 @@ impl ChangeIter {
             emitted: 0,
             netns: self.netns,
             events: u32::from(self.config.events),
+            gen: self.gen,
+            pad2: 0,
         };
         ctl.set(0, c, 0).map_err(|e| BpfError::Io {
             op: "update ctl map",
@@ -275,6 +283,18 @@ impl ChangeIter {
     /// [`BpfError::Io`] when the kernel refuses the batch operation,
     /// [`BpfError::Malformed`] for an entry that does not parse.
     pub fn drain_dirty(&mut self, mut visit: impl FnMut(Entry)) -> Result<usize, BpfError> {
+        // A new generation before and after: a mark the programs skip as a repeat was
+        // stored in `dirty` in the same generation, so it is still there or taken by
+        // this drain (fetched after it).
+        self.gen = self.gen.wrapping_add(1);
+        self.set_ctl(0)?;
+        let drained = self.drain_batches(&mut visit);
+        self.gen = self.gen.wrapping_add(1);
+        self.set_ctl(0)?;
+        drained
+    }
+
+    fn drain_batches(&mut self, visit: &mut impl FnMut(Entry)) -> Result<usize, BpfError> {
         let fd = match self.ebpf.map(DIRTY_MAP) {
             Some(Map::HashMap(data)) => {
                 use std::os::fd::{AsFd as _, AsRawFd as _};

@@ -535,8 +535,9 @@ fn exact_cookie(e: &ExactId) -> u64 {
     u64::from(hi) << 32 | u64::from(lo)
 }
 
-/// Marks younger than this at the drain are fetched again at the next poll.
-const ECHO_WINDOW_US: u32 = 10_000;
+/// Marks younger than this at the drain are fetched again at the next poll (10 ms, plus
+/// the mark time's staleness of up to one jiffy: repeats within a jiffy are skipped).
+const ECHO_WINDOW_US: u32 = 15_000;
 
 /// `CLOCK_MONOTONIC` in µs, low 32 bits (the clock of `bpf_ktime_get_ns`).
 fn monotonic_us() -> u32 {
