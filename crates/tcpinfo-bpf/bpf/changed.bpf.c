@@ -430,7 +430,7 @@ struct {
 	__type(value, struct rec_full);
 } dirty SEC(".maps");
 
-/* Per CPU, the last socket marked: a mark of the same socket (same port and state) in
+/* Per CPU, the last sockets marked (a slot per cookie & 63): a mark of the same socket (same port and state) in
  * the same jiffy and drain generation is skipped (its entry is in `dirty`, or taken by a
  * drain still under way, whose fetch comes after this mark; the entry's mark time is at
  * most one jiffy old). One packet fires several tracepoints on one socket. */
@@ -443,9 +443,11 @@ struct ev_last {
 	__u8 pad;
 };
 
+#define EV_LAST_SLOTS 64 /* direct-mapped by cookie: both ends of a loopback connection */
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, EV_LAST_SLOTS);
 	__type(key, __u32);
 	__type(value, struct ev_last);
 } ev_last SEC(".maps");
@@ -454,8 +456,8 @@ struct {
 INLINE struct ev_last *repeat(struct ctl *c, __u64 cookie, __u16 num, __u8 state, __u64 j,
 			      int *hit)
 {
-	__u32 zero = 0;
-	struct ev_last *e = bpf_map_lookup_elem(&ev_last, &zero);
+	__u32 slot = (__u32)cookie & (EV_LAST_SLOTS - 1);
+	struct ev_last *e = bpf_map_lookup_elem(&ev_last, &slot);
 	*hit = e && e->cookie == cookie && e->jiffies == j && e->gen == c->gen &&
 	       e->num == num && e->state == state;
 	return e;
