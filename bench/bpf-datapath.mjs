@@ -7,7 +7,12 @@
 // context). Results: docs/BENCHMARKS.md, "BPF poll mode (issue 16)".
 // Needs root and `cargo build --release -p tcpinfo-bench --bin poll`.
 //
-//   node bench/bpf-datapath.mjs [--rounds 3] [--stream-mb 2000] [--rr 100000]
+//   node bench/bpf-datapath.mjs [--rounds 3] [--stream-mb 2000] [--rr 100000] [--prog-stats 1]
+//
+// --prog-stats 1 also runs the round trips once more with `kernel.bpf_stats_enabled` on
+// (restored after) and reports the poller's programs' own run counts and ns per run
+// (`bpftool prog show`; the stats add two clock reads, ~20-40 ns, to every run): the
+// figure that does not drown in the noise of a shared machine.
 import { spawn, spawnSync } from 'node:child_process'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -68,6 +73,43 @@ function detach() {
   spawnSync('sleep', ['1'])
 }
 
+function progStats(pid) {
+  const r = spawnSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' })
+  const out = {}
+  const progs = JSON.parse(r.stdout || '[]').filter((p) => String(p.name ?? '').startsWith('ev_'))
+  // bpftool without pid support lists no owners: then every ev_* program (run nothing else)
+  const owned = progs.some((p) => p.pids) ? progs.filter((p) => (p.pids ?? []).some((x) => x.pid === pid)) : progs
+  for (const p of owned) {
+    const o = (out[p.name] ??= { runs: 0, ns: 0 })
+    o.runs += p.run_cnt ?? 0
+    o.ns += p.run_time_ns ?? 0
+  }
+  return out
+}
+
+let statsTable = ''
+if (args['prog-stats'] === '1') {
+  await attach()
+  const pid = poller.pid
+  sh('sysctl', ['-q', 'kernel.bpf_stats_enabled=1'])
+  const before = progStats(pid)
+  transfer('rr', rr)
+  const after = progStats(pid)
+  sh('sysctl', ['-q', 'kernel.bpf_stats_enabled=0'])
+  detach()
+  let total = 0
+  const lines = []
+  for (const [name, a] of Object.entries(after)) {
+    const b = before[name] ?? { runs: 0, ns: 0 }
+    const runs = a.runs - b.runs
+    const ns = a.ns - b.ns
+    if (runs === 0) continue
+    total += ns
+    lines.push(`| ${name} | ${runs} | ${(runs / rr).toFixed(2)} | ${(ns / runs).toFixed(0)} | ${(ns / rr).toFixed(0)} |`)
+  }
+  statsTable = `\nProgram run time during ${rr} round trips (kernel.bpf_stats_enabled; runs of other processes' sockets on the host included, e.g. sys_enter counts every syscall of the machine):\n\n| program | runs | per round trip | ns per run | ns per round trip |\n|---|---|---|---|---|\n${lines.join('\n')}\n| total | | | | **${(total / rr).toFixed(0)}** |\n`
+}
+
 const res = { stream: { off: [], on: [] }, rr: { off: [], on: [] } }
 for (let i = 0; i < rounds; i++) {
   for (const on of [false, true]) {
@@ -94,4 +136,5 @@ console.log(`Kernel ${kernel}, ${rounds} rounds (median), loopback in one namesp
 | stream, ${streamMb} MB in 64 KiB writes | ${(sOff * 1e3).toFixed(0)} ms (${((sOff * 1e6) / streamMb).toFixed(0)} µs/MB) | ${(sOn * 1e3).toFixed(0)} ms (${((sOn * 1e6) / streamMb).toFixed(0)} µs/MB) | ${(((sOn - sOff) / sOff) * 100).toFixed(1)}% |
 | ${rr} round trips of 1 byte (4 sends/recvs, ≥ 2 packets each) | ${(rOff * 1e3).toFixed(0)} ms (${((rOff * 1e9) / rr).toFixed(0)} ns/rt) | ${(rOn * 1e3).toFixed(0)} ms (${((rOn * 1e9) / rr).toFixed(0)} ns/rt) | ${(((rOn - rOff) / rOff) * 100).toFixed(1)}% (${(((rOn - rOff) * 1e9) / rr).toFixed(0)} ns per round trip) |
 
-All rounds: ${JSON.stringify(res)}`)
+All rounds: ${JSON.stringify(res)}
+${statsTable}`)
