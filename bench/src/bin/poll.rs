@@ -385,6 +385,7 @@ fn measure(cfg: &Config) -> Result<String, String> {
         let t0 = Instant::now();
         let batch = poller.poll();
         run.wall.push(t0.elapsed());
+        bpf_totals[9] += poller.bpf_stats().map_or(0, |b| b.overflows);
         match poller.bpf_stats() {
             Some(b) if b.walked_poll => {
                 run.sockets.push(b.walked);
@@ -397,7 +398,6 @@ fn measure(cfg: &Config) -> Result<String, String> {
                 bpf_totals[6] += u64::from(b.echo);
                 bpf_totals[7] += u64::from(b.sticky);
                 bpf_totals[8] += u64::from(b.resync);
-                bpf_totals[9] += b.overflows;
             }
             _ => run.sockets.push(u64::from(batch.stats.messages)),
         }

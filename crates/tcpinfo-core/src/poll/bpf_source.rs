@@ -77,7 +77,7 @@ pub struct BpfPollStats {
     /// See [`BpfPollStats::echo`].
     pub sticky: u32,
     /// Event mode: marks the kernel refused since the last poll because the dirty set
-    /// was full; this poll then walked every socket (a resync).
+    /// was full; this poll then was a primed dump (a resync).
     pub overflows: u64,
     /// Event mode: this poll walked every socket (start-up, overflow, periodic resync).
     pub resync: bool,
@@ -119,8 +119,10 @@ pub(crate) struct BpfSource {
     last: BpfPollStats,
     /// Event mode (the tracepoint programs are attached).
     events: bool,
-    /// Event mode: overflow counter at the last drain.
+    /// Event mode: overflow counter at the last primed walk.
     overflows_seen: u64,
+    /// Event mode: overflows found by [`BpfSource::plan`], reported by the primed dump.
+    overflow_pending: u64,
     /// Event mode: ids drained last poll, fetched once more this poll.
     echo: Vec<ExactId>,
     /// Event mode: sockets with data in flight or queued (their busy/limited times grow
@@ -186,7 +188,11 @@ impl BpfSource {
             ipv6: config.families.contains(&AF_INET6),
             fp_flags,
             events: want_events,
-            dirty_capacity: 0,
+            // `TCPINFO_BPF_DIRTY_CAPACITY`: a smaller dirty set (tests of the overflow path)
+            dirty_capacity: std::env::var("TCPINFO_BPF_DIRTY_CAPACITY")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
         };
         let iter = match ChangeIter::load(cfg) {
             Err(BpfError::Unsupported(_)) if want_events => ChangeIter::load(IterConfig {
@@ -214,6 +220,7 @@ impl BpfSource {
             last: BpfPollStats::default(),
             events,
             overflows_seen: 0,
+            overflow_pending: 0,
             echo: Vec::new(),
             sticky: HashMap::new(),
             queued: HashSet::new(),
@@ -242,8 +249,7 @@ impl BpfSource {
     }
 
     /// Event mode: the dirty set, last poll's marks again, and the sticky sockets.
-    /// Returns whether the dirty set overflowed since the last drain.
-    fn drain_events(&mut self, batch: &mut PollBatch, st: &mut BpfPollStats) -> bool {
+    fn drain_events(&mut self, batch: &mut PollBatch, st: &mut BpfPollStats) {
         let Self {
             iter,
             ids,
@@ -280,10 +286,6 @@ impl BpfSource {
                 .filter(|(_, at)| now_us.wrapping_sub(*at) < ECHO_WINDOW_US)
                 .map(|(id, _)| *id),
         );
-        let overflows = iter.event_counters().map_or(0, |c| c.overflows);
-        st.overflows = overflows.saturating_sub(self.overflows_seen);
-        self.overflows_seen = overflows;
-        st.overflows > 0
     }
 
     /// What the last poll did.
@@ -291,15 +293,27 @@ impl BpfSource {
         self.last
     }
 
-    /// What to do this poll.
-    pub(crate) fn plan(&self) -> Plan {
+    /// What to do this poll. In event mode, marks the kernel refused since the last poll
+    /// (a full dirty set) make it a primed dump: ~2× the drain, against a walk and one
+    /// exact fetch per socket changed since the last walk (up to every socket).
+    pub(crate) fn plan(&mut self) -> Plan {
         if self.on_netlink || !self.primed {
-            Plan::Dump {
+            return Plan::Dump {
                 prime: !self.on_netlink,
-            }
-        } else {
-            Plan::Walk
+            };
         }
+        if self.events {
+            let now = self
+                .iter
+                .event_counters()
+                .map_or(self.overflows_seen, |c| c.overflows);
+            if now > self.overflows_seen {
+                self.overflow_pending = now - self.overflows_seen;
+                self.primed = false;
+                return Plan::Dump { prime: true };
+            }
+        }
+        Plan::Walk
     }
 
     /// Forgets the kernel-side fingerprints of closed sockets.
@@ -319,14 +333,24 @@ impl BpfSource {
 
     /// The walk of a primed dump: stores every socket's fingerprint, reports nothing.
     pub(crate) fn prime(&mut self, batch: &mut PollBatch) {
-        self.last = BpfPollStats::default();
-        // Event mode: marks before the dump that follows are covered by it.
+        let overflows = std::mem::take(&mut self.overflow_pending);
+        self.last = BpfPollStats {
+            events: self.events,
+            overflows,
+            resync: overflows > 0,
+            ..BpfPollStats::default()
+        };
+        // Event mode: marks before the dump that follows are covered by it (a refusal
+        // after the counter is read is seen by the next poll).
         if self.events {
+            self.overflows_seen = self
+                .iter
+                .event_counters()
+                .map_or(self.overflows_seen, |c| c.overflows);
             if let Err(e) = self.iter.drain_dirty(|_| {}) {
                 warn(batch, &bpf_error(e));
             }
             self.echo.clear();
-            self.overflows_seen = self.iter.event_counters().map_or(0, |c| c.overflows);
         }
         self.sticky.clear();
         let sticky = &mut self.sticky;
@@ -394,8 +418,8 @@ impl BpfSource {
         let mut do_walk = true;
         if self.events {
             st.events = true;
-            let overflowed = self.drain_events(batch, &mut st);
-            do_walk = emit_all || overflowed;
+            self.drain_events(batch, &mut st);
+            do_walk = emit_all;
         }
         st.resync = self.events && do_walk;
         let stats = if do_walk {
