@@ -39,10 +39,10 @@ process.on('SIGTERM', () => { cleanup(); process.exit(143) })
 
 const inNs = (ns, argv) => ['ip', 'netns', 'exec', ns, ...argv.map(String)]
 
-function run(ns, argv) {
+function run(ns, argv, env = {}) {
   return new Promise((res, rej) => {
     const [cmd, ...a] = inNs(ns, argv)
-    const c = spawn(cmd, a, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const c = spawn(cmd, a, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     live.add(c)
     let out = ''
     let err = ''
@@ -82,9 +82,9 @@ async function measure(n, p, farmMs, pollMs, tools) {
   const farm = await startFarm(ns, n, p, farmMs)
   const out = {}
   try {
-    for (const [name, argv] of tools) {
+    for (const [name, argv, env] of tools) {
       log(`N=${n} p=${p}: ${name}`)
-      out[name] = await run(ns, argv)
+      out[name] = await run(ns, argv, env)
     }
   } finally {
     farm.kill('SIGTERM')
@@ -97,11 +97,16 @@ async function measure(n, p, farmMs, pollMs, tools) {
 }
 
 const poll = (mode, extra = []) => [join(BIN, 'poll'), '--mode', mode, '--polls', polls, '--warmup', 3, '--interval-ms', intervalMs, ...extra]
+// `bpf`: the event mode (tracepoints mark dirty sockets, only those are fetched);
+// `bpfwalk`: the walk-every-poll mode (TCPINFO_BPF_EVENTS=0); `walk`: the walk alone
+// (state-only fingerprint, walk mode).
+const WALK_ENV = { TCPINFO_BPF_EVENTS: '0' }
 const TOOLS = [
   ['drain', [join(BIN, 'drain'), '--families', 'unspec', '--polls', polls, '--interval-ms', intervalMs]],
   ['netlink', poll('netlink')],
   ['bpf', poll('bpf')],
-  ['walk', poll('bpf', ['--state-only', 1])],
+  ['bpfwalk', poll('bpf'), WALK_ENV],
+  ['walk', poll('bpf', ['--state-only', 1]), WALK_ENV],
 ]
 
 const rows = []
@@ -112,16 +117,20 @@ for (const n of sizes) {
     const r = await measure(n, p, farmMs, intervalMs, p === 0 ? TOOLS : TOOLS.filter(([t]) => t !== 'walk'))
     const drain = perPoll(r.drain)
     const fetched = r.bpf.bpf_fetched_total / r.bpf.polls
-    const walked = r.bpf.sockets_per_poll
-    rows.push(`| ${n} | ${p * 100}% | ${walked.toFixed(0)} | ${fetched.toFixed(0)} (${((fetched / walked) * 100).toFixed(1)}%) | ${drain.toFixed(2)} | ${perPoll(r.netlink).toFixed(2)} | ${perPoll(r.bpf).toFixed(2)} | ${(perPoll(r.bpf) / drain).toFixed(3)} | ${(perPoll(r.netlink) / drain).toFixed(3)} |`)
+    const dirty = r.bpf.bpf_dirty_total / r.bpf.polls
+    const extra = (r.bpf.bpf_echo_total + r.bpf.bpf_sticky_total) / r.bpf.polls
+    const walked = r.bpfwalk.sockets_per_poll
+    rows.push(`| ${n} | ${p * 100}% | ${walked.toFixed(0)} | ${dirty.toFixed(0)} + ${extra.toFixed(0)} | ${fetched.toFixed(0)} (${((fetched / walked) * 100).toFixed(2)}%) | ${r.bpf.bpf_event_polls}/${r.bpf.polls} | ${drain.toFixed(2)} | ${perPoll(r.netlink).toFixed(2)} | ${perPoll(r.bpfwalk).toFixed(2)} | ${perPoll(r.bpf).toFixed(2)} | **${(perPoll(r.bpf) / drain).toFixed(3)}** | ${(perPoll(r.bpfwalk) / drain).toFixed(3)} | ${(perPoll(r.netlink) / drain).toFixed(3)} |`)
     if (p === 0) {
       base.bpf = perPoll(r.bpf)
       base.walk = perPoll(r.walk)
+      costs.push(`| ${n} | event poll with nothing changed (drain of the dirty set, sticky fetches) | ${(perPoll(r.bpf) * 1e3).toFixed(0)} µs/poll |`)
       costs.push(`| ${n} | walk (state only) | ${((perPoll(r.walk) * 1e6) / walked).toFixed(0)} ns/socket |`)
-      costs.push(`| ${n} | fingerprint (bpf − walk, p = 0) | ${(((perPoll(r.bpf) - perPoll(r.walk)) * 1e6) / walked).toFixed(0)} ns/socket |`)
+      costs.push(`| ${n} | fingerprint (bpfwalk − walk, p = 0) | ${(((perPoll(r.bpfwalk) - perPoll(r.walk)) * 1e6) / walked).toFixed(0)} ns/socket |`)
+      costs.push(`| ${n} | resync (two fingerprint walks every 20 s), amortized | ${((2 * perPoll(r.bpfwalk)) / (20000 / (intervalMs + perPoll(r.bpf)))).toFixed(2)} ms/poll at this interval |`)
       costs.push(`| ${n} | bare drain | ${((drain * 1e6) / r.drain.sockets_per_poll).toFixed(0)} ns/socket |`)
     } else if (base.bpf !== undefined && fetched > 0) {
-      costs.push(`| ${n} | fetch + encode per changed socket (p = ${p * 100}%) | ${(((perPoll(r.bpf) - base.bpf) * 1e6) / fetched).toFixed(0)} ns |`)
+      costs.push(`| ${n} | exact fetch + diff/encode per fetched socket, event mode (p = ${p * 100}%) | ${(((perPoll(r.bpf) - base.bpf) * 1e6) / fetched).toFixed(0)} ns |`)
     }
     process.stderr.write(rows.at(-1) + '\n')
   }
@@ -135,8 +144,8 @@ if (sustained) {
 const kernel = spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim()
 console.log(`Kernel ${kernel}, poll interval ${intervalMs} ms, farm interval ${farmMs} ms, ${polls} polls per tool. CPU = user + sys of the poller process per poll.
 
-| N | p (farm) | walked | fetched/poll | drain ms | netlink ms | bpf ms | bpf ÷ drain | netlink ÷ drain |
-|---|---|---|---|---|---|---|---|---|
+| N | p (farm) | sockets | dirty + echo/sticky per poll | fetched/poll | event polls | drain ms | netlink ms | bpf walk ms | bpf events ms | events ÷ drain | walk ÷ drain | netlink ÷ drain |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
 | N | cost | value |

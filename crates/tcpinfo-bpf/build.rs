@@ -59,8 +59,13 @@ fn build(out: &Path) -> Result<(), String> {
     std::fs::write(out.join("vmlinux.h"), &header.stdout)
         .map_err(|e| format!("write vmlinux.h: {e}"))?;
     let object = out.join("changed.bpf.o");
+    // The syscall hook reads the x86-64 argument registers; elsewhere it is left out.
+    let arch = match std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+        Ok("x86_64") => "-D__TARGET_ARCH_x86",
+        _ => "-D__TARGET_ARCH_other",
+    };
     let status = Command::new(&clang)
-        .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
+        .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror", arch])
         .arg("-I")
         .arg(out)
         .args(["-c", "bpf/changed.bpf.c", "-o"])

@@ -62,9 +62,10 @@ export const POLL_MODES: readonly PollMode[] = ['netlink', 'bpf', 'auto']
 /** Options of {@link watch}. */
 export interface WatchOptions extends PollOptions {
   /**
-   * `'netlink'` (default): one inet_diag dump of every socket per poll. `'bpf'`: a BPF
-   * iterator (`iter/tcp`, Linux 5.9+ with BTF, CAP_BPF + CAP_PERFMON or root) reports only
-   * the sockets that changed, and only those are fetched; the records are the same.
+   * `'netlink'` (default): one inet_diag dump of every socket per poll. `'bpf'`: BPF
+   * tracepoint programs mark the sockets that change (a BPF iterator, `iter/tcp`, Linux
+   * 5.9+ with BTF, CAP_BPF + CAP_PERFMON or root, resyncs every 20 s) and only those are
+   * fetched; the records are the same.
    * Throws `ERR_UNSUPPORTED` naming what is missing where it cannot run. `'auto'`: BPF where
    * possible, else netlink with one `ERR_UNSUPPORTED` warning in the first batch; also
    * dumps while most sockets change every poll (where BPF stops paying off).

@@ -371,8 +371,9 @@ fn measure(cfg: &Config) -> Result<String, String> {
     let faults_before = minor_faults();
     let mut i = 0u32;
     let mut last = false;
-    // BPF mode: [emitted, fetched, gone, sweep walks] over the measured polls.
-    let mut bpf_totals = [0u64; 4];
+    // BPF mode: [emitted, fetched, gone, sweep walks, event polls, dirty, echo, sticky,
+    // resync walks, overflows] over the measured polls.
+    let mut bpf_totals = [0u64; 10];
     loop {
         if cfg.polls != 0 && i >= cfg.polls {
             break;
@@ -384,6 +385,7 @@ fn measure(cfg: &Config) -> Result<String, String> {
         let t0 = Instant::now();
         let batch = poller.poll();
         run.wall.push(t0.elapsed());
+        bpf_totals[9] += poller.bpf_stats().map_or(0, |b| b.overflows);
         match poller.bpf_stats() {
             Some(b) if b.walked_poll => {
                 run.sockets.push(b.walked);
@@ -391,6 +393,11 @@ fn measure(cfg: &Config) -> Result<String, String> {
                 bpf_totals[1] += u64::from(b.fetched);
                 bpf_totals[2] += u64::from(b.gone);
                 bpf_totals[3] += u64::from(b.sweep);
+                bpf_totals[4] += u64::from(b.events && !b.resync);
+                bpf_totals[5] += u64::from(b.dirty);
+                bpf_totals[6] += u64::from(b.echo);
+                bpf_totals[7] += u64::from(b.sticky);
+                bpf_totals[8] += u64::from(b.resync);
             }
             _ => run.sockets.push(u64::from(batch.stats.messages)),
         }
@@ -439,6 +446,12 @@ fn measure(cfg: &Config) -> Result<String, String> {
         ("bpf_fetched_total", bpf_totals[1].to_string()),
         ("bpf_gone_total", bpf_totals[2].to_string()),
         ("bpf_sweeps", bpf_totals[3].to_string()),
+        ("bpf_event_polls", bpf_totals[4].to_string()),
+        ("bpf_dirty_total", bpf_totals[5].to_string()),
+        ("bpf_echo_total", bpf_totals[6].to_string()),
+        ("bpf_sticky_total", bpf_totals[7].to_string()),
+        ("bpf_resync_walks", bpf_totals[8].to_string()),
+        ("bpf_overflows_total", bpf_totals[9].to_string()),
         ("dump_us_p50", format!("{:.3}", percentile(&dump_us, 50.0))),
         ("dump_us_p99", format!("{:.3}", percentile(&dump_us, 99.0))),
         ("elapsed_s", format!("{:.3}", elapsed.as_secs_f64())),

@@ -73,6 +73,8 @@ static __u64 (*bpf_ktime_get_ns)(void) = (void *)BPF_FUNC_ktime_get_ns;
 #define KIND_SEEN 2    /* unchanged, written only in EMIT_ALL walks: struct rec_hdr */
 #define KIND_MINI 3    /* timewait or request minisocket (not fingerprinted): struct rec_full */
 #define KIND_END 4     /* the walk's last record: struct rec_end */
+/* rec_hdr.pad of KIND_CHANGED records and dirty entries: a chrono or RTO recovery runs */
+#define EV_STICKY 1
 
 /* ctl.flags */
 #define EMIT_ALL 1
@@ -117,6 +119,10 @@ struct ctl {
 	__u32 fp_flags;
 	__u64 walked;
 	__u64 emitted;
+	__u32 netns;  /* event mode: the poller's network namespace (inode number) */
+	__u32 events; /* nonzero: the event programs mark dirty sockets */
+	__u32 gen;    /* bumped by user space before and after each drain of `dirty` */
+	__u32 pad2;
 };
 
 /* cookie -> last fingerprint, allocated on demand. 256 Ki entries: a smaller bucket array
@@ -373,6 +379,8 @@ int changed_sockets(struct bpf_iter__tcp *ctx)
 		return 0;
 	}
 	fill_id(&r, skc, kind, state);
+	if (tp->chrono_type || (HAS(tp->rto_stamp) && tp->rto_stamp))
+		r.h.pad = EV_STICKY;
 	/* Remember the fingerprint only once the record is out: a record that did not fit
 	 * is discarded by the seq_file and this socket is shown again. */
 	if (bpf_seq_write(seq, &r, sizeof(r)) == 0) {
@@ -384,5 +392,363 @@ int changed_sockets(struct bpf_iter__tcp *ctx)
 	}
 	return 0;
 }
+
+
+/* ---------------------------------------------------------------------------------------
+ * Event mode: instead of walking every socket each poll, BTF tracepoints (tp_btf) on the
+ * TCP paths that change what the fingerprint folds mark the socket dirty in `dirty`,
+ * keyed by cookie, with its id for an exact inet_diag request. User space drains the map
+ * each poll (BPF_MAP_LOOKUP_AND_DELETE_BATCH) and fetches only those sockets. (fentry/fexit
+ * would mark after each change, but kernels may refuse them: this one does, EPERM.)
+ * Several tracepoints fire *before* the change they announce (tcp_probe at the start of
+ * tcp_rcv_established, inet_sock_set_state before the store, sys_enter before the
+ * syscall): user space therefore fetches a dirty socket once more at the next poll.
+ *
+ *   net_dev_queue       every packet handed to a device: skb->sk is the TCP socket that
+ *                       sent it (data, ACKs incl. delayed ACKs, retransmissions, keepalive
+ *                       and window probes, SYN/SYN-ACK of request sockets, resets)
+ *   tcp_probe           receive processing of an ESTABLISHED socket
+ *   inet_sock_set_state every state change (connect, accept's child, close, listen)
+ *   tcp_retransmit_skb  a retransmission, also one the qdisc refused
+ *   tcp_cong_state_set  ca_state changes (recovery, loss)
+ *   tcp_rcv_space_adjust, tcp_sendmsg_locked
+ *                       application reads and writes
+ *   tcp_retransmit_synack  a request socket's SYN-ACK again
+ *   sys_enter           setsockopt, shutdown, listen, accept (x86-64: the fd's socket)
+ *
+ * A full map counts an overflow in `ev_stats`: user space then walks. `rec_full.h.pad`
+ * carries EV_STICKY: the socket had a running chrono (busy / rwnd / sndbuf limited time
+ * grows every jiffy) or RTO recovery (total_rto_time grows) at the event: user space
+ * fetches it every poll while its records show data in flight or queued.
+ * --------------------------------------------------------------------------------------- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 16);
+	__type(key, __u64);
+	__type(value, struct rec_full);
+} dirty SEC(".maps");
+
+/* Per CPU, the last sockets marked (a slot per cookie & 63): a mark of the same socket (same port and state) in
+ * the same jiffy and drain generation is skipped (its entry is in `dirty`, or taken by a
+ * drain still under way, whose fetch comes after this mark; the entry's mark time is at
+ * most one jiffy old). One packet fires several tracepoints on one socket. */
+struct ev_last {
+	__u64 cookie;
+	__u64 jiffies;
+	__u32 gen;
+	__u16 num;
+	__u8 state;
+	__u8 pad;
+};
+
+#define EV_LAST_SLOTS 64 /* direct-mapped by cookie: both ends of a loopback connection */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EV_LAST_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ev_last);
+} ev_last SEC(".maps");
+
+/* Whether this mark repeats the CPU's last one; else remembers it (after the store). */
+INLINE struct ev_last *repeat(struct ctl *c, __u64 cookie, __u16 num, __u8 state, __u64 j,
+			      int *hit)
+{
+	__u32 slot = (__u32)cookie & (EV_LAST_SLOTS - 1);
+	struct ev_last *e = bpf_map_lookup_elem(&ev_last, &slot);
+	*hit = e && e->cookie == cookie && e->jiffies == j && e->gen == c->gen &&
+	       e->num == num && e->state == state;
+	return e;
+}
+
+INLINE void remember(struct ev_last *e, struct ctl *c, __u64 cookie, __u16 num, __u8 state,
+		     __u64 j)
+{
+	if (!e)
+		return;
+	e->cookie = cookie;
+	e->jiffies = j;
+	e->gen = c->gen;
+	e->num = num;
+	e->state = state;
+}
+
+/* [0]: marks refused because `dirty` was full; [1]: marks (new entries) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} ev_stats SEC(".maps");
+
+
+static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *src) = (void *)BPF_FUNC_probe_read_kernel;
+#define OFF(type, field) __builtin_preserve_field_info(((type *)0)->field, FI_BYTE_OFFSET)
+#define RD(dst, addr) bpf_probe_read_kernel(&(dst), sizeof(dst), (const void *)(addr))
+
+INLINE void count(__u32 i)
+{
+	__u64 *v = bpf_map_lookup_elem(&ev_stats, &i);
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+/* Stores `r` (cookie, kind, state and id filled) unless the same entry is there; either
+ * way the entry's `pad` word holds the time of this mark (µs, CLOCK_MONOTONIC, low 32
+ * bits): user space fetches again at the next poll what was marked just before its
+ * drain (a tracepoint that fires before its change may not have seen it finish). */
+INLINE int store(struct rec_full *r)
+{
+	__u32 now = (__u32)(bpf_ktime_get_ns() / 1000);
+	struct rec_full *old = bpf_map_lookup_elem(&dirty, &r->h.cookie);
+	if (old) {
+		const __u64 *a = (const __u64 *)old, *b = (const __u64 *)r;
+		__u64 d = (a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) |
+			  (a[5] ^ b[5]) | (a[6] ^ b[6]);
+		d |= (old->sport ^ r->sport) | (old->dport ^ r->dport);
+		if (!d) {
+			old->pad = now;
+			return 0;
+		}
+		/* A closing socket loses its port (inet_put_port) after the state change
+		 * marked it: keep the tuple, which also finds its timewait successor. */
+		if (r->sport == 0 && old->sport != 0) {
+			old->pad = now;
+			return 0;
+		}
+	}
+	r->pad = now;
+	/* new, or its id/state/flags changed (a connect that got its port): replace whole */
+	if (bpf_map_update_elem(&dirty, &r->h.cookie, r, BPF_ANY) == 0) {
+		if (!old)
+			count(1);
+	} else {
+		count(0);
+	}
+	return 0;
+}
+
+/* The namespace and family filter of every mark. */
+INLINE struct ctl *accept_ev(struct sock_common *skc, __u16 family)
+{
+	__u32 zero = 0;
+	struct ctl *c;
+
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	c = bpf_map_lookup_elem(&ctl, &zero);
+	if (!c || !c->events)
+		return 0;
+	if (!(c->families & (family == AF_INET ? 1 : 2)))
+		return 0;
+	if (skc->skc_net.net->ns.inum != c->netns)
+		return 0;
+	return c;
+}
+
+/* Marks the socket `skc` (any kind: full, request, timewait). `new_state` >= 0: the
+ * state it is moving to (inet_sock_set_state fires before the store). */
+INLINE int mark(struct sock_common *skc, int new_state)
+{
+	struct rec_full r = {};
+	__u8 kind = KIND_CHANGED;
+	__u8 state;
+	struct ctl *c;
+
+	if (!skc)
+		return 0;
+	c = accept_ev(skc, skc->skc_family);
+	if (!c)
+		return 0;
+	state = skc->skc_state;
+	if (state == TCP_NEW_SYN_RECV) {
+		kind = KIND_MINI;
+		state = TCP_SYN_RECV;
+	} else if (state == TCP_TIME_WAIT) {
+		struct tcp_timewait_sock *tw = bpf_skc_to_tcp_timewait_sock(skc);
+		if (!tw)
+			return 0;
+		kind = KIND_MINI;
+		state = tw->tw_sk.tw_substate;
+	} else {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
+		if (!tp || BITS(&tp->inet_conn.icsk_inet.sk, sk_type) != SOCK_STREAM)
+			return 0;
+		if (new_state >= 0)
+			state = (__u8)new_state;
+		/* (no EV_STICKY here: it would flap between marks of one socket, turning
+		 * each into a map update; user space decides from the fetched record) */
+	}
+	r.h.cookie = bpf_get_socket_cookie(skc);
+	__u64 j = bpf_jiffies64();
+	__u16 num = skc->skc_num;
+	int hit;
+	struct ev_last *e = repeat(c, r.h.cookie, num, state, j, &hit);
+	if (hit)
+		return 0;
+	fill_id(&r, skc, kind, state);
+	store(&r);
+	remember(e, c, r.h.cookie, num, state, j);
+	return 0;
+}
+
+/* Marks the socket of a transmitted skb. `skb->sk` is only RCU-protected for the
+ * verifier, so the socket helpers refuse it: its fields are loaded directly instead
+ * (the cookie too: every TCP socket gets one at its first state change, marked there
+ * with bpf_get_socket_cookie, or when inet_diag reports it). Request sockets (SYN-ACKs)
+ * are marked as such; timewait ACKs leave from the per-netns control socket. */
+INLINE int mark_tx(struct sock *sk)
+{
+	struct sock_common *skc = &sk->__sk_common;
+	struct rec_full r = {};
+	__u8 kind = KIND_CHANGED, state;
+	struct ctl *c = accept_ev(skc, skc->skc_family);
+
+	if (!c)
+		return 0;
+	state = skc->skc_state;
+	if (state == TCP_NEW_SYN_RECV) {
+		kind = KIND_MINI;
+		state = TCP_SYN_RECV;
+	} else if (state == TCP_TIME_WAIT) {
+		return 0;
+	} else if (BITS(sk, sk_protocol) != IPPROTO_TCP || BITS(sk, sk_type) != SOCK_STREAM) {
+		return 0;
+	}
+	r.h.cookie = skc->skc_cookie.counter;
+	if (!r.h.cookie)
+		return 0;
+	__u64 j = bpf_jiffies64();
+	__u16 num = skc->skc_num;
+	int hit;
+	struct ev_last *e = repeat(c, r.h.cookie, num, state, j, &hit);
+	if (hit)
+		return 0;
+	fill_id(&r, skc, kind, state);
+	store(&r);
+	remember(e, c, r.h.cookie, num, state, j);
+	return 0;
+}
+
+/* The same by address, for the fd table walk of sys_enter (not a BTF-typed path). */
+INLINE int mark_addr(__u64 sk)
+{
+	struct sock_common skc;
+	struct rec_full r = {};
+	__u64 cookie = 0, net = 0;
+	__u32 inum = 0, zero = 0;
+	__u16 proto = 0, type = 0;
+
+	if (RD(skc, sk))
+		return 0;
+	if (skc.skc_family != AF_INET && skc.skc_family != AF_INET6)
+		return 0;
+	if (skc.skc_state == TCP_NEW_SYN_RECV || skc.skc_state == TCP_TIME_WAIT)
+		return 0;
+	struct ctl *c = bpf_map_lookup_elem(&ctl, &zero);
+	if (!c || !c->events || !(c->families & (skc.skc_family == AF_INET ? 1 : 2)))
+		return 0;
+	if (RD(proto, sk + OFF(struct sock, sk_protocol)) || proto != IPPROTO_TCP)
+		return 0;
+	if (RD(type, sk + OFF(struct sock, sk_type)) || type != SOCK_STREAM)
+		return 0;
+	if (RD(cookie, sk + OFF(struct sock_common, skc_cookie)) || !cookie)
+		return 0;
+	if (RD(net, sk + OFF(struct sock_common, skc_net.net)) || !net)
+		return 0;
+	if (RD(inum, net + OFF(struct net, ns.inum)) || inum != c->netns)
+		return 0;
+	r.h.cookie = cookie;
+	fill_id(&r, &skc, KIND_CHANGED, skc.skc_state);
+	return store(&r);
+}
+
+SEC("tp_btf/net_dev_queue")
+int ev_net_dev_queue(unsigned long long *ctx)
+{
+	struct sk_buff *skb = (struct sk_buff *)ctx[0];
+	struct sock *sk = skb->sk;
+	if (!sk)
+		return 0;
+	return mark_tx(sk);
+}
+
+#define ON_SOCK(tp)                                                                      \
+	SEC("tp_btf/" #tp)                                                               \
+	int ev_##tp(unsigned long long *ctx)                                             \
+	{                                                                                \
+		struct sock *sk = (struct sock *)ctx[0];                                 \
+		return mark(&sk->__sk_common, -1);                                       \
+	}
+
+ON_SOCK(tcp_probe)
+ON_SOCK(tcp_retransmit_skb)
+ON_SOCK(tcp_cong_state_set)
+/* application reads: every tcp_recvmsg (and splice read) adjusts the receive space */
+ON_SOCK(tcp_rcv_space_adjust)
+/* application writes: each new skb of tcp_sendmsg (appends to a queued one leave the
+ * socket with data queued, which user space then fetches every poll) */
+ON_SOCK(tcp_sendmsg_locked)
+
+SEC("tp_btf/inet_sock_set_state")
+int ev_inet_sock_set_state(unsigned long long *ctx)
+{
+	struct sock *sk = (struct sock *)ctx[0];
+	int new_state = (int)ctx[2];
+	if (BITS(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	return mark(&sk->__sk_common, new_state);
+}
+
+SEC("tp_btf/tcp_retransmit_synack")
+int ev_tcp_retransmit_synack(unsigned long long *ctx)
+{
+	struct request_sock *req = (struct request_sock *)ctx[1];
+	return mark(&req->__req_common, -1);
+}
+
+#if defined(__TARGET_ARCH_x86)
+static struct task_struct *(*bpf_get_current_task_btf)(void) = (void *)BPF_FUNC_get_current_task_btf;
+#define NR_ACCEPT 43
+#define NR_SHUTDOWN 48
+#define NR_LISTEN 50
+#define NR_SETSOCKOPT 54
+#define NR_ACCEPT4 288
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+/* Options, shutdown, listen and accept change a socket without a packet or a TCP
+ * tracepoint: mark the socket of the syscall's fd (read by address: the fd table is not
+ * a BTF-typed path). The fetch after the syscall sees the change (the mark comes first:
+ * user space fetches again at the next poll). */
+SEC("tp_btf/sys_enter")
+int ev_sys_enter(unsigned long long *ctx)
+{
+	long id = (long)ctx[1];
+	if (id != NR_SETSOCKOPT && id != NR_SHUTDOWN && id != NR_LISTEN && id != NR_ACCEPT &&
+	    id != NR_ACCEPT4)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	unsigned long fd = regs->di;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	if (fd >= fdt->max_fds)
+		return 0;
+	__u64 files = (__u64)fdt->fd, file = 0, inode = 0, sock = 0, sk = 0;
+	__u16 mode = 0;
+	if (RD(file, files + fd * 8) || !file)
+		return 0;
+	if (RD(inode, file + OFF(struct file, f_inode)) || !inode)
+		return 0;
+	if (RD(mode, inode + OFF(struct inode, i_mode)) || (mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	if (RD(sock, file + OFF(struct file, private_data)) || !sock)
+		return 0;
+	if (RD(sk, sock + OFF(struct socket, sk)) || !sk)
+		return 0;
+	return mark_addr(sk);
+}
+#endif
 
 char LICENSE[] SEC("license") = "GPL";

@@ -12,6 +12,8 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
+        events: false,
+        dirty_capacity: 0,
     })
     .expect("load");
     for i in 0..6 {
@@ -23,7 +25,7 @@ fn main() {
                 Entry::Changed(_) => changed += 1,
                 Entry::Seen { .. } => seen += 1,
                 Entry::Mini(_) => mini += 1,
-                Entry::End { .. } => {}
+                Entry::End { .. } | Entry::Dirty { .. } => {}
             })
             .expect("walk");
         println!(

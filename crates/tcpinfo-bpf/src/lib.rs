@@ -15,6 +15,8 @@ mod probe;
 mod record;
 
 pub use error::{BpfError, BPF_ERROR_CODES};
-pub use iter::{ChangeIter, IterConfig, WalkStats, FP_ELAPSED, FP_MEMORY, FP_STATE_ONLY};
+pub use iter::{
+    ChangeIter, EventCounters, IterConfig, WalkStats, FP_ELAPSED, FP_MEMORY, FP_STATE_ONLY,
+};
 pub use probe::{built_in, check_support, check_support_at};
 pub use record::{Entry, SocketId};

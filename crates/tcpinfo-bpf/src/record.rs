@@ -16,8 +16,11 @@ pub(crate) const KIND_MINI: u8 = 3;
 pub(crate) const KIND_END: u8 = 4;
 /// `END_MAGIC`: the trailer's first word.
 pub(crate) const END_MAGIC: u64 = 0x7463_7069_6665_6e64;
+/// `rec_hdr.pad` bit of a changed or dirty record: see [`SocketId::sticky`].
+pub(crate) const EV_STICKY: u8 = 1;
 const HDR_LEN: usize = 16;
-const FULL_LEN: usize = 56;
+/// A `struct rec_full`: also the value of the `dirty` map.
+pub(crate) const FULL_LEN: usize = 56;
 const END_LEN: usize = 32;
 
 /// A socket as an exact `inet_diag` request names it (`struct inet_diag_sockid`).
@@ -39,6 +42,12 @@ pub struct SocketId {
     pub src: [u8; 16],
     /// Remote address (`idiag_dst`).
     pub dst: [u8; 16],
+    /// The socket has a running chrono or RTO recovery (`EV_STICKY`): its `tcp_info`
+    /// (busy/limited times, `total_rto_time`) grows with the clock, without events.
+    pub sticky: bool,
+    /// Dirty entries: when the last event marked it (µs of `CLOCK_MONOTONIC`, low 32
+    /// bits); 0 in walk records.
+    pub marked_us: u32,
 }
 
 /// One record of a walk.
@@ -55,6 +64,13 @@ pub enum Entry {
     },
     /// A timewait or request minisocket (reported on every walk: no storage).
     Mini(SocketId),
+    /// A socket an event marked dirty since the last drain (event mode).
+    Dirty {
+        /// Its id as the event saw it (`state` then, the tuple, `sticky`).
+        id: SocketId,
+        /// A request or timewait minisocket (no fingerprint, no `tcp_info`).
+        mini: bool,
+    },
     /// The end of the walk: sockets walked (after the state and family masks) and
     /// records emitted, as the program counted them.
     End {
@@ -122,6 +138,8 @@ pub(crate) fn parse(b: &[u8]) -> Result<Option<(Entry, usize)>, BpfError> {
                 dport: u16::from_be_bytes([b[18], b[19]]),
                 src,
                 dst,
+                sticky: b[11] & EV_STICKY != 0,
+                marked_us: u32_at(b, 20),
             };
             if kind == KIND_MINI {
                 Entry::Mini(id)

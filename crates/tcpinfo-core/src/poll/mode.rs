@@ -49,6 +49,12 @@ impl PollMode {
 /// connections whose destroy event was lost) starts this often, and after any lost
 /// destroy event. Between sweeps, unchanged sockets are not reported at all.
 pub const BPF_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// In BPF event mode (tracepoints mark changed sockets; destroy events report closes),
+/// a full walk is only a safety net: it runs this often (the sweep's two walks, which
+/// also fetch whatever the events missed), at start-up and after the dirty set
+/// overflowed. Chosen from the measured cost (docs/BENCHMARKS.md): two walks of 100k
+/// sockets cost ~0.4 s of CPU, about 2% of one core amortized over 20 s.
+pub const BPF_RESYNC_INTERVAL: Duration = Duration::from_secs(20);
 /// `auto`: share of the walked sockets reported changed above which polls go back to
 /// netlink dumps. Measured break-even (docs/BENCHMARKS.md, "BPF poll mode (issue 16)",
 /// Linux 6.18, 100k sockets): the walk with its fingerprint costs 1.9 µs per socket, about
@@ -58,3 +64,12 @@ pub const AUTO_TO_NETLINK_SHARE: f64 = 0.005;
 /// `auto`: share of changed sockets in a netlink poll below which polls return to BPF
 /// (below [`AUTO_TO_NETLINK_SHARE`], so that the mode does not flap).
 pub const AUTO_TO_BPF_SHARE: f64 = 0.002;
+/// `auto` in event mode: share of the tracked sockets fetched in a poll above which polls
+/// go back to netlink dumps. Measured (docs/BENCHMARKS.md, "BPF poll mode (issue 16)",
+/// Linux 6.18, 100k sockets): an event poll costs ~1 ms plus 7-9 µs per fetched socket
+/// against ~1.9 µs per socket for a dump: 0.28× the drain at 6% fetched, break-even near
+/// 20%; the switch leaves a margin for the fetch's higher cost per socket at low counts.
+pub const AUTO_EVENTS_TO_NETLINK_SHARE: f64 = 0.15;
+/// `auto` in event mode: share of changed sockets in a netlink poll below which polls
+/// return to BPF.
+pub const AUTO_EVENTS_TO_BPF_SHARE: f64 = 0.05;

@@ -283,7 +283,7 @@ impl Poller {
         // The BPF mode walks instead of dumping (poll/bpf_source.rs); `complete` then
         // lists the families only on its sweep walks, the only ones that see everything.
         let mut walked = None;
-        match self.bpf.as_ref().map(BpfSource::plan) {
+        match self.bpf.as_mut().map(BpfSource::plan) {
             Some(Plan::Walk) => walked = Some(self.walk(batch, line_nanos, &mut complete)),
             plan => {
                 if let (Some(Plan::Dump { prime: true }), Some(b)) = (plan, self.bpf.as_mut()) {
