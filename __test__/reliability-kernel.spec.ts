@@ -12,6 +12,10 @@
  *   and end with their true final counters. (`NLM_F_DUMP_INTR` itself is never set by
  *   the TCP `inet_diag` dump: it is handled, and unit-tested, in netlink/dump.rs.)
  */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
 import test, { type ExecutionContext } from 'ava'
 
 import { type Batch, TcpinfoError, watch } from '../src/index.js'
@@ -19,6 +23,7 @@ import { type NetnsPair, netnsPair, nodeIn, SERVER } from './helpers/netns-pair.
 
 const PORT = 45_600
 const CHURN_PORT = 45_601
+const CHURN_GEN = fileURLToPath(new URL('./helpers/churn.cjs', import.meta.url))
 let subnet = 170
 
 async function withPair(t: ExecutionContext): Promise<NetnsPair> {
@@ -194,6 +199,130 @@ test.serial('heavy churn while dumping every millisecond: no false close of conn
     if (s.closes[0]?.acked === undefined) t.true(overruns + late > 0, `port ${c.port}: closed without counters only after a counted overrun or late event`)
     else t.is(s.closes[0]?.acked, BigInt(c.sent + 2), `port ${c.port}: final bytes_acked`)
   }
+})
+
+/** Sockets held open through the large-dump churn test: 50,000 in the documented run. */
+const BIG = Number(process.env.TCPINFO_DUMP_SOCKETS ?? 5000)
+
+/**
+ * In A: `n` connections to addr:port opened 256 at a time; connection i sends 1000 + i % 1000
+ * bytes and stays open; prints `{"open":N}`. A line on stdin closes them 1000 at a time (each
+ * batch after the previous one closed: a burst of 50k destroy events would overflow the
+ * event buffer, which is the other test's subject), then prints `{"closed":[[port,sent,recv],...]}`.
+ */
+const HOLD_MANY = (addr: string, port: number, n: number): string => `
+  const net = require('net'); const conns = []; let up = 0, next = 0
+  const open = () => {
+    if (next >= ${n}) return
+    const i = next++; const me = { sent: 1000 + (i % 1000), recv: 0, port: 0 }
+    const c = net.connect(${port}, '${addr}'); me.c = c; conns.push(me)
+    c.on('connect', () => { me.port = c.localPort; c.write(Buffer.alloc(me.sent, 97), () => { if (++up === ${n}) console.log(JSON.stringify({ open: up })); open() }) })
+    c.on('data', (d) => (me.recv += d.length))
+    c.on('error', (e) => console.log(JSON.stringify({ error: e.message })))
+  }
+  for (let i = 0; i < 256; i++) open()
+  require('readline').createInterface({ input: process.stdin }).once('line', async () => {
+    for (let k = 0; k < conns.length; k += 1000) {
+      await Promise.all(conns.slice(k, k + 1000).map((x) => new Promise((r) => { x.c.on('close', r); x.c.end() })))
+    }
+    console.log(JSON.stringify({ closed: conns.map((x) => [x.port, x.sent, x.recv]) }))
+  })`
+
+test.serial(`sockets appearing and disappearing during a ${BIG}-socket dump: no false close, true final counters (the real-kernel form of an interrupted dump)`, async (t) => {
+  t.timeout(600_000)
+  const pair = netnsPair(`faults${process.pid % 1000}${subnet}`, subnet++)
+  t.teardown(() => pair.destroy())
+  // 50k held + churn: more ports than the default range; churned clients close first (TIME_WAIT).
+  execFileSync('ip', ['netns', 'exec', pair.a, 'sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=1024 65535', 'net.ipv4.tcp_tw_reuse=1'])
+  const ulimit = ['sh', '-c', 'ulimit -Hn 200000; ulimit -n 200000; exec "$@"', 'sh']
+  const inNs = (ns: string, args: string[]): ChildProcess => spawn('ip', ['netns', 'exec', ns, ...ulimit, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const firstLine = async (c: ChildProcess): Promise<string> => (await createInterface({ input: c.stdout! })[Symbol.asyncIterator]().next()).value as string
+  const server = inNs(pair.b, [CHURN_GEN, 'server', pair.addrB, String(PORT), '20000'])
+  t.teardown(() => server.kill())
+  const sink = inNs(pair.b, [CHURN_GEN, 'server', pair.addrB, String(CHURN_PORT), '0'])
+  t.teardown(() => sink.kill())
+  await Promise.all([firstLine(server), firstLine(sink)])
+  const hold = inNs(pair.a, ['-e', HOLD_MANY(pair.addrB, PORT, BIG)])
+  t.teardown(() => hold.kill())
+  const holdLines = createInterface({ input: hold.stdout! })[Symbol.asyncIterator]()
+  const opened = JSON.parse((await holdLines.next()).value as string) as { open?: number; error?: string }
+  t.is(opened.open, BIG, JSON.stringify(opened))
+
+  // Every connection by cookie: its local and remote port, what was reported.
+  const byCookie = new Map<bigint, { lport: number; dport: number; opened: number; closes: { atMs: number; acked?: bigint; received?: bigint }[] }>()
+  const batches: Batch[] = []
+  const ac = new AbortController()
+  const w = watch({ netns: pair.pathA, intervalMs: 1, signal: ac.signal })
+  const consumed = (async () => {
+    try {
+      for await (const b of w) {
+        batches.push(b)
+        for (const c of b.connections) {
+          const kind = c.kind
+          if (kind === 'changed') continue
+          let e = byCookie.get(c.cookie)
+          if (!e) {
+            const raw = c.raw
+            if (!raw) continue // a sweep close of a connection never seen opened: none expected
+            e = { lport: raw.readUInt16BE(4), dport: raw.readUInt16BE(6), opened: 0, closes: [] }
+            byCookie.set(c.cookie, e)
+          }
+          if (kind === 'opened') e.opened++
+          else e.closes.push({ atMs: Date.now(), acked: c.tcpInfo?.bytesAcked, received: c.tcpInfo?.bytesReceived })
+        }
+      }
+    } catch (err) {
+      if (!ac.signal.aborted) throw err
+    }
+  })()
+  const stop = async (): Promise<void> => {
+    ac.abort()
+    await consumed
+  }
+  t.teardown(stop)
+  const heldSeen = (): number => [...byCookie.values()].filter((e) => e.dport === PORT && e.opened > 0).length
+  await until(`all ${BIG} held connections seen`, () => heldSeen() >= BIG, 120_000)
+  const first = batches.length
+  // Heavy churn in the dumped namespace while it is dumped back to back.
+  const churn = nodeIn(pair.a, `require('os').setPriority(19);${CHURN(pair.addrB, CHURN_PORT, 64, 10_000)}`)
+  const churned = (JSON.parse((await churn.lines.next()).value as string) as { churned: number }).churned
+  const during = batches.slice(first)
+  const dumpMs = during.map((b) => b.stats.dumpNanos / 1e6).filter((x) => x > 0).sort((a, b) => a - b)
+  const releasedAt = Date.now()
+  hold.stdin?.write('close\n')
+  const closed = (JSON.parse((await holdLines.next()).value as string) as { closed: [number, number, number][] }).closed
+  const heldByPort = new Map<number, { opened: number; closes: { atMs: number; acked?: bigint; received?: bigint }[] }>()
+  const heldClosed = (): number => [...byCookie.values()].filter((e) => e.dport === PORT && e.closes.length > 0).length
+  await until('every held connection closed', () => heldClosed() >= BIG, 60_000)
+  await new Promise((r) => setTimeout(r, 2500)) // the close grace (1 s) and two polls for the churned ones
+  await stop()
+  for (const e of byCookie.values()) if (e.dport === PORT) heldByPort.set(e.lport, e)
+
+  const overruns = batches.reduce((n, b) => n + b.stats.destroyOverruns, 0)
+  const late = batches.reduce((n, b) => n + b.stats.lateDestroyEvents, 0)
+  const incomplete = batches.filter((b) => !b.complete).length
+  const interrupted = batches.filter((b) => b.warnings.some((x) => x.code === 'ERR_DUMP_INTERRUPTED')).length
+  const churnConns = [...byCookie.values()].filter((e) => e.dport === CHURN_PORT)
+  const churnWithCounters = churnConns.filter((e) => e.closes[0]?.acked !== undefined)
+  t.log(`${BIG} held connections; ${churned} churned in 10 s during ${during.length} polls (dump of the namespace: median ${dumpMs[dumpMs.length >> 1]?.toFixed(1)} ms, max ${dumpMs.at(-1)?.toFixed(1)} ms); ${churnConns.length} churned connections reported, ${churnWithCounters.length} of them closed with their final counters; ${incomplete} incomplete polls, ${interrupted} with NLM_F_DUMP_INTR, ${overruns} event overruns, ${late} late events`)
+  t.true(churned > 1000, 'the churn happened')
+  t.true(during.length >= 10, 'many dumps ran during the churn')
+  t.is(interrupted, 0, 'the TCP inet_diag dump never sets NLM_F_DUMP_INTR (docs/RELIABILITY.md)')
+
+  // Held connections: opened once, never closed before they were, closed once, true counters.
+  let bad = 0
+  for (const [port, sent, recv] of closed) {
+    const e = heldByPort.get(port)
+    const ok = e !== undefined && e.opened === 1 && e.closes.length === 1 && (e.closes[0]?.atMs ?? 0) >= releasedAt && (e.closes[0]?.acked === undefined ? overruns + late > 0 : e.closes[0]?.acked === BigInt(sent + 2) && e.closes[0]?.received === BigInt(recv + 1))
+    if (!ok && bad++ < 5) t.fail(`held port ${port}: ${JSON.stringify(e, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}, sent ${sent}, recv ${recv}`)
+  }
+  t.is(bad, 0, 'no held connection closed early, twice, or with wrong counters')
+  t.is(heldByPort.size, BIG)
+  // Churned connections: each reported closed exactly once (never twice, never left open), opened at most once, with the true counters when it has them.
+  const wrongChurn = churnConns.filter((e) => e.opened > 1 || e.closes.length !== 1 || (e.closes[0]?.acked !== undefined && e.closes[0].acked !== 102n))
+  t.is(wrongChurn.length, 0, `churned: ${JSON.stringify(wrongChurn.slice(0, 3), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`)
+  t.true(churnConns.length > 0, 'churned connections were seen')
+  if (churnWithCounters.length < churnConns.length) t.true(overruns + late > 0, 'churned closes without counters only after counted overruns or late events')
 })
 
 test('eventRcvbufBytes is checked: 4 KiB to 64 MiB', (t) => {

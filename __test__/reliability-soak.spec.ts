@@ -1,15 +1,21 @@
 /**
  * Soak and bounded resources (issue 15): `tcpinfo collect` under connection churn (by
- * default 150 connections per second in the short run, 500 in the long one, opened, sending 1000 bytes, half-closed, read to the
- * end and closed, in a network namespace), with an event-socket client attached. Once a
- * second the test samples the collector's RSS, open descriptors, tracked connections and
- * open archive files; they must stay flat, and every connection the generator completed
- * must be archived with its final record (bytes_acked = 1000 + SYN + FIN).
+ * default 150 connections per second in the short run, 500 in the long one, opened, sending
+ * 1000 bytes, half-closed, read to the end and closed, in a network namespace;
+ * helpers/churn.cjs), with an event-socket client attached. Once a second the test samples
+ * the collector's RSS, open descriptors, tracked connections and open archive files (and
+ * the machine's load average); they must stay flat, tracked connections and open files
+ * must stay below the connections in flight plus one close grace of closes and drain to 0
+ * once the churn stops, and every connection the generator completed must be archived with
+ * its final record (bytes_acked = 1000 + SYN + FIN). The generator must reach the rate
+ * asked with no connect error.
  *
  * The default run is short (20 s, part of the normal suite). `TCPINFO_SOAK_SECONDS=600`
  * runs the documented 10-minute soak, renders the curves into docs/reliability-soak.svg
  * (committed from such a run) and also runs the heavy stop test: SIGTERM with 10k open
- * connections. `TCPINFO_SOAK_RATE` changes the churn rate.
+ * connections. `TCPINFO_SOAK_RATE` changes the churn rate; `TCPINFO_SOAK_CPU` and
+ * `TCPINFO_SOAK_GEN_CPU` (fractions of one core) starve the collector or the generator
+ * with a cgroup CPU quota (diagnosis runs: docs/RELIABILITY.md).
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -19,7 +25,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 
 import { readArchive } from '../src/index.js'
 import { archiveFiles, sample } from './helpers/collector.js'
@@ -31,6 +37,21 @@ const LONG = process.env.TCPINFO_SOAK_SECONDS !== undefined
 const SECONDS = Number(process.env.TCPINFO_SOAK_SECONDS ?? 20)
 const RATE = Number(process.env.TCPINFO_SOAK_RATE ?? (LONG ? 500 : 150))
 const CPU = process.env.TCPINFO_SOAK_CPU === undefined ? undefined : Number(process.env.TCPINFO_SOAK_CPU)
+/** The same for the generator: a starved generator keeps its connections open longer. */
+const GEN_CPU = process.env.TCPINFO_SOAK_GEN_CPU === undefined ? undefined : Number(process.env.TCPINFO_SOAK_GEN_CPU)
+
+/**
+ * A command prefix that puts the process into a new cgroup (v1 `cpu` controller) limited
+ * to `fraction` of one core; none without a fraction.
+ */
+function cpuQuota(t: ExecutionContext, name: string, fraction: number | undefined): string[] {
+  if (fraction === undefined) return []
+  const cg = `/sys/fs/cgroup/cpu/tcpinfo-soak-${process.pid}-${name}`
+  mkdirSync(cg, { recursive: true })
+  writeFileSync(`${cg}/cpu.cfs_quota_us`, String(Math.round(fraction * 100_000)))
+  t.teardown(() => rmSync(cg, { recursive: true, force: true }))
+  return ['sh', '-c', `echo $$ > ${cg}/cgroup.procs; exec "$@"`, 'sh']
+}
 const PORT = 45_900
 const SIZE = 1000
 const SVG = fileURLToPath(new URL('../docs/reliability-soak.svg', import.meta.url))
@@ -102,15 +123,7 @@ test.serial(`churn soak (${SECONDS} s at ${RATE} connections/s): RSS, descriptor
   const sock = join(out, 'ev.sock')
   // TCPINFO_SOAK_CPU: the collector alone gets that fraction of one core (a cgroup v1 CPU
   // quota): a starved collector, reproducibly, without loading the machine.
-  let prefix: string[] = []
-  if (CPU !== undefined) {
-    const cg = `/sys/fs/cgroup/cpu/tcpinfo-soak-${process.pid}`
-    mkdirSync(cg, { recursive: true })
-    writeFileSync(`${cg}/cpu.cfs_quota_us`, String(Math.round(CPU * 100_000)))
-    t.teardown(() => rmSync(cg, { recursive: true, force: true }))
-    prefix = ['sh', '-c', `echo $$ > ${cg}/cgroup.procs; exec "$@"`, 'sh']
-  }
-  const c = await startCollectorAs(prefix, ['--output', join(out, 'data'), '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--eventsocket', sock, '--flush-interval', '200ms'])
+  const c = await startCollectorAs(cpuQuota(t, 'collector', CPU), ['--output', join(out, 'data'), '--netns', pair.pathA, '--prom', '127.0.0.1:0', '--eventsocket', sock, '--flush-interval', '200ms'])
   t.teardown(() => c.child.kill('SIGKILL'))
   const pid = c.child.pid as number
   let events = 0
@@ -145,7 +158,7 @@ test.serial(`churn soak (${SECONDS} s at ${RATE} connections/s): RSS, descriptor
   }
   await take()
   const timer = setInterval(() => void take(), 1000)
-  const gen = spawn('ip', ['netns', 'exec', pair.a, process.execPath, CHURN, 'client', pair.addrB, String(PORT), String(RATE), String(SECONDS), String(SIZE)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const gen = spawn('ip', ['netns', 'exec', pair.a, ...cpuQuota(t, 'generator', GEN_CPU), process.execPath, CHURN, 'client', pair.addrB, String(PORT), String(RATE), String(SECONDS), String(SIZE)], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => gen.kill())
   let end: ChurnEnd | undefined
   for await (const line of createInterface({ input: gen.stdout })) {
@@ -181,7 +194,10 @@ test.serial(`churn soak (${SECONDS} s at ${RATE} connections/s): RSS, descriptor
   const polls = sample(m, 'tcpinfo_polls_total') ?? 0
   const skipped = sample(m, 'tcpinfo_polls_skipped_total') ?? 0
   const { code, ms } = await stopAs(c.child)
-  t.is(code, 0, c.stderr())
+  // A collector starved by a quota may miss the stop deadline while its writer works off its
+  // backlog (it then exits 1 naming the unfinished files): logged, not asserted.
+  if (CPU === undefined) t.is(code, 0, c.stderr())
+  else t.log(`exit ${code}: ${c.stderr().split('\n').filter((l) => /warn|error|timed out/.test(l)).join(' | ')}`)
   const elapsed = (Date.now() - t0) / 1000
   const rate = end.rate
   const loads = samples.map((s) => s.load)
@@ -226,7 +242,7 @@ test.serial(`churn soak (${SECONDS} s at ${RATE} connections/s): RSS, descriptor
   for (const a of finalAcked.values()) if (a !== BigInt(SIZE + 2)) off.set(String(a), (off.get(String(a)) ?? 0) + 1)
   t.log(`${archiveFiles(join(out, 'data')).length} files, ${finalAcked.size} connections archived, ${complete} with final counters; others' last bytes_acked: ${JSON.stringify(Object.fromEntries(off))}; destroy overruns ${sample(m, 'tcpinfo_destroy_overruns_total')}, late destroy events ${sample(m, 'tcpinfo_late_destroy_events_total')}, closes ${sample(m, 'tcpinfo_flow_events_total{event="close"}')}`)
   t.is(end.errors, 0, `generator errors: ${JSON.stringify(end.codes)}`)
-  t.true(rate >= RATE * 0.95, `the generator reached ${rate.toFixed(1)}/s of ${RATE}/s`)
+  if (GEN_CPU === undefined) t.true(rate >= RATE * 0.95, `the generator reached ${rate.toFixed(1)}/s of ${RATE}/s`)
   // A destroy event that comes after the sweep closed its connection (the kernel sends them
   // from a workqueue: on a loaded machine more than the 100 ms close grace after the socket
   // left the dump) is counted, not archived: those connections end with their last polled
@@ -290,4 +306,32 @@ heavy('SIGTERM with 10k open connections: exits 0 within 2 s, every file complet
   let records = 0
   for await (const r of readArchive(out)) if (r.id?.dstPort === PORT) records++
   t.true(records >= N, `${records} records readable`)
+})
+
+/**
+ * A directory of a long soak holds 300,000 files; `readArchive` spread them into one call
+ * (`out.push(...files)`), which overflows the stack past ~125k arguments. Checked in a child
+ * with a small stack (`--stack-size=100`: 16k arguments overflow), so the suite needs 20k files, not 130k.
+ */
+test('an archive directory with more files than a spread has arguments resolves and reads (a 10-minute soak writes 300,000)', async (t) => {
+  t.timeout(180_000) // 34 s at load 22 on 2 cores; the reader stats and opens what it resolves
+  const dir = mkdtempSync(join(tmpdir(), 'tcpinfo-manyfiles-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const N = 20_000
+  execFileSync('sh', ['-c', `seq -f 'x_%016g.00000.jsonl.zst' 1 ${N} | xargs touch`], { cwd: dir })
+  // A real archive first (oldest mtime), so the reader yields a record without reading all.
+  const first = join(dir, 'ndt-jdczh_1553815964_00000000000003E8.00183.jsonl.zst')
+  writeFileSync(first, readFileSync(fileURLToPath(new URL('../crates/tcpinfo-core/tests/fixtures/mlab/ndt-jdczh_1553815964_00000000000003E8.00183.jsonl.zst', import.meta.url))))
+  execFileSync('touch', ['-d', '2001-01-01', first])
+  const src = (p: string): string => fileURLToPath(new URL(p, import.meta.url))
+  const script = `
+    const { resolveSources } = await import(${JSON.stringify(src('../src/archive/sources.ts'))})
+    const { readArchive } = await import(${JSON.stringify(src('../src/index.ts'))})
+    const n = (await resolveSources(process.argv[1])).length
+    const r = await readArchive(process.argv[1])[Symbol.asyncIterator]().next()
+    console.log(JSON.stringify({ n, uuid: r.value?.uuid }))`
+  const out = execFileSync(process.execPath, ['--stack-size=100', '--import', 'tsx', '--input-type=module', '-e', script, dir], { encoding: 'utf8' })
+  const got = JSON.parse(out.trim().split('\n').at(-1) as string) as { n: number; uuid?: string }
+  t.is(got.n, N + 1)
+  t.is(got.uuid, 'ndt-jdczh_1553815964_00000000000003E8')
 })
