@@ -158,7 +158,9 @@ test.serial(`churn soak (${SECONDS} s at ${RATE} connections/s): RSS, descriptor
   }
   await take()
   const timer = setInterval(() => void take(), 1000)
-  const gen = spawn('ip', ['netns', 'exec', pair.a, ...cpuQuota(t, 'generator', GEN_CPU), process.execPath, CHURN, 'client', pair.addrB, String(PORT), String(RATE), String(SECONDS), String(SIZE)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  // The quota's prefix goes first: inside `ip netns exec` /sys is the namespace's, without cgroups.
+  const genArgv = [...cpuQuota(t, 'generator', GEN_CPU), 'ip', 'netns', 'exec', pair.a, process.execPath, CHURN, 'client', pair.addrB, String(PORT), String(RATE), String(SECONDS), String(SIZE)]
+  const gen = spawn(genArgv[0] as string, genArgv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => gen.kill())
   let end: ChurnEnd | undefined
   for await (const line of createInterface({ input: gen.stdout })) {
@@ -206,7 +208,8 @@ test.serial(`churn soak (${SECONDS} s at ${RATE} connections/s): RSS, descriptor
   t.true(drained, `tracked connections and open files drain to 0 (last sample: ${JSON.stringify(samples.at(-1))})`)
 
   // Flat: after a warm-up of a quarter of the run, the last quarter is no higher than the
-  // second quarter plus a margin (RSS: 20%, 16 MiB; descriptors: 16).
+  // second quarter plus a margin (RSS: 20%, 16 MiB; descriptors other than archive files:
+  // 32; archive files follow the connections in flight, below).
   const q = (from: number, to: number): Sample[] => samples.filter((s) => s.t >= from * elapsed && s.t <= to * elapsed)
   const max = (xs: Sample[], k: keyof Sample): number => Math.max(...xs.map((s) => s[k]))
   const early = q(0.25, 0.5)
@@ -214,7 +217,8 @@ test.serial(`churn soak (${SECONDS} s at ${RATE} connections/s): RSS, descriptor
   const line = (k: keyof Sample): string => `${k}: ${max(early, k).toFixed(1)} (2nd quarter max) → ${max(late, k).toFixed(1)} (last quarter max), overall ${max(samples, k).toFixed(1)}`
   for (const k of ['rssMb', 'fds', 'tracked', 'openFiles'] as const) t.log(line(k))
   t.true(max(late, 'rssMb') <= max(early, 'rssMb') * 1.2 + 16, line('rssMb'))
-  t.true(max(late, 'fds') <= max(early, 'fds') + 16, line('fds'))
+  const others = (xs: Sample[]): number => Math.max(...xs.map((s) => s.fds - s.openFiles))
+  t.true(others(late) <= others(early) + 32, `descriptors other than archive files: ${others(early)} (2nd quarter max) → ${others(late)} (last quarter max); ${line('fds')}`)
   // Tracked connections and open files follow the connections in flight, never the total
   // (Little's law): a file is open from a connection's first record to its close record,
   // which comes with its destroy event at the next poll, or from the sweep after the close
@@ -249,7 +253,9 @@ test.serial(`churn soak (${SECONDS} s at ${RATE} connections/s): RSS, descriptor
   // counters. Nothing else may be missing.
   const lateEvents = sample(m, 'tcpinfo_late_destroy_events_total') ?? 0
   t.true(complete + lateEvents >= end.done, `every completed connection archived with its final bytes_acked, but ${lateEvents} counted late events`)
-  t.true(complete >= end.done * 0.99, 'late events are rare')
+  // Not with a starved generator: its sockets reach CLOSE (out of the dump) long before it
+  // closes their descriptors, which is when the kernel sends their destroy events.
+  if (GEN_CPU === undefined) t.true(complete >= end.done * 0.99, 'late events are rare')
   t.is(finalAcked.size, end.done, 'every completed connection archived')
   t.true(finalAcked.size <= end.started, 'no connection invented')
 
@@ -266,10 +272,12 @@ test.serial(`churn soak (${SECONDS} s at ${RATE} connections/s): RSS, descriptor
       { title: 'machine load average (1 min, 2 cores)', values: samples.map((s) => s.load) },
     ],
   )
-  const target = LONG ? SVG : join(out, 'soak.svg')
+  // The committed curves come from a plain long run, never a starved diagnosis run.
+  const documented = LONG && CPU === undefined && GEN_CPU === undefined
+  const target = documented ? SVG : join(out, 'soak.svg')
   writeFileSync(target, svg)
   t.regex(readFileSync(target, 'utf8'), /<polyline/)
-  if (LONG) t.log(`curves written to ${SVG}`)
+  if (documented) t.log(`curves written to ${SVG}`)
 })
 
 const heavy = LONG ? test.serial : test.serial.skip
