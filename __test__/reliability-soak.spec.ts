@@ -219,8 +219,14 @@ test.serial(`churn soak (${SECONDS} s at ${RATE} connections/s): RSS, descriptor
   const line = (k: keyof Sample): string => `${k}: ${max(early, k).toFixed(1)} (2nd quarter max) → ${max(late, k).toFixed(1)} (last quarter max), overall ${max(samples, k).toFixed(1)}`
   for (const k of ['rssMb', 'fds', 'tracked', 'openFiles'] as const) t.log(line(k))
   t.true(max(late, 'rssMb') <= max(early, 'rssMb') * 1.2 + 16, line('rssMb'))
-  const others = (xs: Sample[]): number => Math.max(...xs.map((s) => s.fds - s.openFiles))
-  t.true(others(late) <= others(early) + 32, `descriptors other than archive files: ${others(early)} (2nd quarter max) → ${others(late)} (last quarter max); ${line('fds')}`)
+  // Medians: the open-files gauge is published at the writer's flush tick, so it lags the
+  // descriptor count by up to 200 ms, which under churn makes single samples differ by the
+  // files opened meanwhile; a descriptor leak moves the median.
+  const others = (xs: Sample[]): number => {
+    const v = xs.map((s) => s.fds - s.openFiles).sort((a, b) => a - b)
+    return v[v.length >> 1] ?? 0
+  }
+  t.true(others(late) <= others(early) + 16, `descriptors other than archive files (median): ${others(early)} (2nd quarter) → ${others(late)} (last quarter); ${line('fds')}`)
   // Tracked connections and open files follow the connections in flight, never the total
   // (Little's law): a file is open from a connection's first record to its close record,
   // which comes with its destroy event at the next poll, or from the sweep after the close
