@@ -191,7 +191,7 @@ export class ArchiveReader implements AsyncIterable<Connection> {
     const out: ArchiveSource[] = []
     for (const input of inputs) {
       try {
-        out.push(...(await resolveSources(input)))
+        for (const s of await resolveSources(input)) out.push(s)
       } catch (e) {
         this.#ioError(typeof input === 'string' ? input : 'stream', e, skip)
       }

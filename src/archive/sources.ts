@@ -97,10 +97,12 @@ export async function resolveSources(inputs: ArchiveInput | readonly ArchiveInpu
       const first = parts.findIndex((p) => GLOB_CHARS.test(p))
       const base = parts.slice(0, first).join('/') || (input.startsWith('/') ? '/' : '.')
       const re = globRegExp(resolve(input))
-      out.push(...(await directory(base, (p) => re.test(resolve(p)))))
+      for (const f of await directory(base, (p) => re.test(resolve(p)))) out.push(f)
     } else {
       const st = await stat(input)
-      out.push(...(st.isDirectory() ? await directory(input, (p) => ARCHIVE_NAME.test(p)) : [fileSource(input, st)]))
+      // One at a time: a directory can hold more files than a spread has arguments (a
+      // 10-minute soak at 500 connections/s writes 300,000; a spread overflows the stack at ~125k).
+      for (const f of st.isDirectory() ? await directory(input, (p) => ARCHIVE_NAME.test(p)) : [fileSource(input, st)]) out.push(f)
     }
   }
   return out

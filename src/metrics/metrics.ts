@@ -235,6 +235,10 @@ export class MetricsSink implements Sink {
   offer(batch: Batch): boolean {
     this.#offered++
     this.#lastPollAt = Date.now()
+    // A poll too large for one batch comes in parts: only the last carries its
+    // completeness, stats and accounting (counting the others made each a poll and an
+    // incomplete dump).
+    if (batch.more) return true
     const t = this.#t
     const s = batch.stats
     t.polls++

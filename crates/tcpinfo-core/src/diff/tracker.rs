@@ -468,6 +468,41 @@ mod tests {
         assert!(gone.is_empty());
     }
 
+    /// A poll whose dump of a family was interrupted (`NLM_F_DUMP_INTR`, or a failed or
+    /// unparsable dump) leaves that family out of `complete_families`: a connection missing
+    /// from such dumps is never declared gone, however long; two complete polls past the
+    /// grace still close it.
+    #[test]
+    fn connections_missing_from_incomplete_dumps_are_not_swept() {
+        const MS: i64 = 1_000_000;
+        let mut t = Tracker::new(100 * MS);
+        let mut gone = Vec::new();
+        t.begin_poll(0);
+        t.observe(7, 2, 0, Owner::default());
+        t.observe(8, 10, 0, Owner::default());
+        t.sweep(&[2, 10], &mut gone);
+        for now in 1..50 {
+            t.begin_poll(now * 10 * MS);
+            t.observe(8, 10, 0, Owner::default());
+            // Family 2 interrupted in every poll: only family 10 is complete.
+            t.sweep(&[10], &mut gone);
+        }
+        assert!(gone.is_empty(), "no close inferred from incomplete dumps");
+        assert_eq!(t.len(), 2);
+        for now in [500, 510] {
+            t.begin_poll(now * MS);
+            t.observe(8, 10, 0, Owner::default());
+            t.sweep(&[2, 10], &mut gone);
+        }
+        assert_eq!(
+            gone,
+            vec![Vanished {
+                cookie: 7,
+                family: 2
+            }]
+        );
+    }
+
     #[test]
     fn sweep_waits_for_the_close_grace() {
         const MS: i64 = 1_000_000;

@@ -211,6 +211,43 @@ mod tests {
         assert_eq!(run(&[d], 1).0.unwrap(), Some(DumpEnd::Interrupted));
     }
 
+    /// A multipart reply over several datagrams with the flag on one message in the middle
+    /// (where a dumper that calls `nl_dump_check_consistent` per message would put it):
+    /// every reply is still delivered and counted, the dump ends `Interrupted`.
+    #[test]
+    fn dump_intr_on_one_part_of_a_multipart_reply_marks_the_whole_dump() {
+        let d1 = [msg(20, 2, 9, b"aaaa"), msg(20, 2, 9, b"bbbb")].concat();
+        let d2 = [msg(20, 2 | NLM_F_DUMP_INTR, 9, b"cccc")].concat();
+        let d3 = [msg(20, 2, 9, b"dddd"), msg(3, 2, 9, &0i32.to_ne_bytes())].concat();
+        let (r, seen, stats) = run(&[d1, d2, d3], 9);
+        assert_eq!(r.unwrap(), Some(DumpEnd::Interrupted));
+        assert_eq!(seen.len(), 4, "the replies of an interrupted dump are kept");
+        assert_eq!(stats.messages, 4);
+    }
+
+    /// Where `netlink_dump_done` (af_netlink.c) puts the flag: on `NLMSG_DONE` alone.
+    #[test]
+    fn dump_intr_on_nlmsg_done_alone_marks_the_dump() {
+        let d1 = [msg(20, 2, 4, b"aaaa")].concat();
+        let d2 = msg(3, 2 | NLM_F_DUMP_INTR, 4, &0i32.to_ne_bytes());
+        assert_eq!(run(&[d1, d2], 4).0.unwrap(), Some(DumpEnd::Interrupted));
+    }
+
+    /// The flag on a stale reply (an abandoned earlier dump) says nothing of this one.
+    #[test]
+    fn dump_intr_of_an_earlier_dump_is_ignored() {
+        let d = [
+            msg(20, 2 | NLM_F_DUMP_INTR, 3, b"old!"),
+            msg(3, 2 | NLM_F_DUMP_INTR, 3, &0i32.to_ne_bytes()),
+            msg(20, 2, 4, b"aaaa"),
+            msg(3, 2, 4, &0i32.to_ne_bytes()),
+        ]
+        .concat();
+        let (r, seen, _) = run(&[d], 4);
+        assert_eq!(r.unwrap(), Some(DumpEnd::Done));
+        assert_eq!(seen, vec![b"aaaa".to_vec()]);
+    }
+
     #[test]
     fn kernel_errors_are_errors() {
         let err = msg(2, 0, 1, &(-libc::EINVAL).to_ne_bytes());
