@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 
 import test from 'ava'
 
+import { renderTable, TABLE_COLUMNS } from '../src/cli/format/table.js'
 import { run } from './helpers/cli.js'
 import { connect, send, sleep, startSink } from './helpers/tcp.js'
 
@@ -192,4 +193,13 @@ test('--help into a file has no escape sequences, even when the terminal type as
     t.true(text.length > 0)
     t.false(text.includes('\x1b'), args.join(' '))
   }
+})
+
+test('renderTable pads columns to their widest cell, also with 300k rows (no spread of every row into one call)', (t) => {
+  const row = (k: number) => TABLE_COLUMNS.map((_, i) => (i === 3 && k === 299_999 ? 'x'.repeat(40) : String(k % 7)))
+  const rows = Array.from({ length: 300_000 }, (_, k) => row(k))
+  const out = renderTable(rows).split('\n')
+  t.is(out.length, 300_002)
+  const header = out[0] as string
+  t.is(header.indexOf('Peer Address:Port') - header.indexOf('Local Address:Port'), 42)
 })

@@ -31,6 +31,7 @@ export function rowOf(c: Connection): string[] {
 export function renderTable(rows: string[][], prefix: string[] = []): string {
   const header = [...(prefix.length ? [''] : []), ...TABLE_COLUMNS]
   const all = [header, ...rows.map((r, i) => [...(prefix.length ? [prefix[i] ?? ''] : []), ...r])]
-  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)))
+  // A loop, not Math.max(...cells): spreading 100k+ rows overflows the call stack.
+  const widths = header.map((_, i) => all.reduce((w, r) => Math.max(w, (r[i] ?? '').length), 0))
   return all.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n'
 }
