@@ -15,6 +15,9 @@ export async function startSink(host = '127.0.0.1'): Promise<{ server: net.Serve
   })
   server.listen(0, host)
   await once(server, 'listening')
+  // Never what keeps a test file's process alive: a CI run once hung for good after every
+  // test of a file had passed, its worker waiting on one such listener left open.
+  server.unref()
   return { server, port: (server.address() as net.AddressInfo).port, sockets }
 }
 
