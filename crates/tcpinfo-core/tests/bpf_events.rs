@@ -19,6 +19,10 @@ use tcpinfo_core::parse::attrs::INET_DIAG_INFO;
 use tcpinfo_core::parse::diag_msg::parse_diag;
 use tcpinfo_core::{PollBatch, PollMode, Poller, PollerConfig, RecordKind};
 
+#[path = "support/clock_mask.rs"]
+mod clock_mask;
+use clock_mask::masked;
+
 const SETTLE: Duration = Duration::from_millis(80);
 /// `tcpi_total_retrans`, `tcpi_backoff`: offsets in `tcp_info`.
 const TOTAL_RETRANS: usize = 100;
@@ -30,29 +34,6 @@ fn poller(mode: PollMode) -> Poller {
         ..Default::default()
     })
     .expect("poller (root, BTF)")
-}
-
-/// `tcpi_last_data_sent` .. `tcpi_last_ack_recv` and `idiag_expires`: they move with
-/// the clock between the two pollers' reads.
-const LAST_FIELDS: std::ops::Range<usize> = 44..60;
-const EXPIRES: std::ops::Range<usize> = 52..56;
-
-fn masked(payload: &[u8]) -> Vec<u8> {
-    let mut m = payload.to_vec();
-    m[EXPIRES].fill(0);
-    let mut at = 72;
-    while at + 4 <= m.len() {
-        let len = usize::from(u16::from_ne_bytes([m[at], m[at + 1]]));
-        let ty = u16::from_ne_bytes([m[at + 2], m[at + 3]]);
-        if len < 4 || at + len > m.len() {
-            break;
-        }
-        if ty == INET_DIAG_INFO && len - 4 >= LAST_FIELDS.end {
-            m[at + 4 + LAST_FIELDS.start..at + 4 + LAST_FIELDS.end].fill(0);
-        }
-        at += (len + 3) & !3;
-    }
-    m
 }
 
 /// The Changed record of the socket bound to `local` in `batch`, if any (clock-moving

@@ -18,39 +18,18 @@ use std::time::{Duration, Instant};
 use tcpinfo_core::parse::diag_msg::parse_diag;
 use tcpinfo_core::{PollBatch, PollMode, Poller, PollerConfig, RecordKind};
 
+#[path = "support/clock_mask.rs"]
+mod clock_mask;
+use clock_mask::masked;
+
 /// Time for loopback ACKs (the delayed-ACK timer is 40 ms) and destroy events to settle.
 const SETTLE: Duration = Duration::from_millis(60);
-/// `INET_DIAG_INFO`.
-const INFO: u16 = 2;
-/// `tcpi_last_data_sent` .. `tcpi_last_ack_recv`: bytes 44..60 of `tcp_info`.
-const LAST_FIELDS: std::ops::Range<usize> = 44..60;
-/// `idiag_expires`: bytes 52..56 of `inet_diag_msg`.
-const EXPIRES: std::ops::Range<usize> = 52..56;
 
 fn config(mode: PollMode) -> PollerConfig {
     PollerConfig {
         mode,
         ..Default::default()
     }
-}
-
-/// A payload with the fields that move with the clock zeroed.
-fn masked(payload: &[u8]) -> Vec<u8> {
-    let mut m = payload.to_vec();
-    m[EXPIRES].fill(0);
-    let mut at = 72;
-    while at + 4 <= m.len() {
-        let len = usize::from(u16::from_ne_bytes([m[at], m[at + 1]]));
-        let ty = u16::from_ne_bytes([m[at + 2], m[at + 3]]);
-        if len < 4 || at + len > m.len() {
-            break;
-        }
-        if ty == INFO && len - 4 >= LAST_FIELDS.end {
-            m[at + 4 + LAST_FIELDS.start..at + 4 + LAST_FIELDS.end].fill(0);
-        }
-        at += (len + 3) & !3;
-    }
-    m
 }
 
 /// The records of `batch` that belong to sockets on `ports`: (kind, cookie) → payload.
