@@ -148,20 +148,27 @@ test('watch table: the header once over several polls, fixed columns, marks and 
 /** Runs the built CLI as a real process with stdout a pipe; reads one line, then closes the pipe. */
 async function headOne(args: string[]): Promise<{ code: number | null; first: string; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Listened for before anything is awaited: a snapshot may exit before its first line has
+  // been read from the pipe, and an 'exit' emitted before `once()` is called is never seen
+  // (a CI run hung here).
+  const exited = once(child, 'exit') as Promise<[number | null]>
   let stderr = ''
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
-  const first = await new Promise<string>((resolve) => {
+  const first = await new Promise<string>((resolve, reject) => {
+    child.on('error', reject)
     let buf = ''
+    const done = (line: string) => {
+      child.stdout.destroy()
+      resolve(line)
+    }
     child.stdout.on('data', (c: Buffer) => {
       buf += c.toString()
       const nl = buf.indexOf('\n')
-      if (nl >= 0) {
-        child.stdout.destroy()
-        resolve(buf.slice(0, nl))
-      }
+      if (nl >= 0) done(buf.slice(0, nl))
     })
+    child.stdout.on('end', () => done(buf))
   })
-  const [code] = (await once(child, 'exit')) as [number | null]
+  const [code] = await exited
   return { code, first, stderr }
 }
 

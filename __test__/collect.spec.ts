@@ -8,7 +8,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { once } from 'node:events'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
@@ -17,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 import test, { type ExecutionContext } from 'ava'
 
 import { readArchive as readWithLibrary } from '../src/index.js'
-import { archiveFiles } from './helpers/collector.js'
+import { archiveFiles, exitOf } from './helpers/collector.js'
 import { type NetnsPair, netnsPair, nodeIn, runClients, SERVER } from './helpers/netns-pair.js'
 
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
@@ -107,7 +106,7 @@ async function startCollector(args: string[], env: NodeJS.ProcessEnv = {}): Prom
 async function stopCollector(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; ms: number }> {
   const t0 = Date.now()
   child.kill(signal)
-  const [code] = (await once(child, 'exit')) as [number | null]
+  const code = await exitOf(child)
   return { code, ms: Date.now() - t0 }
 }
 
@@ -268,7 +267,7 @@ test.serial("M-Lab's deployment arguments, verbatim (single dash, env vars), sta
   const env = { OUTPUT: dir, UUID_PREFIX_FILE: prefixFile, TCPINFO_EVENTSOCKET: sock, PROMETHEUSX_LISTEN_ADDRESS: '127.0.0.1:0', ANONYMIZE_IP: 'netblock', REPS: '400', EXCLUDE_LOCAL: 'false', NETNS: pair.pathA }
   const { child, stderr } = await startCollector([], env)
   await runClients(pair, PORT, [20_000, 20_000], 100)
-  const [code] = (await once(child, 'exit')) as [number | null]
+  const code = await exitOf(child)
   const run = { status: code, stderr: stderr() }
   t.is(run.status, 0, run.stderr)
   const files = archiveFiles(dir)

