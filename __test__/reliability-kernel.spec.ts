@@ -316,7 +316,7 @@ test.serial(`sockets appearing and disappearing during a ${BIG}-socket dump: no 
 
   const overruns = batches.reduce((n, b) => n + b.stats.destroyOverruns, 0)
   const late = batches.reduce((n, b) => n + b.stats.lateDestroyEvents, 0)
-  // A poll larger than one batch (8 MiB) comes in parts; only its last part says whether it was complete.
+  // A poll larger than one batch (4 MiB) comes in parts; only its last part says whether it was complete.
   const incomplete = batches.filter((b) => !b.more && !b.complete).length
   const parts = batches.filter((b) => b.more).length
   const interrupted = batches.filter((b) => b.warnings.some((x) => x.code === 'ERR_DUMP_INTERRUPTED')).length

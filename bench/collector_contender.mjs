@@ -94,6 +94,11 @@ async function main() {
   const { createLogger } = await import(pathToFileURL(join(distDir, 'log.js')).href)
   const output = o.output || mkdtempSync(join(tmpdir(), 'tcpinfo-bench-collector-'))
   const rssStart = status('VmRSS')
+  // Where the peak is: the highest RSS sampled every 50 ms in each phase (start-up = the
+  // warm-up, the measured window, the stop).
+  const rssPeak = { startup: 0, window: 0, stop: 0 }
+  let rssPhase = 'startup'
+  const rssSampler = setInterval(() => { rssPeak[rssPhase] = Math.max(rssPeak[rssPhase], status('VmRSS')) }, 50)
 
   // The window, driven from the writer's write() (once per poll, on the JS thread).
   const wall = []
@@ -143,6 +148,7 @@ async function main() {
     if (phase === 'align-start') {
       if (this.stats().framesWritten === lastFrames && now - alignSince < flushMs) return room
       phase = 'window'
+      rssPhase = 'window'
       start = snapshot(this)
       if (o.announce) process.stdout.write('ready\n')
       return room
@@ -189,11 +195,13 @@ async function main() {
   let failed = null
   collector.done.catch((e) => { if (!end) { failed = e; resolveDone() } })
   await windowDone
+  rssPhase = 'stop'
   const stopT0 = process.hrtime.bigint()
   // A stop that misses its deadline is a result (reported), not a failure of the measurement.
   let stopError = null
   await collector.stop().catch((e) => { stopError = `${e?.code ?? ''} ${e?.message ?? e}`.trim() })
   const stopMs = Number(process.hrtime.bigint() - stopT0) / 1e6
+  clearInterval(rssSampler)
   if (failed || !end) throw new Error(`the collector stopped before the window closed: ${failed?.message ?? 'no end'}; log: ${logLines.join(' | ')}`)
   const whole = process.cpuUsage()
   const final = collector.stats()
@@ -274,6 +282,14 @@ async function main() {
     rss_kb_start: rssStart,
     rss_kb_after_warmup: start.rss,
     rss_kb_window_end: end.rss,
+    rss_kb_peak_startup: rssPeak.startup,
+    rss_kb_peak_window: rssPeak.window,
+    rss_kb_peak_stop: rssPeak.stop,
+    // What of it is V8's: its heap and the external memory (batches' buffers) it tracks.
+    ...(() => {
+      const m = process.memoryUsage()
+      return { v8_heap_used_kb: Math.round(m.heapUsed / 1024), v8_heap_total_kb: Math.round(m.heapTotal / 1024), v8_external_kb: Math.round(m.external / 1024) }
+    })(),
     rss_kb: status('VmRSS'),
     rss_hwm_kb: status('VmHWM'),
     js_heap_used_bytes: process.memoryUsage().heapUsed,

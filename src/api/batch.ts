@@ -182,7 +182,7 @@ export class Batch {
   readonly complete: boolean
   /**
    * Position of this batch among the parts of its poll, from 0: a poll whose records
-   * outgrow 8 MiB (a first poll of ~6k+ sockets) is delivered in parts sharing `seq`
+   * outgrow 4 MiB (a first poll of ~3k+ sockets) is delivered in parts sharing `seq`
    * as it goes, so memory stays bounded.
    */
   readonly part: number
@@ -280,7 +280,7 @@ export class Batch {
   /**
    * Gives the batch's memory back to the poller now instead of at V8's next garbage
    * collection. Optional, and worth it when batches are large: the first poll of 100k
-   * sockets is ~125 MiB in 8 MiB parts, which V8 alone keeps until a GC. Afterwards the
+   * sockets is ~125 MiB in 4 MiB parts, which V8 alone keeps until a GC. Afterwards the
    * batch's connections (and any `Connection` or `Buffer` taken from it) can no longer be
    * read; copy what you keep first. Idempotent.
    */

@@ -27,7 +27,7 @@ export interface ArchiveWriterOptions {
   idleCloseMs?: number
   /** Polls queued in front of the writer thread (default 64). */
   queueDepth?: number
-  /** Bytes queued in front of the writer thread (default 32 MiB). */
+  /** Bytes queued in front of the writer thread past which it takes no more (default 8 MiB; it may hold one batch more). */
   maxQueuedBytes?: number
   /** zstd level, -7..22 (default 1). */
   level?: number

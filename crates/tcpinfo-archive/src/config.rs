@@ -17,13 +17,20 @@ pub const DEFAULT_MAX_OPEN_FILES: usize = 16384;
 pub const DEFAULT_IDLE_CLOSE: Duration = Duration::from_secs(120);
 /// Batches queued in front of the writer thread.
 pub const DEFAULT_QUEUE_DEPTH: usize = 64;
-/// Bytes of batches queued in front of the writer thread: 32 MiB, four parts of a large
-/// poll. More only raises the collector's start-up peak at 100k sockets; when it is full
-/// the poller skips and folds polls, losing nothing.
-pub const DEFAULT_MAX_QUEUED_BYTES: usize = 32 << 20;
+/// Bytes of batches queued in front of the writer thread past which it takes no more:
+/// 8 MiB, one part of a large poll (the queue holds at most this plus one batch). More
+/// only raises the collector's memory at 100k sockets, where the writer is the slower
+/// side; when it is full the caller waits and the poller skips and folds polls, losing
+/// nothing.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 8 << 20;
 /// Uncompressed bytes waiting for the next flush, over all files; beyond it (only when
 /// writes keep failing) the oldest pending records are dropped and counted.
 pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
+/// Pending bytes over all files past which every file is flushed at once, before the
+/// interval ends: a burst (the first poll at 100k sockets reports every connection as
+/// opened, ~130 MB of lines) would otherwise wait in memory for the next flush, up to
+/// ~1.3 KiB for each of up to `max_open_files` files. Data only reaches the disk sooner.
+pub const DEFAULT_EARLY_FLUSH_BYTES: usize = 8 << 20;
 /// zstd level: 1 is as small as M-Lab's level 3 on these lines at 60% of its CPU
 /// (docs/internals/archive/design.md).
 pub const DEFAULT_LEVEL: i32 = 1;
@@ -79,6 +86,8 @@ pub struct WriterConfig {
     pub max_queued_bytes: usize,
     /// See [`DEFAULT_MAX_PENDING_BYTES`].
     pub max_pending_bytes: usize,
+    /// See [`DEFAULT_EARLY_FLUSH_BYTES`].
+    pub early_flush_bytes: usize,
     /// See [`DEFAULT_LEVEL`]; zstd accepts -7..=22.
     pub level: i32,
     /// See [`AnonymizeMethod`].
@@ -104,6 +113,7 @@ impl WriterConfig {
             queue_depth: DEFAULT_QUEUE_DEPTH,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            early_flush_bytes: DEFAULT_EARLY_FLUSH_BYTES,
             level: DEFAULT_LEVEL,
             anonymize: AnonymizeMethod::None,
             anonymize_keep: None,
@@ -131,6 +141,7 @@ impl WriterConfig {
             ("queueDepth", self.queue_depth == 0),
             ("maxQueuedBytes", self.max_queued_bytes == 0),
             ("maxPendingBytes", self.max_pending_bytes == 0),
+            ("earlyFlushBytes", self.early_flush_bytes == 0),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, bad)| *bad) {
             return Err(Error::Config(format!("{name}: must be greater than 0")));

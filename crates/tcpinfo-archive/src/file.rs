@@ -20,9 +20,12 @@ use crate::path::{file_path, MAX_SEQUENCE};
 
 /// Pending bytes of one file that trigger a flush before the interval ends.
 pub(crate) const FLUSH_AT_BYTES: usize = 1 << 20;
-/// Pending buffer capacity kept after a flush; a larger one is freed, so an idle open
-/// file holds no buffer.
+/// Pending buffer capacity kept after a flush of a busy file; a larger one is freed.
 const KEEP_CAPACITY: usize = 16 << 10;
+/// Records a flush must have held for the file to keep its buffer: a file written about
+/// once per flush (most of them, when changes are spread out) frees it, so its ~1 KiB
+/// is not held for ever by each of up to `max_open_files` open files.
+const KEEP_AFTER_RECORDS: u64 = 2;
 
 /// An archive file of one connection.
 pub(crate) struct ArchiveFile {
@@ -179,7 +182,7 @@ impl ArchiveFile {
             records: self.pending_records,
         };
         self.pending.clear();
-        if self.pending.capacity() > KEEP_CAPACITY {
+        if self.pending.capacity() > KEEP_CAPACITY || done.records < KEEP_AFTER_RECORDS {
             self.pending = Vec::new();
         }
         self.pending_records = 0;

