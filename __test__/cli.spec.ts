@@ -179,8 +179,8 @@ for (const args of [['snapshot', '--json'], ['snapshot'], ['watch', '--json'], [
     const sink = await startSink()
     t.teardown(() => sink.server.close())
     const r = await headOne(args)
-    t.true(r.first.length > 0)
-    t.is(r.code, 0)
+    t.true(r.first.length > 0, `no output; exit code ${r.code}; stderr: ${r.stderr}`)
+    t.is(r.code, 0, r.stderr)
     // Quiet: no EPIPE, no error. A loaded machine may make the poller skip polls while the
     // first line is written; those notices are the one thing stderr may say.
     t.is(r.stderr.replace(/^tcpinfo: \d+ poll\(s\) skipped before poll \d+: output too slow; their changes are in this poll\n/gm, ''), '')
