@@ -1,0 +1,216 @@
+//! The sequences section (RFC 8878 §3.1.1.3.2) with the predefined FSE distributions
+//! (Predefined_Mode for all three symbol types, so no table description): encoding
+//! tables built once, then per frame the codes, extra bits and states written backwards.
+
+use crate::bits::BitWriter;
+
+/// One sequence: `ll` literals, then a match of `ml` bytes at `Offset_Value` `of`
+/// (offset + 3, or 1 for "the previous offset" after at least one literal).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Seq {
+    pub ll: u32,
+    pub ml: u32,
+    pub of: u32,
+}
+
+const LL_NORM: [i16; 36] = [
+    4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1,
+    1, -1, -1, -1, -1,
+];
+const ML_NORM: [i16; 53] = [
+    1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1,
+];
+const OF_NORM: [i16; 29] = [
+    1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1,
+];
+/// Literals length codes 16..=35: their baselines and extra bits (codes 0..=15 are the length).
+const LL_BASE: [u32; 20] = [
+    16, 18, 20, 22, 24, 28, 32, 40, 48, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768,
+    65536,
+];
+const LL_BITS: [u32; 20] = [1, 1, 1, 1, 2, 2, 3, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+/// Match length codes 32..=52 (codes 0..=31 are lengths 3..=34).
+const ML_BASE: [u32; 21] = [
+    35, 37, 39, 41, 43, 47, 51, 59, 67, 83, 99, 131, 259, 515, 1027, 2051, 4099, 8195, 16387,
+    32771, 65539,
+];
+const ML_BITS: [u32; 21] = [1, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+
+/// A code with its baseline and extra bits.
+#[derive(Clone, Copy, Default)]
+struct Code {
+    code: u8,
+    bits: u8,
+    base: u32,
+}
+
+/// The FSE encoding table of one predefined distribution.
+struct Fse {
+    log: u32,
+    /// `[symbol << log | state]`: the decoder state X that yields the symbol and moves to
+    /// `state`, as `X | bits << 8 | value << 16` (the `bits` bits `value` a decoder reads
+    /// from X to reach `state`).
+    enc: Vec<u32>,
+    /// Per symbol: a state that yields it (the last sequence's start).
+    first: Vec<u32>,
+}
+
+impl Fse {
+    fn new(norm: &[i16], log: u32) -> Self {
+        let size = 1usize << log;
+        let mut symbol_at = vec![0usize; size];
+        let mut high = size - 1;
+        for (s, &c) in norm.iter().enumerate() {
+            if c == -1 {
+                symbol_at[high] = s;
+                high -= 1;
+            }
+        }
+        let step = (size >> 1) + (size >> 3) + 3;
+        let mut pos = 0;
+        for (s, &c) in norm.iter().enumerate() {
+            for _ in 0..c.max(0) {
+                symbol_at[pos] = s;
+                pos = (pos + step) & (size - 1);
+                while pos > high {
+                    pos = (pos + step) & (size - 1);
+                }
+            }
+        }
+        assert_eq!(pos, 0, "a distribution that does not fill its table");
+        let mut next: Vec<usize> = norm.iter().map(|&c| usize::from(c.unsigned_abs())).collect();
+        let mut enc = vec![u32::MAX; norm.len() << log];
+        let mut first = vec![0u32; norm.len()];
+        for (x, &s) in symbol_at.iter().enumerate() {
+            let state = next[s];
+            next[s] += 1;
+            let bits = log - state.ilog2();
+            let base = (state << bits) - size;
+            first[s] = x as u32;
+            for to in base..base + (1 << bits) {
+                enc[(s << log) | to] = x as u32 | bits << 8 | ((to - base) as u32) << 16;
+            }
+        }
+        assert!(enc.iter().all(|&e| e != u32::MAX), "an incomplete encoding table");
+        Self { log, enc, first }
+    }
+
+    /// Writes the transition into the symbol `s`'s state from `state`; returns the new state.
+    #[inline(always)]
+    fn step(&self, w: &mut BitWriter<'_>, state: u32, s: u8) -> u32 {
+        let e = self.enc[(usize::from(s) << self.log) | state as usize];
+        w.add(u64::from(e >> 16), (e >> 8) & 0xFF);
+        e & 0xFF
+    }
+}
+
+/// The predefined tables and code lookups, built once.
+pub(crate) struct SeqTables {
+    ll: Fse,
+    ml: Fse,
+    of: Fse,
+    /// Literals length code of lengths below 64.
+    ll_small: [Code; 64],
+    /// Match length code of `ml - 3` below 128.
+    ml_small: [Code; 128],
+}
+
+fn code_of(v: u32, direct: u32, base: &[u32], bits: &[u32]) -> Code {
+    if v < direct {
+        return Code {
+            code: v as u8,
+            bits: 0,
+            base: v,
+        };
+    }
+    let i = base.iter().rposition(|&b| b <= v).unwrap_or(0);
+    Code {
+        code: (direct as usize + i) as u8,
+        bits: bits[i] as u8,
+        base: base[i],
+    }
+}
+
+impl SeqTables {
+    pub fn new() -> Self {
+        Self {
+            ll: Fse::new(&LL_NORM, 6),
+            ml: Fse::new(&ML_NORM, 6),
+            of: Fse::new(&OF_NORM, 5),
+            ll_small: std::array::from_fn(|v| code_of(v as u32, 16, &LL_BASE, &LL_BITS)),
+            ml_small: std::array::from_fn(|v| {
+                let c = code_of(v as u32 + 3, 35, &ML_BASE, &ML_BITS);
+                Code { base: c.base - 3, code: c.code.wrapping_sub(3), bits: c.bits }
+            }),
+        }
+    }
+
+    #[inline]
+    fn ll_code(&self, ll: u32) -> Code {
+        if ll < 64 {
+            return self.ll_small[ll as usize];
+        }
+        let hb = ll.ilog2();
+        // 64 → code 25 with 6 bits, 128 → 26 with 7, …
+        Code {
+            code: (hb + 19) as u8,
+            bits: hb as u8,
+            base: 1 << hb,
+        }
+    }
+
+    /// Code of a match length given as `ml - 3`.
+    #[inline]
+    fn ml_code(&self, mlb: u32) -> Code {
+        if mlb < 128 {
+            return self.ml_small[mlb as usize];
+        }
+        let hb = mlb.ilog2();
+        // 128 (a length of 131) → code 43 with 7 bits, 256 → 44 with 8, …
+        Code {
+            code: (hb + 36) as u8,
+            bits: hb as u8,
+            base: 1 << hb,
+        }
+    }
+
+    /// Writes the sequences' bit stream (not the count and modes) into `buf`, which holds
+    /// `seqs.len() * 13 + 16` bytes; returns its length. `seqs` is not empty.
+    pub fn encode(&self, seqs: &[Seq], buf: &mut [u8]) -> usize {
+        let mut w = BitWriter::new(buf);
+        let codes = |s: &Seq| {
+            let of = s.of.ilog2();
+            (self.ll_code(s.ll), self.ml_code(s.ml - 3), of)
+        };
+        let put = |w: &mut BitWriter<'_>, s: &Seq, (ll, ml, of): (Code, Code, u32)| {
+            w.add(u64::from(s.ll - ll.base), u32::from(ll.bits));
+            w.flush();
+            w.add(u64::from(s.ml - 3 - ml.base), u32::from(ml.bits));
+            w.flush();
+            w.add(u64::from(s.of - (1 << of)), of);
+            w.flush();
+        };
+        let (last, rest) = seqs.split_last().expect("at least one sequence");
+        let c = codes(last);
+        let mut ll_state = self.ll.first[usize::from(c.0.code)];
+        let mut ml_state = self.ml.first[usize::from(c.1.code)];
+        let mut of_state = self.of.first[c.2 as usize];
+        put(&mut w, last, c);
+        for s in rest.iter().rev() {
+            let c = codes(s);
+            // A decoder updates the states in the order LL, ML, OF: written in reverse.
+            of_state = self.of.step(&mut w, of_state, c.2 as u8);
+            ml_state = self.ml.step(&mut w, ml_state, c.1.code);
+            ll_state = self.ll.step(&mut w, ll_state, c.0.code);
+            w.flush();
+            // A decoder reads the extra bits of OF, ML, then LL.
+            put(&mut w, s, c);
+        }
+        // A decoder starts by reading the LL, OF, then ML initial states.
+        w.add(u64::from(ml_state), self.ml.log);
+        w.add(u64::from(of_state), self.of.log);
+        w.add(u64::from(ll_state), self.ll.log);
+        w.finish()
+    }
+}
