@@ -138,6 +138,17 @@ impl FrameEncoder {
         Ok(out.len() - start)
     }
 
+    /// Adds to `counts` the bytes of the literals the match finder leaves in `src` (at
+    /// most [`MAX_INPUT`] bytes): how the constant counts the literal table is built from
+    /// are generated (see the `literal_counts` test).
+    #[doc(hidden)]
+    pub fn count_literals(&mut self, src: &[u8], counts: &mut [u64; 256]) {
+        self.matcher.parse(&src[..src.len().min(MAX_INPUT)], &mut self.lits, &mut self.seqs);
+        for &b in &self.lits {
+            counts[usize::from(b)] += 1;
+        }
+    }
+
     /// Appends a compressed block's body to `out`; returns its length, or 0 when it would
     /// not be smaller than `src` (what was appended is then to be cut off).
     fn compressed_block(&mut self, src: &[u8], out: &mut Vec<u8>) -> usize {

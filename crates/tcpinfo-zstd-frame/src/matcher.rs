@@ -4,22 +4,23 @@
 use crate::seq::Seq;
 
 const HASH_LOG: u32 = 12;
-const MIN_MATCH: usize = 4;
+const MIN_MATCH: usize = 5;
 
 /// The hash table, kept between frames; entries are `generation << 16 | position`.
 pub(crate) struct Matcher {
-    table: Box<[u32]>,
+    table: Box<[u32; 1 << HASH_LOG]>,
     generation: u32,
 }
 
 #[inline(always)]
-fn read32(src: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([src[at], src[at + 1], src[at + 2], src[at + 3]])
+fn read64(src: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(src[at..at + 8].try_into().unwrap_or_default())
 }
 
+/// The first `MIN_MATCH` bytes of a read, hashed.
 #[inline(always)]
-fn hash(v: u32) -> usize {
-    (v.wrapping_mul(0x9E37_79B1) >> (32 - HASH_LOG)) as usize
+fn hash(v: u64) -> usize {
+    ((v << (64 - 8 * MIN_MATCH)).wrapping_mul(0x9E37_79B1_85EB_CA87) >> (64 - HASH_LOG)) as usize
 }
 
 /// Bytes `a` and `b` have in common from their start.
@@ -44,7 +45,7 @@ fn common(a: &[u8], b: &[u8]) -> usize {
 impl Matcher {
     pub fn new() -> Self {
         Self {
-            table: vec![0; 1 << HASH_LOG].into_boxed_slice(),
+            table: Box::new([0; 1 << HASH_LOG]),
             generation: 0,
         }
     }
@@ -63,17 +64,17 @@ impl Matcher {
         let gen = self.generation << 16;
         let mut anchor = 0usize;
         let mut last_offset = 1usize;
-        if src.len() > MIN_MATCH {
-            let end = src.len() - MIN_MATCH;
+        if src.len() >= 8 {
+            let end = src.len() - 8;
             let mut ip = 0usize;
             let mut misses = 0usize;
             while ip <= end {
-                let v = read32(src, ip);
+                let v = read64(src, ip);
                 let h = hash(v);
                 let e = self.table[h];
                 self.table[h] = gen | ip as u32;
                 let cand = (e & 0xFFFF) as usize;
-                if e & 0xFFFF_0000 != gen || read32(src, cand) != v {
+                if e & 0xFFFF_0000 != gen || (read64(src, cand) ^ v) << (64 - 8 * MIN_MATCH) != 0 {
                     misses += 1;
                     ip += 1 + (misses >> 5);
                     continue;
@@ -100,7 +101,7 @@ impl Matcher {
                 ip = start + len;
                 anchor = ip;
                 if ip - 2 <= end {
-                    self.table[hash(read32(src, ip - 2))] = gen | (ip - 2) as u32;
+                    self.table[hash(read64(src, ip - 2))] = gen | (ip - 2) as u32;
                 }
             }
         }
