@@ -23,6 +23,11 @@ impl<'a> BitWriter<'a> {
         }
     }
 
+    /// A writer continuing at `pos` with `n` pending bits `acc` (`n` at most 63).
+    pub fn resume(buf: &'a mut [u8], pos: usize, acc: u64, n: u32) -> Self {
+        Self { buf, pos, acc, n }
+    }
+
     /// Appends the low `bits` bits of `v` (which has no higher bits set). The pending
     /// bits must stay at most 63: callers `flush` often enough.
     #[inline(always)]

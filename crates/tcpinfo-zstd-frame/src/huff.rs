@@ -6,10 +6,12 @@ use crate::bits::BitWriter;
 
 /// Longest code the format allows for literals.
 const MAX_BITS: u32 = 11;
+/// The code table entry of a byte without a code (a flag, with no bits).
+const MISSING: u32 = 1 << 31;
 
 /// A literal Huffman table and its tree description.
 pub(crate) struct HuffTable {
-    /// Per byte: `code | bits << 16`; 0 for a byte without a code.
+    /// Per byte: `code | bits << 16`; [`MISSING`] for a byte without a code.
     codes: [u32; 256],
     /// The Huffman tree description, as it opens a compressed literals section.
     pub desc: Vec<u8>,
@@ -81,7 +83,7 @@ impl HuffTable {
         let max_bits = lens.iter().copied().max().unwrap_or(0);
         let weight = lens.map(|l| if l == 0 { 0 } else { max_bits + 1 - l });
         // Codes in the order a decoder fills its table: by increasing weight, then by byte.
-        let mut codes = [0u32; 256];
+        let mut codes = [MISSING; 256];
         let mut next = 0u32;
         for w in 1..=max_bits {
             for b in 0..256 {
@@ -106,44 +108,43 @@ impl HuffTable {
         Self { codes, desc }
     }
 
-    /// The bits the literals `lits` take with this table, or `None` when one of them has
-    /// no code.
-    #[inline]
-    pub fn cost(&self, lits: &[u8]) -> Option<usize> {
-        let mut bits = 0usize;
-        let mut missing = false;
-        for &b in lits {
-            let e = self.codes[usize::from(b)];
-            bits += (e >> 16) as usize;
-            missing |= e == 0;
-        }
-        (!missing).then_some(bits)
-    }
-
-    /// Encodes `lits` (all with a code) as one Huffman stream into `buf` (which holds
-    /// `lits.len() * 11 / 8 + 9` bytes), returning its length. The first literal is what
-    /// a decoder reads first, so the stream is written from the last literal back.
-    pub fn encode(&self, lits: &[u8], buf: &mut [u8]) -> usize {
-        let mut w = BitWriter::new(buf);
-        let head = lits.len() % 4;
+    /// Encodes `lits` as one Huffman stream into `buf` (which holds `lits.len() * 11 / 8
+    /// + 16` bytes), returning its length, or `None` when a literal has no code. The first
+    /// literal is what a decoder reads first, so the stream is written from the last back.
+    pub fn encode(&self, lits: &[u8], buf: &mut [u8]) -> Option<usize> {
+        assert!(buf.len() >= lits.len() * 11 / 8 + 16, "a Huffman stream buffer too small");
+        let codes = &self.codes;
+        // The bit writer's state in locals: `acc` holds `n` (< 8 after a flush) bits.
+        let (mut acc, mut n, mut pos, mut seen) = (0u64, 0u32, 0usize, 0u32);
+        let mut put = |b: u8, acc: &mut u64, n: &mut u32| {
+            let e = codes[usize::from(b)];
+            seen |= e;
+            *acc |= u64::from(e & 0xFFFF) << *n;
+            *n += (e >> 16) & 0xFF;
+        };
+        let head = lits.len() % 5;
         let (whole, tail) = lits.split_at(lits.len() - head);
         for &b in tail.iter().rev() {
-            self.put(&mut w, b);
+            put(b, &mut acc, &mut n);
         }
+        // Five codes of at most 11 bits after at most 7 pending: 62 bits.
+        for c in whole.chunks_exact(5).rev() {
+            let k = (n >> 3) as usize;
+            buf[pos..pos + 8].copy_from_slice(&acc.to_le_bytes());
+            pos += k;
+            acc >>= k * 8;
+            n &= 7;
+            put(c[4], &mut acc, &mut n);
+            put(c[3], &mut acc, &mut n);
+            put(c[2], &mut acc, &mut n);
+            put(c[1], &mut acc, &mut n);
+            put(c[0], &mut acc, &mut n);
+        }
+        if seen & MISSING != 0 {
+            return None;
+        }
+        let mut w = BitWriter::resume(buf, pos, acc, n);
         w.flush();
-        for c in whole.chunks_exact(4).rev() {
-            self.put(&mut w, c[3]);
-            self.put(&mut w, c[2]);
-            self.put(&mut w, c[1]);
-            self.put(&mut w, c[0]);
-            w.flush();
-        }
-        w.finish()
-    }
-
-    #[inline(always)]
-    fn put(&self, w: &mut BitWriter<'_>, b: u8) {
-        let e = self.codes[usize::from(b)];
-        w.add(u64::from(e & 0xFFFF), e >> 16);
+        Some(w.finish())
     }
 }

@@ -190,20 +190,24 @@ impl FrameEncoder {
             1024..=16383 => 4,
             _ => 5,
         };
-        let fits = |bits: usize| huff.desc.len() + bits / 8 + 6 * streams + header < n + 3;
-        if n >= 32 && n < 1 << 18 && huff.cost(lits).is_some_and(fits) {
+        if (32..1 << 18).contains(&n) {
             let at = out.len();
             out.resize(at + header, 0);
             out.extend_from_slice(&huff.desc);
             let streams_at = out.len();
-            out.resize(streams_at + n * 11 / 8 + 9 * 4 + 6 + 8, 0);
+            // Each stream: at most 11 bits a literal, plus 16 bytes of slack.
+            out.resize(streams_at + n * 11 / 8 + 6 + 4 * 16 + 16, 0);
             let len = if streams == 1 {
                 huff.encode(lits, &mut out[streams_at..])
             } else {
                 let seg = n.div_ceil(4);
                 let mut pos = streams_at + 6;
+                let mut ok = true;
                 for (i, part) in lits.chunks(seg).enumerate() {
-                    let l = huff.encode(part, &mut out[pos..]);
+                    let Some(l) = huff.encode(part, &mut out[pos..]) else {
+                        ok = false;
+                        break;
+                    };
                     if i < 3 {
                         let size = u16::try_from(l).unwrap_or(u16::MAX);
                         out[streams_at + 2 * i..streams_at + 2 * i + 2]
@@ -211,21 +215,27 @@ impl FrameEncoder {
                     }
                     pos += l;
                 }
-                pos - streams_at
+                ok.then_some(pos - streams_at)
             };
-            out.truncate(streams_at + len);
-            let csize = (out.len() - at - header) as u64;
-            // Type 2 (compressed), size format 0 (1 stream, 10-bit sizes), 1 (4 streams,
-            // 10 bits), 2 (14 bits) or 3 (18 bits).
-            let (format, width) = match header {
-                3 if streams == 1 => (0u64, 10),
-                3 => (1, 10),
-                4 => (2, 14),
-                _ => (3, 18),
-            };
-            let h = 2 | format << 2 | (n as u64) << 4 | csize << (4 + width);
-            out[at..at + header].copy_from_slice(&h.to_le_bytes()[..header]);
-            return;
+            let raw_len = n + if n < 4096 { 2 } else { 3 };
+            match len {
+                Some(len) if streams_at + len - at < raw_len => {
+                    out.truncate(streams_at + len);
+                    let csize = (out.len() - at - header) as u64;
+                    // Type 2 (compressed), size format 0 (1 stream, 10-bit sizes), 1 (4
+                    // streams, 10 bits), 2 (14 bits) or 3 (18 bits).
+                    let (format, width) = match header {
+                        3 if streams == 1 => (0u64, 10),
+                        3 => (1, 10),
+                        4 => (2, 14),
+                        _ => (3, 18),
+                    };
+                    let h = 2 | format << 2 | (n as u64) << 4 | csize << (4 + width);
+                    out[at..at + header].copy_from_slice(&h.to_le_bytes()[..header]);
+                    return;
+                }
+                _ => out.truncate(at),
+            }
         }
         // Raw literals: size format 0 (5-bit size), 1 (12 bits) or 3 (20 bits).
         match n {

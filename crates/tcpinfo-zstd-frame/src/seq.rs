@@ -179,37 +179,34 @@ impl SeqTables {
     /// `seqs.len() * 13 + 16` bytes; returns its length. `seqs` is not empty.
     pub fn encode(&self, seqs: &[Seq], buf: &mut [u8]) -> usize {
         let mut w = BitWriter::new(buf);
-        let codes = |s: &Seq| {
-            let of = s.of.ilog2();
-            (self.ll_code(s.ll), self.ml_code(s.ml - 3), of)
-        };
-        let put = |w: &mut BitWriter<'_>, s: &Seq, (ll, ml, of): (Code, Code, u32)| {
-            w.add(u64::from(s.ll - ll.base), u32::from(ll.bits));
+        let (last, rest) = seqs.split_last().expect("at least one sequence");
+        let (ll, ml, of) = (self.ll_code(last.ll), self.ml_code(last.ml - 3), last.of.ilog2());
+        let mut ll_state = self.ll.first[usize::from(ll.code)];
+        let mut ml_state = self.ml.first[usize::from(ml.code)];
+        let mut of_state = self.of.first[of as usize];
+        // A decoder reads a sequence's extra bits in the order OF, ML, LL: written in
+        // reverse (the LL and ML ones, at most 32 bits, then the OF ones).
+        w.add(u64::from(last.ll - ll.base), u32::from(ll.bits));
+        w.add(u64::from(last.ml - 3 - ml.base), u32::from(ml.bits));
+        w.flush();
+        w.add(u64::from(last.of - (1 << of)), of);
+        for s in rest.iter().rev() {
+            let (ll, ml, of) = (self.ll_code(s.ll), self.ml_code(s.ml - 3), s.of.ilog2());
+            // A decoder updates the states in the order LL, ML, OF: written in reverse
+            // (at most 17 bits, after at most 16 + 7 pending).
+            of_state = self.of.step(&mut w, of_state, of as u8);
+            ml_state = self.ml.step(&mut w, ml_state, ml.code);
+            ll_state = self.ll.step(&mut w, ll_state, ll.code);
             w.flush();
+            w.add(u64::from(s.ll - ll.base), u32::from(ll.bits));
             w.add(u64::from(s.ml - 3 - ml.base), u32::from(ml.bits));
             w.flush();
             w.add(u64::from(s.of - (1 << of)), of);
-            w.flush();
-        };
-        let (last, rest) = seqs.split_last().expect("at least one sequence");
-        let c = codes(last);
-        let mut ll_state = self.ll.first[usize::from(c.0.code)];
-        let mut ml_state = self.ml.first[usize::from(c.1.code)];
-        let mut of_state = self.of.first[c.2 as usize];
-        put(&mut w, last, c);
-        for s in rest.iter().rev() {
-            let c = codes(s);
-            // A decoder updates the states in the order LL, ML, OF: written in reverse.
-            of_state = self.of.step(&mut w, of_state, c.2 as u8);
-            ml_state = self.ml.step(&mut w, ml_state, c.1.code);
-            ll_state = self.ll.step(&mut w, ll_state, c.0.code);
-            w.flush();
-            // A decoder reads the extra bits of OF, ML, then LL.
-            put(&mut w, s, c);
         }
         // A decoder starts by reading the LL, OF, then ML initial states.
         w.add(u64::from(ml_state), self.ml.log);
         w.add(u64::from(of_state), self.of.log);
+        w.flush();
         w.add(u64::from(ll_state), self.ll.log);
         w.finish()
     }
