@@ -2,8 +2,6 @@
 //! (Predefined_Mode for all three symbol types, so no table description): encoding
 //! tables built once, then per frame the codes, extra bits and states written backwards.
 
-use crate::bits::BitWriter;
-
 /// One sequence: `ll` literals, then a match of `ml` bytes at `Offset_Value` `of`
 /// (offset + 3, or 1 for "the previous offset" after at least one literal).
 #[derive(Clone, Copy, Debug)]
@@ -95,14 +93,6 @@ impl Fse {
         assert!(enc.iter().all(|&e| e != u32::MAX), "an incomplete encoding table");
         Self { log, enc, first }
     }
-
-    /// Writes the transition into the symbol `s`'s state from `state`; returns the new state.
-    #[inline(always)]
-    fn step(&self, w: &mut BitWriter<'_>, state: u32, s: u8) -> u32 {
-        let e = self.enc[(usize::from(s) << self.log) | state as usize];
-        w.add(u64::from(e >> 16), (e >> 8) & 0xFF);
-        e & 0xFF
-    }
 }
 
 /// The predefined tables and code lookups, built once.
@@ -178,36 +168,57 @@ impl SeqTables {
     /// Writes the sequences' bit stream (not the count and modes) into `buf`, which holds
     /// `seqs.len() * 13 + 16` bytes; returns its length. `seqs` is not empty.
     pub fn encode(&self, seqs: &[Seq], buf: &mut [u8]) -> usize {
-        let mut w = BitWriter::new(buf);
+        assert!(buf.len() >= seqs.len() * 13 + 16, "a sequences buffer too small");
+        // The bit writer's state in locals: `acc` holds `n` bits.
+        let (mut acc, mut n, mut pos) = (0u64, 0u32, 0usize);
+        let mut flush = |acc: &mut u64, n: &mut u32| {
+            buf[pos..pos + 8].copy_from_slice(&acc.to_le_bytes());
+            let k = *n >> 3;
+            pos += k as usize;
+            *acc >>= k * 8;
+            *n &= 7;
+        };
+        let add = |acc: &mut u64, n: &mut u32, v: u32, bits: u32| {
+            *acc |= u64::from(v) << *n;
+            *n += bits;
+        };
         let (last, rest) = seqs.split_last().expect("at least one sequence");
         let (ll, ml, of) = (self.ll_code(last.ll), self.ml_code(last.ml - 3), last.of.ilog2());
         let mut ll_state = self.ll.first[usize::from(ll.code)];
         let mut ml_state = self.ml.first[usize::from(ml.code)];
         let mut of_state = self.of.first[of as usize];
         // A decoder reads a sequence's extra bits in the order OF, ML, LL: written in
-        // reverse (the LL and ML ones, at most 32 bits, then the OF ones).
-        w.add(u64::from(last.ll - ll.base), u32::from(ll.bits));
-        w.add(u64::from(last.ml - 3 - ml.base), u32::from(ml.bits));
-        w.flush();
-        w.add(u64::from(last.of - (1 << of)), of);
+        // reverse (the LL and ML ones, at most 32 bits, then the OF ones, at most 16).
+        add(&mut acc, &mut n, last.ll - ll.base, u32::from(ll.bits));
+        add(&mut acc, &mut n, last.ml - 3 - ml.base, u32::from(ml.bits));
+        flush(&mut acc, &mut n);
+        add(&mut acc, &mut n, last.of - (1 << of), of);
         for s in rest.iter().rev() {
             let (ll, ml, of) = (self.ll_code(s.ll), self.ml_code(s.ml - 3), s.of.ilog2());
             // A decoder updates the states in the order LL, ML, OF: written in reverse
             // (at most 17 bits, after at most 16 + 7 pending).
-            of_state = self.of.step(&mut w, of_state, of as u8);
-            ml_state = self.ml.step(&mut w, ml_state, ml.code);
-            ll_state = self.ll.step(&mut w, ll_state, ll.code);
-            w.flush();
-            w.add(u64::from(s.ll - ll.base), u32::from(ll.bits));
-            w.add(u64::from(s.ml - 3 - ml.base), u32::from(ml.bits));
-            w.flush();
-            w.add(u64::from(s.of - (1 << of)), of);
+            let e = self.of.enc[(of as usize) << 5 | of_state as usize];
+            add(&mut acc, &mut n, e >> 16, (e >> 8) & 0xFF);
+            of_state = e & 0xFF;
+            let e = self.ml.enc[usize::from(ml.code) << 6 | ml_state as usize];
+            add(&mut acc, &mut n, e >> 16, (e >> 8) & 0xFF);
+            ml_state = e & 0xFF;
+            let e = self.ll.enc[usize::from(ll.code) << 6 | ll_state as usize];
+            add(&mut acc, &mut n, e >> 16, (e >> 8) & 0xFF);
+            ll_state = e & 0xFF;
+            flush(&mut acc, &mut n);
+            add(&mut acc, &mut n, s.ll - ll.base, u32::from(ll.bits));
+            add(&mut acc, &mut n, s.ml - 3 - ml.base, u32::from(ml.bits));
+            flush(&mut acc, &mut n);
+            add(&mut acc, &mut n, s.of - (1 << of), of);
         }
         // A decoder starts by reading the LL, OF, then ML initial states.
-        w.add(u64::from(ml_state), self.ml.log);
-        w.add(u64::from(of_state), self.of.log);
-        w.flush();
-        w.add(u64::from(ll_state), self.ll.log);
-        w.finish()
+        add(&mut acc, &mut n, ml_state, 6);
+        add(&mut acc, &mut n, of_state, 5);
+        flush(&mut acc, &mut n);
+        add(&mut acc, &mut n, ll_state, 6);
+        add(&mut acc, &mut n, 1, 1);
+        flush(&mut acc, &mut n);
+        pos + usize::from(n > 0)
     }
 }
