@@ -76,7 +76,7 @@ impl Matcher {
                 let cand = (e & 0xFFFF) as usize;
                 if e & 0xFFFF_0000 != gen || (read64(src, cand) ^ v) << (64 - 8 * MIN_MATCH) != 0 {
                     misses += 1;
-                    ip += 1 + (misses >> 4);
+                    ip += 1 + (misses >> 3);
                     continue;
                 }
                 misses = 0;
