@@ -4,6 +4,7 @@
 //! (`only`: part of a name, e.g. `frame`, to time just that one).
 
 #![expect(clippy::print_stdout, reason = "a bench prints its table")]
+#![expect(clippy::cast_precision_loss, reason = "frame counts far below 2^52")]
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -11,7 +12,10 @@ use std::time::Instant;
 use tcpinfo_zstd_frame::FrameEncoder;
 
 fn main() {
-    let frames: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(300_000);
+    let frames: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(300_000);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tcpinfo-core/tests/fixtures/mlab");
     let mut lines = Vec::new();
     let mut names: Vec<_> = std::fs::read_dir(&dir)
@@ -27,7 +31,10 @@ fn main() {
     for per in [1, 4] {
         let inputs: Vec<Vec<u8>> = lines.chunks(per).map(<[Vec<u8>]>::concat).collect();
         let avg_in = inputs.iter().map(Vec::len).sum::<usize>() / inputs.len();
-        println!("{per} line(s) per frame, {} inputs, {avg_in} B/frame in", inputs.len());
+        println!(
+            "{per} line(s) per frame, {} inputs, {avg_in} B/frame in",
+            inputs.len()
+        );
         let mut out = Vec::with_capacity(1 << 17);
         let mut enc = FrameEncoder::new();
         let mut l1 = zstd::bulk::Compressor::new(1).expect("level 1");
@@ -61,7 +68,10 @@ fn main() {
         }
         for (k, name) in names.iter().enumerate() {
             if best[k] < f64::MAX {
-                println!("  {name:20} {:6.2} µs/frame {:6} B/frame", best[k], bytes[k]);
+                println!(
+                    "  {name:20} {:6.2} µs/frame {:6} B/frame",
+                    best[k], bytes[k]
+                );
             }
         }
     }

@@ -13,16 +13,6 @@ pub(crate) struct BitWriter<'a> {
 }
 
 impl<'a> BitWriter<'a> {
-    /// A writer at the start of `buf`, which must hold the stream's bytes plus 8.
-    pub fn new(buf: &'a mut [u8]) -> Self {
-        Self {
-            buf,
-            pos: 0,
-            acc: 0,
-            n: 0,
-        }
-    }
-
     /// A writer continuing at `pos` with `n` pending bits `acc` (`n` at most 63).
     pub fn resume(buf: &'a mut [u8], pos: usize, acc: u64, n: u32) -> Self {
         Self { buf, pos, acc, n }
@@ -30,7 +20,7 @@ impl<'a> BitWriter<'a> {
 
     /// Appends the low `bits` bits of `v` (which has no higher bits set). The pending
     /// bits must stay at most 63: callers `flush` often enough.
-    #[inline(always)]
+    #[inline]
     pub fn add(&mut self, v: u64, bits: u32) {
         debug_assert!(bits == 64 || v >> bits == 0);
         debug_assert!(self.n + bits <= 63);
@@ -39,7 +29,7 @@ impl<'a> BitWriter<'a> {
     }
 
     /// Stores the whole pending bytes (leaving fewer than 8 bits pending).
-    #[inline(always)]
+    #[inline]
     pub fn flush(&mut self) {
         let k = (self.n >> 3) as usize;
         self.buf[self.pos..self.pos + 8].copy_from_slice(&self.acc.to_le_bytes());

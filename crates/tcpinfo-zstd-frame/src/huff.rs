@@ -23,13 +23,8 @@ fn code_lengths(counts: &[u32; 256]) -> [u32; 256] {
     let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
     let mut floor = 0u64;
     loop {
-        let lens = huffman_lengths(&counts.map(|c| {
-            if c == 0 {
-                0
-            } else {
-                u64::from(c).max(floor)
-            }
-        }));
+        let lens =
+            huffman_lengths(&counts.map(|c| if c == 0 { 0 } else { u64::from(c).max(floor) }));
         if lens.iter().all(|&l| l <= MAX_BITS) {
             return lens;
         }
@@ -98,7 +93,10 @@ impl HuffTable {
         // (4 bits each, high nibble first); byte N (the last with a code) gets the weight
         // that completes the code, so it is not written.
         let last = (0..256).rev().find(|&b| weight[b] > 0).unwrap_or(0);
-        assert!((1..=128).contains(&last), "the direct tree description covers bytes 0..=128");
+        assert!(
+            (1..=128).contains(&last),
+            "the direct tree description covers bytes 0..=128"
+        );
         let mut desc = vec![u8::try_from(127 + last).unwrap_or(u8::MAX)];
         for pair in weight[..last].chunks(2) {
             let hi = pair[0];
@@ -108,11 +106,15 @@ impl HuffTable {
         Self { codes, desc }
     }
 
-    /// Encodes `lits` as one Huffman stream into `buf` (which holds `lits.len() * 11 / 8
-    /// + 16` bytes), returning its length, or `None` when a literal has no code. The first
-    /// literal is what a decoder reads first, so the stream is written from the last back.
+    /// Encodes `lits` as one Huffman stream into `buf` (which holds at least
+    /// `lits.len() * 11 / 8 + 16` bytes), returning its length, or `None` when a literal
+    /// has no code. The first literal is what a decoder reads first, so the stream is
+    /// written from the last literal back.
     pub fn encode(&self, lits: &[u8], buf: &mut [u8]) -> Option<usize> {
-        assert!(buf.len() >= lits.len() * 11 / 8 + 16, "a Huffman stream buffer too small");
+        assert!(
+            buf.len() >= lits.len() * 11 / 8 + 16,
+            "a Huffman stream buffer too small"
+        );
         let codes = &self.codes;
         // The bit writer's state in locals: `acc` holds `n` (< 8 after a flush) bits.
         let (mut acc, mut n, mut pos, mut seen) = (0u64, 0u32, 0usize, 0u32);

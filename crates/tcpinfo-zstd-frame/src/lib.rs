@@ -11,18 +11,25 @@
 //! zstd's predefined FSE distributions with precomputed encoding tables.
 //!
 //! What a frame holds: the magic, a single-segment header with the content size, no
-//! checksum, no dictionary, and one last block: a compressed block (Huffman literals with
+//! dictionary, a content checksum (XXH64) if asked for, and one last block: a compressed block (Huffman literals with
 //! a tree description, one stream up to 1023 literals and four above; or raw literals when
 //! a literal has no code or Huffman would not be smaller; predefined-mode sequences from
 //! a greedy 4-byte hash match finder) or, when that is not smaller than the input, a raw
 //! block. Inputs up to [`MAX_INPUT`] bytes; larger ones get [`Error::TooLarge`] and
 //! belong to libzstd.
 
+#![expect(
+    clippy::cast_possible_truncation,
+    reason = "lengths are bounded by MAX_INPUT (16 bits), codes and states by the format's \
+              tables; the tests check every frame against libzstd"
+)]
+
 mod bits;
 mod counts;
 mod huff;
 mod matcher;
 mod seq;
+mod xxh64;
 
 use std::sync::OnceLock;
 
@@ -56,7 +63,10 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::TooLarge { len } => {
-                write!(f, "input of {len} bytes is above the small-frame encoder's {MAX_INPUT}")
+                write!(
+                    f,
+                    "input of {len} bytes is above the small-frame encoder's {MAX_INPUT}"
+                )
             }
         }
     }
@@ -85,6 +95,7 @@ pub struct FrameEncoder {
     lits: Vec<u8>,
     seqs: Vec<Seq>,
     tables: &'static Tables,
+    checksum: bool,
 }
 
 impl Default for FrameEncoder {
@@ -103,7 +114,15 @@ impl FrameEncoder {
             lits: Vec::new(),
             seqs: Vec::new(),
             tables: tables(),
+            checksum: false,
         }
+    }
+
+    /// The encoder with frames carrying a content checksum (`on`) or not (the default).
+    #[must_use]
+    pub fn with_checksum(mut self, on: bool) -> Self {
+        self.checksum = on;
+        self
     }
 
     /// Appends one complete zstd frame of `src` to `out`; returns the frame's length.
@@ -117,16 +136,21 @@ impl FrameEncoder {
         let start = out.len();
         out.extend_from_slice(&MAGIC);
         // Frame header descriptor: single segment, content size in 1 byte (flag 0) or in
-        // 2 bytes holding size - 256 (flag 1); no checksum, no dictionary.
+        // 2 bytes holding size - 256 (flag 1); a checksum or not; no dictionary.
+        let checksum_flag = if self.checksum { 0x04 } else { 0 };
         if src.len() < 256 {
-            out.extend_from_slice(&[0x20, src.len() as u8]);
+            out.extend_from_slice(&[0x20 | checksum_flag, src.len() as u8]);
         } else {
-            out.push(0x60);
+            out.push(0x60 | checksum_flag);
             out.extend_from_slice(&((src.len() - 256) as u16).to_le_bytes());
         }
         let block = out.len();
         out.extend_from_slice(&[0; 3]);
-        let body = if src.is_empty() { 0 } else { self.compressed_block(src, out) };
+        let body = if src.is_empty() {
+            0
+        } else {
+            self.compressed_block(src, out)
+        };
         if body > 0 && body < src.len() {
             // Last block, compressed.
             write_block_header(out, block, 1 | 2 << 1 | (body as u32) << 3);
@@ -134,6 +158,9 @@ impl FrameEncoder {
             out.truncate(block + 3);
             write_block_header(out, block, 1 | (src.len() as u32) << 3);
             out.extend_from_slice(src);
+        }
+        if self.checksum {
+            out.extend_from_slice(&(xxh64::xxh64(src) as u32).to_le_bytes());
         }
         Ok(out.len() - start)
     }
@@ -143,7 +170,11 @@ impl FrameEncoder {
     /// are generated (see the `literal_counts` test).
     #[doc(hidden)]
     pub fn count_literals(&mut self, src: &[u8], counts: &mut [u64; 256]) {
-        self.matcher.parse(&src[..src.len().min(MAX_INPUT)], &mut self.lits, &mut self.seqs);
+        self.matcher.parse(
+            &src[..src.len().min(MAX_INPUT)],
+            &mut self.lits,
+            &mut self.seqs,
+        );
         for &b in &self.lits {
             counts[usize::from(b)] += 1;
         }

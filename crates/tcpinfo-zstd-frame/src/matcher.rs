@@ -12,31 +12,31 @@ pub(crate) struct Matcher {
     generation: u32,
 }
 
-#[inline(always)]
+#[inline]
 fn read64(src: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(src[at..at + 8].try_into().unwrap_or_default())
 }
 
 /// The first `MIN_MATCH` bytes of a read, hashed.
-#[inline(always)]
+#[inline]
 fn hash(v: u64) -> usize {
     ((v << (64 - 8 * MIN_MATCH)).wrapping_mul(0x9E37_79B1_85EB_CA87) >> (64 - HASH_LOG)) as usize
 }
 
-/// Bytes `a` and `b` have in common from their start.
+/// Bytes `x` and `y` have in common from their start.
 #[inline]
-fn common(a: &[u8], b: &[u8]) -> usize {
-    let n = a.len().min(b.len());
+fn common(x: &[u8], y: &[u8]) -> usize {
+    let n = x.len().min(y.len());
     let mut i = 0;
     while i + 8 <= n {
-        let x = u64::from_le_bytes(a[i..i + 8].try_into().unwrap_or_default())
-            ^ u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+        let x = u64::from_le_bytes(x[i..i + 8].try_into().unwrap_or_default())
+            ^ u64::from_le_bytes(y[i..i + 8].try_into().unwrap_or_default());
         if x != 0 {
             return i + (x.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    while i < n && a[i] == b[i] {
+    while i < n && x[i] == y[i] {
         i += 1;
     }
     i
@@ -91,7 +91,11 @@ impl Matcher {
                 let offset = start - from;
                 let ll = start - anchor;
                 lits.extend_from_slice(&src[anchor..start]);
-                let of = if ll > 0 && offset == last_offset { 1 } else { offset + 3 };
+                let of = if ll > 0 && offset == last_offset {
+                    1
+                } else {
+                    offset + 3
+                };
                 last_offset = offset;
                 seqs.push(Seq {
                     ll: ll as u32,

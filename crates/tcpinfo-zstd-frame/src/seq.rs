@@ -12,12 +12,12 @@ pub(crate) struct Seq {
 }
 
 const LL_NORM: [i16; 36] = [
-    4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1,
-    1, -1, -1, -1, -1,
+    4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1,
+    -1, -1, -1, -1,
 ];
 const ML_NORM: [i16; 53] = [
-    1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1,
+    1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1,
 ];
 const OF_NORM: [i16; 29] = [
     1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1,
@@ -27,25 +27,28 @@ const LL_BASE: [u32; 20] = [
     16, 18, 20, 22, 24, 28, 32, 40, 48, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768,
     65536,
 ];
-const LL_BITS: [u32; 20] = [1, 1, 1, 1, 2, 2, 3, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+const LL_BITS: [u32; 20] = [
+    1, 1, 1, 1, 2, 2, 3, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+];
 /// Match length codes 32..=52 (codes 0..=31 are lengths 3..=34).
 const ML_BASE: [u32; 21] = [
     35, 37, 39, 41, 43, 47, 51, 59, 67, 83, 99, 131, 259, 515, 1027, 2051, 4099, 8195, 16387,
     32771, 65539,
 ];
-const ML_BITS: [u32; 21] = [1, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+const ML_BITS: [u32; 21] = [
+    1, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+];
 
 /// A code with its baseline and extra bits.
 #[derive(Clone, Copy, Default)]
 struct Code {
-    code: u8,
+    symbol: u8,
     bits: u8,
     base: u32,
 }
 
 /// The FSE encoding table of one predefined distribution.
 struct Fse {
-    log: u32,
     /// `[symbol << log | state]`: the decoder state X that yields the symbol and moves to
     /// `state`, as `X | bits << 8 | value << 16` (the `bits` bits `value` a decoder reads
     /// from X to reach `state`).
@@ -77,7 +80,10 @@ impl Fse {
             }
         }
         assert_eq!(pos, 0, "a distribution that does not fill its table");
-        let mut next: Vec<usize> = norm.iter().map(|&c| usize::from(c.unsigned_abs())).collect();
+        let mut next: Vec<usize> = norm
+            .iter()
+            .map(|&c| usize::from(c.unsigned_abs()))
+            .collect();
         let mut enc = vec![u32::MAX; norm.len() << log];
         let mut first = vec![0u32; norm.len()];
         for (x, &s) in symbol_at.iter().enumerate() {
@@ -90,8 +96,11 @@ impl Fse {
                 enc[(s << log) | to] = x as u32 | bits << 8 | ((to - base) as u32) << 16;
             }
         }
-        assert!(enc.iter().all(|&e| e != u32::MAX), "an incomplete encoding table");
-        Self { log, enc, first }
+        assert!(
+            enc.iter().all(|&e| e != u32::MAX),
+            "an incomplete encoding table"
+        );
+        Self { enc, first }
     }
 }
 
@@ -109,14 +118,14 @@ pub(crate) struct SeqTables {
 fn code_of(v: u32, direct: u32, base: &[u32], bits: &[u32]) -> Code {
     if v < direct {
         return Code {
-            code: v as u8,
+            symbol: v as u8,
             bits: 0,
             base: v,
         };
     }
     let i = base.iter().rposition(|&b| b <= v).unwrap_or(0);
     Code {
-        code: (direct as usize + i) as u8,
+        symbol: (direct as usize + i) as u8,
         bits: bits[i] as u8,
         base: base[i],
     }
@@ -131,7 +140,11 @@ impl SeqTables {
             ll_small: std::array::from_fn(|v| code_of(v as u32, 16, &LL_BASE, &LL_BITS)),
             ml_small: std::array::from_fn(|v| {
                 let c = code_of(v as u32 + 3, 35, &ML_BASE, &ML_BITS);
-                Code { base: c.base - 3, code: c.code.wrapping_sub(3), bits: c.bits }
+                Code {
+                    base: c.base - 3,
+                    symbol: c.symbol.wrapping_sub(3),
+                    bits: c.bits,
+                }
             }),
         }
     }
@@ -144,7 +157,7 @@ impl SeqTables {
         let hb = ll.ilog2();
         // 64 → code 25 with 6 bits, 128 → 26 with 7, …
         Code {
-            code: (hb + 19) as u8,
+            symbol: (hb + 19) as u8,
             bits: hb as u8,
             base: 1 << hb,
         }
@@ -159,7 +172,7 @@ impl SeqTables {
         let hb = mlb.ilog2();
         // 128 (a length of 131) → code 43 with 7 bits, 256 → 44 with 8, …
         Code {
-            code: (hb + 36) as u8,
+            symbol: (hb + 36) as u8,
             bits: hb as u8,
             base: 1 << hb,
         }
@@ -168,7 +181,10 @@ impl SeqTables {
     /// Writes the sequences' bit stream (not the count and modes) into `buf`, which holds
     /// `seqs.len() * 13 + 16` bytes; returns its length. `seqs` is not empty.
     pub fn encode(&self, seqs: &[Seq], buf: &mut [u8]) -> usize {
-        assert!(buf.len() >= seqs.len() * 13 + 16, "a sequences buffer too small");
+        assert!(
+            buf.len() >= seqs.len() * 13 + 16,
+            "a sequences buffer too small"
+        );
         // The bit writer's state in locals: `acc` holds `n` bits.
         let (mut acc, mut n, mut pos) = (0u64, 0u32, 0usize);
         let mut flush = |acc: &mut u64, n: &mut u32| {
@@ -183,9 +199,13 @@ impl SeqTables {
             *n += bits;
         };
         let (last, rest) = seqs.split_last().expect("at least one sequence");
-        let (ll, ml, of) = (self.ll_code(last.ll), self.ml_code(last.ml - 3), last.of.ilog2());
-        let mut ll_state = self.ll.first[usize::from(ll.code)];
-        let mut ml_state = self.ml.first[usize::from(ml.code)];
+        let (ll, ml, of) = (
+            self.ll_code(last.ll),
+            self.ml_code(last.ml - 3),
+            last.of.ilog2(),
+        );
+        let mut ll_state = self.ll.first[usize::from(ll.symbol)];
+        let mut ml_state = self.ml.first[usize::from(ml.symbol)];
         let mut of_state = self.of.first[of as usize];
         // A decoder reads a sequence's extra bits in the order OF, ML, LL: written in
         // reverse (the LL and ML ones, at most 32 bits, then the OF ones, at most 16).
@@ -200,10 +220,10 @@ impl SeqTables {
             let e = self.of.enc[(of as usize) << 5 | of_state as usize];
             add(&mut acc, &mut n, e >> 16, (e >> 8) & 0xFF);
             of_state = e & 0xFF;
-            let e = self.ml.enc[usize::from(ml.code) << 6 | ml_state as usize];
+            let e = self.ml.enc[usize::from(ml.symbol) << 6 | ml_state as usize];
             add(&mut acc, &mut n, e >> 16, (e >> 8) & 0xFF);
             ml_state = e & 0xFF;
-            let e = self.ll.enc[usize::from(ll.code) << 6 | ll_state as usize];
+            let e = self.ll.enc[usize::from(ll.symbol) << 6 | ll_state as usize];
             add(&mut acc, &mut n, e >> 16, (e >> 8) & 0xFF);
             ll_state = e & 0xFF;
             flush(&mut acc, &mut n);

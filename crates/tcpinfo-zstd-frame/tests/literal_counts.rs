@@ -23,18 +23,33 @@ fn literal_counts_match_the_fixtures() {
         }
     }
     let total: u64 = counts.iter().sum();
-    assert!(counts[128..].iter().all(|&c| c == 0), "fixture literals above 127");
+    assert!(
+        counts[128..].iter().all(|&c| c == 0),
+        "fixture literals above 127"
+    );
     let scaled: Vec<u64> = counts[..128]
         .iter()
-        .map(|&c| if c == 0 { 0 } else { (c * 60_000 / total).max(1) })
+        .map(|&c| {
+            if c == 0 {
+                0
+            } else {
+                (c * 60_000 / total).max(1)
+            }
+        })
         .collect();
     let mut text = String::from("pub(crate) const LITERAL_COUNTS: [u16; 128] = [\n");
     for row in scaled.chunks(16) {
         let row: Vec<String> = row.iter().map(u64::to_string).collect();
-        text.push_str(&format!("    {},\n", row.join(", ")));
+        text.push_str("    ");
+        text.push_str(&row.join(", "));
+        text.push_str(",\n");
     }
     text.push_str("];\n");
-    let file = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/counts.rs"))
-        .expect("counts.rs");
-    assert!(file.contains(&text), "src/counts.rs is stale; its table is now:\n{text}");
+    let file =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/counts.rs"))
+            .expect("counts.rs");
+    assert!(
+        file.contains(&text),
+        "src/counts.rs is stale; its table is now:\n{text}"
+    );
 }

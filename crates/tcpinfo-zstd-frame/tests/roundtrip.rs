@@ -34,18 +34,26 @@ fn roundtrip(enc: &mut FrameEncoder, src: &[u8]) -> Vec<u8> {
     let frame = out.split_off(1);
     let back = zstd::bulk::decompress(&frame, src.len() + 1)
         .unwrap_or_else(|e| panic!("libzstd rejects the frame of {} bytes: {e}", src.len()));
-    assert!(back == src, "frame of {} bytes decodes to other bytes", src.len());
+    assert!(
+        back == src,
+        "frame of {} bytes decodes to other bytes",
+        src.len()
+    );
     frame
 }
 
 /// Checks the `zstd` CLI tests and decodes the concatenated `frames` to `expect`.
 fn cli_check(frames: &[u8], expect: &[u8]) {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!("zstd-frame-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
     let path = dir.join(format!("{}.zst", NEXT.fetch_add(1, Ordering::Relaxed)));
     std::fs::write(&path, frames).expect("write");
-    let t = Command::new("zstd").arg("-tq").arg(&path).status().expect("zstd CLI");
+    let t = Command::new("zstd")
+        .arg("-tq")
+        .arg(&path)
+        .status()
+        .expect("zstd CLI");
     assert!(t.success(), "zstd -t fails on {}", path.display());
     let mut child = Command::new("zstd")
         .arg("-dc")
@@ -66,7 +74,7 @@ fn cli_check(frames: &[u8], expect: &[u8]) {
 #[test]
 fn fixture_lines_one_per_frame() {
     let lines = fixture_lines();
-    let mut enc = FrameEncoder::new();
+    let mut enc = FrameEncoder::new().with_checksum(true);
     let (mut all_frames, mut all) = (Vec::new(), Vec::new());
     let (mut in_bytes, mut out_bytes) = (0, 0);
     for line in &lines {
@@ -79,7 +87,10 @@ fn fixture_lines_one_per_frame() {
     cli_check(&all_frames, &all);
     // Compresses: well below the raw input (the target is libzstd level -1's size or less,
     // measured by the bench example).
-    assert!(out_bytes * 10 < in_bytes * 8, "{out_bytes} B from {in_bytes} B");
+    assert!(
+        out_bytes * 10 < in_bytes * 8,
+        "{out_bytes} B from {in_bytes} B"
+    );
 }
 
 #[test]
@@ -110,13 +121,19 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        usize::try_from(self.next() % n as u64).unwrap_or(0)
     }
 }
 
 #[test]
 fn edge_cases() {
-    let mut enc = FrameEncoder::new();
+    for checksum in [false, true] {
+        edge_cases_with(checksum);
+    }
+}
+
+fn edge_cases_with(checksum: bool) {
+    let mut enc = FrameEncoder::new().with_checksum(checksum);
     let mut cases: Vec<Vec<u8>> = vec![
         Vec::new(),
         b"a".to_vec(),
@@ -126,10 +143,16 @@ fn edge_cases() {
         b"abcde".to_vec(),
         b"aaaaa".to_vec(),
     ];
-    for len in [2, 3, 4, 5, 8, 31, 32, 33, 255, 256, 257, 1023, 1024, 1025, 4096, 65535] {
+    for len in [
+        2, 3, 4, 5, 8, 31, 32, 33, 255, 256, 257, 1023, 1024, 1025, 4096, 65535,
+    ] {
         cases.push(vec![b'A'; len]);
         cases.push(vec![0; len]);
-        cases.push((0..len).map(|i| (i % 251) as u8).collect());
+        cases.push(
+            (0..len)
+                .map(|i| u8::try_from(i % 251).unwrap_or(0))
+                .collect(),
+        );
         cases.push((0..len).map(|i| b"ABCDEFGHabcdefgh+/"[i % 18]).collect());
     }
     let line = &fixture_lines()[5];
@@ -159,7 +182,8 @@ fn edge_cases() {
 fn random_inputs() {
     let lines = fixture_lines();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let mut enc = FrameEncoder::new();
+    let mut enc = FrameEncoder::new().with_checksum(true);
+    let mut plain = FrameEncoder::new();
     let (mut frames, mut all) = (Vec::new(), Vec::new());
     for round in 0..3000 {
         let len = match round % 4 {
@@ -169,14 +193,14 @@ fn random_inputs() {
         };
         let src: Vec<u8> = match round % 5 {
             // Random bytes.
-            0 => (0..len).map(|_| rng.next() as u8).collect(),
+            0 => (0..len).map(|_| rng.next().to_le_bytes()[0]).collect(),
             // Bytes from a small alphabet (long matches, short offsets).
             1 => (0..len).map(|_| b"AB/="[rng.below(4)]).collect(),
             // Printable ASCII with runs.
             2 => {
                 let mut v = Vec::with_capacity(len);
                 while v.len() < len {
-                    let b = 0x20 + rng.below(95) as u8;
+                    let b = 0x20 + u8::try_from(rng.below(95)).unwrap_or(0);
                     let run = 1 + rng.below(12);
                     v.extend(std::iter::repeat_n(b, run));
                 }
@@ -195,13 +219,17 @@ fn random_inputs() {
                 for _ in 0..rng.below(4) {
                     if !v.is_empty() {
                         let i = rng.below(v.len());
-                        v[i] = rng.next() as u8;
+                        v[i] = rng.next().to_le_bytes()[0];
                     }
                 }
                 v
             }
         };
-        let f = roundtrip(&mut enc, &src);
+        let f = if round % 2 == 0 {
+            roundtrip(&mut enc, &src)
+        } else {
+            roundtrip(&mut plain, &src)
+        };
         if round % 10 == 0 {
             frames.extend_from_slice(&f);
             all.extend_from_slice(&src);
@@ -221,7 +249,22 @@ fn generation_counter_wraps() {
         let src = if i % 2 == 0 { &line[..] } else { &line[10..] };
         enc.compress(src, &mut out).expect("compress");
         if i % 997 == 0 || (65_530..65_540).contains(&i) {
-            assert_eq!(zstd::bulk::decompress(&out, src.len()).expect("decode"), src);
+            assert_eq!(
+                zstd::bulk::decompress(&out, src.len()).expect("decode"),
+                src
+            );
         }
     }
+}
+
+#[test]
+fn a_damaged_frame_fails_its_checksum() {
+    let line = &fixture_lines()[7];
+    let mut enc = FrameEncoder::new().with_checksum(true);
+    let mut frame = Vec::new();
+    enc.compress(line, &mut frame).expect("compress");
+    // The last byte of the checksum: libzstd decodes the content and then rejects it.
+    let at = frame.len() - 1;
+    frame[at] ^= 0x40;
+    assert!(zstd::bulk::decompress(&frame, line.len()).is_err());
 }
