@@ -103,6 +103,12 @@ impl HuffTable {
             let lo = pair.get(1).copied().unwrap_or(0);
             desc.push(u8::try_from((hi << 4) | lo).unwrap_or(0));
         }
+        // The FSE-compressed form when it is shorter.
+        if let Some(fse) = crate::weights::compressed(&weight[..last]) {
+            if fse.len() < desc.len() {
+                desc = fse;
+            }
+        }
         Self { codes, desc }
     }
 
@@ -148,5 +154,20 @@ impl HuffTable {
         let mut w = BitWriter::resume(buf, pos, acc, n);
         w.flush();
         Some(w.finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HuffTable;
+
+    #[test]
+    fn the_literal_table_has_the_compressed_description() {
+        let t = HuffTable::new(&crate::counts::literal_counts());
+        // FSE-compressed weights (header byte under 128), well below the direct form's
+        // 64 bytes; every frame of the roundtrip tests checks libzstd reads it.
+        assert!(t.desc[0] < 128, "direct form chosen");
+        assert_eq!(usize::from(t.desc[0]) + 1, t.desc.len());
+        assert!(t.desc.len() < 60, "{} bytes", t.desc.len());
     }
 }

@@ -29,6 +29,7 @@ mod counts;
 mod huff;
 mod matcher;
 mod seq;
+mod weights;
 mod xxh64;
 
 use std::sync::OnceLock;

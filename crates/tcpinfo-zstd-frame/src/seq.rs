@@ -48,17 +48,17 @@ struct Code {
 }
 
 /// The FSE encoding table of one predefined distribution.
-struct Fse {
+pub(crate) struct Fse {
     /// `[symbol << log | state]`: the decoder state X that yields the symbol and moves to
     /// `state`, as `X | bits << 8 | value << 16` (the `bits` bits `value` a decoder reads
     /// from X to reach `state`).
-    enc: Vec<u32>,
+    pub enc: Vec<u32>,
     /// Per symbol: a state that yields it (the last sequence's start).
-    first: Vec<u32>,
+    pub first: Vec<u32>,
 }
 
 impl Fse {
-    fn new(norm: &[i16], log: u32) -> Self {
+    pub fn new(norm: &[i16], log: u32) -> Self {
         let size = 1usize << log;
         let mut symbol_at = vec![0usize; size];
         let mut high = size - 1;
@@ -97,7 +97,8 @@ impl Fse {
             }
         }
         assert!(
-            enc.iter().all(|&e| e != u32::MAX),
+            norm.iter().enumerate().all(|(s, &c)| c == 0
+                || enc[s << log..(s + 1) << log].iter().all(|&e| e != u32::MAX)),
             "an incomplete encoding table"
         );
         Self { enc, first }
