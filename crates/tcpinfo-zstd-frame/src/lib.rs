@@ -7,16 +7,18 @@
 //! a line at level 1; a persistent compressor per file costs too much memory at 20k open
 //! files. This encoder does that work once: its literal Huffman table is built at startup
 //! from constant byte counts of M-Lab ArchivalRecord lines (base64, digits, JSON), its
-//! tree description serialized once and copied into each frame, and the sequences use
+//! tree description (FSE-compressed weights, 54 bytes) serialized once and copied into
+//! each frame, and the sequences use
 //! zstd's predefined FSE distributions with precomputed encoding tables.
 //!
 //! What a frame holds: the magic, a single-segment header with the content size, no
-//! dictionary, a content checksum (XXH64) if asked for, and one last block: a compressed block (Huffman literals with
-//! a tree description, one stream up to 1023 literals and four above; or raw literals when
-//! a literal has no code or Huffman would not be smaller; predefined-mode sequences from
-//! a greedy 4-byte hash match finder) or, when that is not smaller than the input, a raw
-//! block. Inputs up to [`MAX_INPUT`] bytes; larger ones get [`Error::TooLarge`] and
-//! belong to libzstd.
+//! dictionary, a content checksum (XXH64) if asked for, and one last block: a compressed
+//! block (Huffman literals with the tree description, one stream up to 1023 literals and
+//! four above; or raw literals when a literal has no code, a byte never seen in the
+//! fixture lines' literals, or Huffman would not be smaller; then predefined-mode
+//! sequences from a greedy 5-byte hash match finder) or, when that is not smaller than
+//! the input, a raw block. Inputs up to [`MAX_INPUT`] bytes; larger ones get
+//! [`Error::TooLarge`] and belong to libzstd.
 
 #![expect(
     clippy::cast_possible_truncation,

@@ -97,8 +97,10 @@ impl Fse {
             }
         }
         assert!(
-            norm.iter().enumerate().all(|(s, &c)| c == 0
-                || enc[s << log..(s + 1) << log].iter().all(|&e| e != u32::MAX)),
+            norm.iter()
+                .enumerate()
+                .all(|(s, &c)| c == 0
+                    || enc[s << log..(s + 1) << log].iter().all(|&e| e != u32::MAX)),
             "an incomplete encoding table"
         );
         Self { enc, first }

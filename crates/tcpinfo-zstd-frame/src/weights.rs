@@ -22,19 +22,27 @@ pub(crate) fn compressed(weights: &[u32]) -> Option<Vec<u8>> {
         counts[w as usize] += 1;
     }
     // Normalize to 64: every present weight at least 1, the rounding given to the largest.
-    let size = 1usize << LOG;
+    let size: usize = 1 << LOG;
     let mut norm: Vec<i16> = counts
         .iter()
-        .map(|&c| if c == 0 { 0 } else { ((c * size + n / 2) / n).max(1) as i16 })
+        .map(|&c| {
+            let share = if c == 0 {
+                0
+            } else {
+                ((c * size + n / 2) / n).max(1)
+            };
+            i16::try_from(share).unwrap_or(i16::MAX)
+        })
         .collect();
-    let sum: i16 = norm.iter().sum();
+    let sum: i32 = norm.iter().map(|&c| i32::from(c)).sum();
     let big = (0..norm.len()).max_by_key(|&i| norm[i])?;
-    norm[big] += size as i16 - sum;
+    let top = i32::from(norm[big]) + (1 << LOG) - sum;
     // A count above half the table would give a state that reads no bits, and the
     // decoder finds the stream's end by reading past it.
-    if norm[big] < 1 || norm[big] as usize > size / 2 {
+    if !(1..=(1 << (LOG - 1))).contains(&top) {
         return None;
     }
+    norm[big] = i16::try_from(top).ok()?;
     let mut out = vec![0u8];
     write_ncount(&norm, &mut out);
     let fse = Fse::new(&norm, LOG);
@@ -88,7 +96,11 @@ impl BackBits {
     fn finish(mut self, out: &mut Vec<u8>) {
         self.bits.push(true);
         for byte in self.bits.chunks(8) {
-            out.push(byte.iter().rev().fold(0u8, |acc, &b| acc << 1 | u8::from(b)));
+            out.push(
+                byte.iter()
+                    .rev()
+                    .fold(0u8, |acc, &b| acc << 1 | u8::from(b)),
+            );
         }
     }
 }
@@ -123,7 +135,10 @@ fn write_ncount(norm: &[i16], out: &mut Vec<u8>) {
         if value >= threshold {
             value += max;
         }
-        bits.add(value as u64, if value < max { nb - 1 } else { nb });
+        bits.add(
+            u64::try_from(value).unwrap_or(0),
+            if value < max { nb - 1 } else { nb },
+        );
         previous_zero = value == 1;
         while remaining < threshold {
             nb -= 1;
