@@ -14,8 +14,7 @@ use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use zstd::bulk::Compressor;
-
+use crate::frame::FrameCompressor;
 use crate::path::{file_path, MAX_SEQUENCE};
 
 /// Pending bytes of one file that trigger a flush before the interval ends.
@@ -142,7 +141,7 @@ impl ArchiveFile {
     /// exist) and the lines stay pending. Errors name the operation (`create`, `write`).
     pub fn flush(
         &mut self,
-        cctx: &mut Compressor<'_>,
+        cctx: &mut FrameCompressor,
         scratch: &mut Vec<u8>,
     ) -> Result<Flushed, (&'static str, io::Error)> {
         if self.pending.is_empty() {
@@ -154,9 +153,7 @@ impl ArchiveFile {
         }
         // Created first: taking the next free name may renumber the pending header.
         self.create().map_err(|e| ("create", e))?;
-        scratch.clear();
-        scratch.reserve(zstd::zstd_safe::compress_bound(self.pending.len()));
-        cctx.compress_to_buffer(&self.pending, scratch)
+        cctx.compress(&self.pending, scratch)
             .map_err(|e| ("compress", e))?;
         let good_len = self.good_len;
         let file = self.create().map_err(|e| ("create", e))?;

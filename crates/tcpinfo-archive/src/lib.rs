@@ -16,6 +16,7 @@ mod anonymize;
 mod config;
 mod error;
 mod file;
+mod frame;
 mod key;
 mod path;
 mod queue;

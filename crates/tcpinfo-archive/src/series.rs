@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rustc_hash::FxHashSet;
-use zstd::bulk::Compressor;
 
 use crate::error::ErrorCause;
 #[cfg(test)]
 use crate::file::write_header;
 use crate::file::ArchiveFile;
+use crate::frame::FrameCompressor;
 use crate::path::{civil_date, date_dir, date_of_rfc3339, file_path, MAX_SEQUENCE};
 use crate::stats::{Counters, Events};
 
@@ -45,7 +45,7 @@ impl Conn {
 /// Writes a file's pending lines as one frame and counts it; on failure counts the
 /// error and leaves the lines pending.
 pub(crate) fn flush_file(
-    cctx: &mut Compressor<'static>,
+    cctx: &mut FrameCompressor,
     scratch: &mut Vec<u8>,
     counters: &Counters,
     events: &Events,

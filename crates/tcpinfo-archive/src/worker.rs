@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use tcpinfo_core::{RecordIter, RecordKind, FLAG_HAS_RECORD};
-use zstd::bulk::Compressor;
 
 use crate::anonymize::Anonymizer;
 use crate::config::WriterConfig;
 use crate::error::ErrorCause;
 use crate::file::{ArchiveFile, FLUSH_AT_BYTES};
+use crate::frame::FrameCompressor;
 use crate::key::{ConnKey, Tags};
 use crate::path::{connection_of_uuid, date_of_rfc3339, uuid_in};
 use crate::queue::{Msg, Queue};
@@ -61,7 +61,7 @@ pub(crate) struct Worker {
     /// Inode of each directory holding open files, as of the last tick: a directory gone
     /// or replaced since makes its files checked for deletion (`reopen_unlinked`).
     dir_inodes: FxHashMap<PathBuf, u64>,
-    cctx: Compressor<'static>,
+    cctx: FrameCompressor,
     scratch: Vec<u8>,
     line_buf: Vec<u8>,
     keys: Vec<ConnKey>,
@@ -87,8 +87,7 @@ impl Worker {
         counters: Arc<Counters>,
         events: Arc<Events>,
     ) -> io::Result<Self> {
-        let mut cctx = Compressor::new(cfg.level)?;
-        cctx.include_checksum(true)?;
+        let cctx = FrameCompressor::new(cfg.level)?;
         Ok(Self {
             output: cfg.output_dir.clone(),
             prefix: cfg.uuid_prefix.clone(),
