@@ -477,7 +477,11 @@ mod tests {
                     if at + 3 < len {
                         b[at + 3] = other;
                     }
-                    assert_eq!(string_end(&b), memchr::memchr2(b'"', b'\\', &b), "{len} {at}");
+                    assert_eq!(
+                        string_end(&b),
+                        memchr::memchr2(b'"', b'\\', &b),
+                        "{len} {at}"
+                    );
                     b.fill(b'A');
                 }
             }

@@ -213,7 +213,12 @@ mod tests {
                 let (mut short, mut simd) = (vec![9], vec![9]);
                 let a = super::decode_short(&mut short, &text);
                 let b = super::decode_simd(&mut simd, &text);
-                assert_eq!((a, &short), (b, &simd), "{}", String::from_utf8_lossy(&text));
+                assert_eq!(
+                    (a, &short),
+                    (b, &simd),
+                    "{}",
+                    String::from_utf8_lossy(&text)
+                );
             }
         }
         // Longer strings around the switch-over, valid and with one bad byte.

@@ -268,7 +268,11 @@ fn base64_spellings_and_bad_base64() {
         let d = decode_one("bad.jsonl", &bad, true);
         assert_eq!((d.records.len(), d.errors.len()), (0, 1), "{what}");
         assert_eq!(d.errors[0].kind, ErrorKind::Record);
-        assert!(d.errors[0].message.contains(what), "{}", d.errors[0].message);
+        assert!(
+            d.errors[0].message.contains(what),
+            "{}",
+            d.errors[0].message
+        );
     }
     let five = s.replacen("\"AA==\"", "\"AAAAA\"", 1);
     let d = decode_one("five.jsonl", five.as_bytes(), true);
