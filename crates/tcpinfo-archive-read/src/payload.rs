@@ -37,6 +37,7 @@ const DECODE_TABLE: [u8; 256] = {
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut t = [0xFF; 256];
     let mut i = 0;
+    #[expect(clippy::cast_possible_truncation, reason = "i < 64")]
     while i < 64 {
         t[alphabet[i] as usize] = i as u8;
         i += 1;
@@ -81,11 +82,11 @@ fn decode_short(out: &mut Vec<u8>, text: &[u8]) -> Option<usize> {
     };
     match extra.len() {
         2 => {
-            bad |= if d[1] & 0x0F == 0 { 0 } else { 0xFF };
+            bad |= if d[1].trailing_zeros() >= 4 { 0 } else { 0xFF };
             out.push(d[0] << 2 | d[1] >> 4);
         }
         3 => {
-            bad |= if d[2] & 0x03 == 0 { 0 } else { 0xFF };
+            bad |= if d[2].trailing_zeros() >= 2 { 0 } else { 0xFF };
             out.extend_from_slice(&[d[0] << 2 | d[1] >> 4, d[1] << 4 | d[2] >> 2]);
         }
         _ => {}
@@ -204,11 +205,11 @@ mod tests {
         let chars = b"AQBg/w=!";
         let mut text = Vec::new();
         for len in 0..=6u32 {
-            for mut k in 0..(chars.len() as u64).pow(len) {
+            for mut k in 0..chars.len().pow(len) {
                 text.clear();
                 for _ in 0..len {
-                    text.push(chars[(k % chars.len() as u64) as usize]);
-                    k /= chars.len() as u64;
+                    text.push(chars[k % chars.len()]);
+                    k /= chars.len();
                 }
                 let (mut short, mut simd) = (vec![9], vec![9]);
                 let a = super::decode_short(&mut short, &text);
@@ -224,7 +225,7 @@ mod tests {
         // Longer strings around the switch-over, valid and with one bad byte.
         let engine = base64::engine::general_purpose::STANDARD;
         for len in 0..40usize {
-            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11).to_le_bytes()[0]).collect();
             let text = engine.encode(&bytes).into_bytes();
             for bad_at in [None, Some(0), Some(text.len() / 2)] {
                 let mut t = text.clone();

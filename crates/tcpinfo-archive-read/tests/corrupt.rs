@@ -248,7 +248,7 @@ fn base64_spellings_and_bad_base64() {
         head.replace('/', "\\/"),
         tail.replace('A', "\\u0041").replace("==\"", "\"")
     )
-    .replace(",", " ,\t")
+    .replace(',', " ,\t")
     .replace("\":", "\" : ");
     let d = decode_one("b.jsonl", respelled.as_bytes(), true);
     assert!(d.errors.is_empty(), "{:?}", d.errors);

@@ -28,7 +28,7 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 /// Errors listed per batch (more are only counted), by default.
 pub const DEFAULT_MAX_ERRORS_PER_BATCH: usize = 64;
 /// Decompressed bytes produced per step: 256 KiB.
-const TEXT_CHUNK: usize = 128 << 10;
+const TEXT_CHUNK: usize = 256 << 10;
 /// `TCPDIAG_GETSOCK`, the legacy dump's reply type.
 const TCPDIAG_GETSOCK: u16 = 18;
 /// zstd frame magic, little-endian `0xFD2FB528`.
