@@ -3,7 +3,7 @@
  * the same {@link Connection} type as `watch()` yields), plus each record's `Timestamp` and
  * source (file and header metadata). Layout: docs/internals/archive/design.md.
  */
-import { Batch, type Connection, type RecordMetadata } from '../api/batch.js'
+import { Batch, Connection, type RecordMetadata } from '../api/batch.js'
 import type { Buffer } from 'node:buffer'
 
 import type { NativeArchiveBatch } from '../native.js'
@@ -62,6 +62,14 @@ export class ArchiveBatch extends Batch {
   /** The archived records, in file order. */
   get records(): readonly Connection[] {
     return this.connections
+  }
+
+  /**
+   * @internal A new {@link Connection} for record `i`, not kept by the batch (unlike
+   * {@link connections}): `for await` over a reader makes one per record, and it dies young.
+   */
+  connectionAt(i: number): Connection {
+    return new Connection(this, i, this.#view)
   }
 
   /** @internal */

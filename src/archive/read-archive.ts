@@ -158,24 +158,35 @@ export class ArchiveReader implements AsyncIterable<Connection> {
   }
 
   /**
-   * The records, one by one, in file order. A plain iterator over each batch's array rather
-   * than an async generator with `yield*`: one promise per record instead of a chain of them.
+   * The records, one by one, in file order. A plain iterator over each batch rather than an
+   * async generator with `yield*`: one promise per record instead of a chain of them, and
+   * not an `async` function either (a resolved promise is made directly). Each record's
+   * `Connection` is made when it is reached and not kept by its batch, so it dies young:
+   * framing a batch's 8,192 up front kept them alive across the scavenges of the batch and
+   * promoted them, for the major GC to collect (docs/BENCHMARKS.md, session 6).
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<Connection> {
     const batches = this.batches()
-    let current: readonly Connection[] = []
+    let batch: ArchiveBatch | undefined
+    let size = 0
     let i = 0
+    const nextBatch = async (): Promise<IteratorResult<Connection>> => {
+      for (;;) {
+        const r = await batches.next()
+        if (r.done) return { done: true, value: undefined }
+        batch = r.value
+        size = batch.size
+        i = 0
+        if (i < size) return { done: false, value: batch.connectionAt(i++) }
+      }
+    }
     const it: AsyncIterableIterator<Connection> = {
-      async next(): Promise<IteratorResult<Connection>> {
-        while (i >= current.length) {
-          const r = await batches.next()
-          if (r.done) return { done: true, value: undefined }
-          current = r.value.connections
-          i = 0
-        }
-        return { done: false, value: current[i++] as Connection }
+      next(): Promise<IteratorResult<Connection>> {
+        if (i < size) return Promise.resolve({ done: false, value: (batch as ArchiveBatch).connectionAt(i++) })
+        return nextBatch()
       },
       async return(): Promise<IteratorResult<Connection>> {
+        size = 0
         await batches.return()
         return { done: true, value: undefined }
       },

@@ -20,6 +20,87 @@ pub type PayloadError = &'static str;
 /// characters, several per record) but decoding was a third of the reader's time with a
 /// scalar table decoder.
 pub fn decode_base64(out: &mut Vec<u8>, text: &[u8]) -> Option<usize> {
+    if text.len() <= SHORT_BASE64 {
+        return decode_short(out, text);
+    }
+    decode_simd(out, text)
+}
+
+/// Strings up to this long are decoded by [`decode_short`]: most of a record's strings
+/// (5 of its 8 in M-Lab's busy NDT archive: 4..24 characters), where `base64-simd` spends
+/// more in dispatch, length checks and its own scalar tail than in decoding (perf, session
+/// 6 in docs/BENCHMARKS.md).
+const SHORT_BASE64: usize = 32;
+
+/// For each byte: its 6-bit value in the standard alphabet, or 0xFF.
+const DECODE_TABLE: [u8; 256] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut t = [0xFF; 256];
+    let mut i = 0;
+    #[expect(clippy::cast_possible_truncation, reason = "i < 64")]
+    while i < 64 {
+        t[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// [`decode_base64`] for short strings, scalar and inline, accepting exactly what
+/// `base64-simd` accepts: up to two `=` when the length is a multiple of 4, none
+/// otherwise; the unused low bits of the last character zero.
+fn decode_short(out: &mut Vec<u8>, text: &[u8]) -> Option<usize> {
+    let len = text.len();
+    let pad = match text {
+        [.., b'=', b'='] if len % 4 == 0 => 2,
+        [.., b'='] if len % 4 == 0 => 1,
+        _ => 0,
+    };
+    let body = &text[..len - pad];
+    let quads = body.chunks_exact(4);
+    let extra = quads.remainder();
+    if extra.len() == 1 {
+        return None;
+    }
+    let start = out.len();
+    out.reserve(body.len() / 4 * 3 + 2);
+    let mut bad = 0u8;
+    for q in quads {
+        let v = q.iter().fold(0u32, |acc, &c| {
+            let d = DECODE_TABLE[usize::from(c)];
+            bad |= d;
+            acc << 6 | u32::from(d)
+        });
+        out.extend_from_slice(&v.to_be_bytes()[1..]);
+    }
+    let d: [u8; 3] = {
+        let mut d = [0u8; 3];
+        for (x, &c) in d.iter_mut().zip(extra) {
+            *x = DECODE_TABLE[usize::from(c)];
+            bad |= *x;
+        }
+        d
+    };
+    match extra.len() {
+        2 => {
+            bad |= if d[1].trailing_zeros() >= 4 { 0 } else { 0xFF };
+            out.push(d[0] << 2 | d[1] >> 4);
+        }
+        3 => {
+            bad |= if d[2].trailing_zeros() >= 2 { 0 } else { 0xFF };
+            out.extend_from_slice(&[d[0] << 2 | d[1] >> 4, d[1] << 4 | d[2] >> 2]);
+        }
+        _ => {}
+    }
+    // A byte outside the alphabet decodes to 0xFF: all six value bits are below 0x40.
+    if bad & 0x80 != 0 {
+        out.truncate(start);
+        return None;
+    }
+    Some(out.len() - start)
+}
+
+/// [`decode_base64`] for long strings.
+fn decode_simd(out: &mut Vec<u8>, text: &[u8]) -> Option<usize> {
     let engine = if text.len() % 4 == 0 {
         &base64_simd::STANDARD
     } else {
@@ -113,6 +194,49 @@ mod tests {
             let mut out = vec![1, 2];
             assert_eq!(decode_base64(&mut out, bad.as_bytes()), None, "{bad}");
             assert_eq!(out, [1, 2]);
+        }
+    }
+
+    /// The short-string decoder accepts, rejects and decodes exactly as `base64-simd`
+    /// (which decodes the long ones): every string of up to 6 characters over an alphabet
+    /// with padding, a character outside the alphabet and values with low bits set.
+    #[test]
+    fn short_strings_decode_as_base64_simd_does() {
+        let chars = b"AQBg/w=!";
+        let mut text = Vec::new();
+        for len in 0..=6u32 {
+            for mut k in 0..chars.len().pow(len) {
+                text.clear();
+                for _ in 0..len {
+                    text.push(chars[k % chars.len()]);
+                    k /= chars.len();
+                }
+                let (mut short, mut simd) = (vec![9], vec![9]);
+                let a = super::decode_short(&mut short, &text);
+                let b = super::decode_simd(&mut simd, &text);
+                assert_eq!(
+                    (a, &short),
+                    (b, &simd),
+                    "{}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
+        }
+        // Longer strings around the switch-over, valid and with one bad byte.
+        let engine = base64::engine::general_purpose::STANDARD;
+        for len in 0..40usize {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11).to_le_bytes()[0]).collect();
+            let text = engine.encode(&bytes).into_bytes();
+            for bad_at in [None, Some(0), Some(text.len() / 2)] {
+                let mut t = text.clone();
+                if let Some(i) = bad_at.filter(|&i| i < t.len()) {
+                    t[i] = b'-';
+                }
+                let (mut short, mut simd) = (Vec::new(), Vec::new());
+                let a = super::decode_short(&mut short, &t);
+                let b = super::decode_simd(&mut simd, &t);
+                assert_eq!((a, &short), (b, &simd), "{}", String::from_utf8_lossy(&t));
+            }
         }
     }
 }

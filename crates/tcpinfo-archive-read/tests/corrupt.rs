@@ -224,3 +224,57 @@ fn garbage_fuzz_never_panics() {
         }
     }
 }
+
+/// Base64 written differently in the JSON (escaped characters, no padding, whitespace around
+/// values) decodes to the same payload, and bad base64 in a short or long string of
+/// `RawIDM` or `Attributes` is the same clear error, whichever decoder (inline for short
+/// strings, SIMD for long ones) met it.
+#[test]
+fn base64_spellings_and_bad_base64() {
+    let name = "ndt-7hhhv_1559749627_0000000000062D84.00000.jsonl.zst";
+    let text = zstd::decode_all(&read_fixture(name)[..]).expect("zstd");
+    let line = text
+        .split(|c| *c == b'\n')
+        .find(|l| l.windows(8).any(|w| w == b"RawIDM\":"))
+        .expect("a record line")
+        .to_vec();
+    let original = decode_one("a.jsonl", &line, true);
+    assert_eq!(original.records.len(), 1);
+    let s = String::from_utf8(line.clone()).expect("utf8");
+    // Every '/' escaped, every 'A' after the first 200 bytes as \u0041, padding dropped.
+    let (head, tail) = s.split_at(200);
+    let respelled = format!(
+        "{}{}",
+        head.replace('/', "\\/"),
+        tail.replace('A', "\\u0041").replace("==\"", "\"")
+    )
+    .replace(',', " ,\t")
+    .replace("\":", "\" : ");
+    let d = decode_one("b.jsonl", respelled.as_bytes(), true);
+    assert!(d.errors.is_empty(), "{:?}", d.errors);
+    assert_eq!(d.records[0].payload, original.records[0].payload);
+    // Bad base64: a character outside the alphabet in RawIDM (96 characters), in a long
+    // attribute (tcp_info) and in a short one ("AA==" → "A!=="), and a 5-character one.
+    let raw_idm = s.find("\"RawIDM\":\"").expect("RawIDM") + 20;
+    let long_attr = s.find("\"AQAAAA").expect("tcp_info attribute") + 100;
+    let short_attr = s.rfind("\"AA==\"").expect("short attribute") + 2;
+    for (at, what) in [
+        (raw_idm, "RawIDM: invalid base64"),
+        (long_attr, "Attributes: invalid base64"),
+        (short_attr, "Attributes: invalid base64"),
+    ] {
+        let mut bad = line.clone();
+        bad[at] = b'!';
+        let d = decode_one("bad.jsonl", &bad, true);
+        assert_eq!((d.records.len(), d.errors.len()), (0, 1), "{what}");
+        assert_eq!(d.errors[0].kind, ErrorKind::Record);
+        assert!(
+            d.errors[0].message.contains(what),
+            "{}",
+            d.errors[0].message
+        );
+    }
+    let five = s.replacen("\"AA==\"", "\"AAAAA\"", 1);
+    let d = decode_one("five.jsonl", five.as_bytes(), true);
+    assert!(d.errors[0].message.contains("Attributes: invalid base64"));
+}
