@@ -54,8 +54,18 @@ appender.file.layout.type=PatternLayout
 appender.file.layout.pattern=%d %p %c: %m%n
 PROPS
   local java_opts=(-Xms128m -Xmx512m -Dkafka.logs.dir="$dir" -Dlog4j2.configurationFile="$dir/log4j2.properties")
-  java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format -t "$(python3 -c 'import uuid,base64; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" -c "$dir/server.properties" --standalone >"$dir/format.log" 2>&1 \
-    || java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format -t "$(python3 -c 'import uuid,base64; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" -c "$dir/server.properties" >>"$dir/format.log" 2>&1 \
+  # A cluster id is 16 random bytes in URL-safe base64, which starts with '-' one time in 64:
+  # the tool's argument parser then takes it for an option (a test run failed so). Drawn until
+  # it does not.
+  local cluster_id
+  cluster_id="$(python3 -c 'import uuid,base64
+while True:
+    i = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not i.startswith("-"):
+        print(i)
+        break')"
+  java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" --standalone >"$dir/format.log" 2>&1 \
+    || java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >>"$dir/format.log" 2>&1 \
     || { echo "kafka.sh: storage format failed:" >&2; cat "$dir/format.log" >&2; exit 1; }
   launch "$dir" "$port"
 }
