@@ -119,15 +119,16 @@ async function main() {
     if (opts.release) batch.release()
     // A large poll comes in parts sharing its seq; only the last part carries the poll's
     // stats (dump time, sockets, completeness). Parts add their records; the poll counts once.
+    const addRecords = () => {
+      t.records += records
+      t.opened += opened
+      t.changed += changed
+      t.closed += closed
+      t.lineBytes += lineBytes
+      t.framedBytes += batch.byteLength
+    }
     if (batch.more) {
-      if (started !== undefined) {
-        t.records += records
-        t.opened += opened
-        t.changed += changed
-        t.closed += closed
-        t.lineBytes += lineBytes
-        t.framedBytes += batch.byteLength
-      }
+      if (started !== undefined) addRecords()
       continue
     }
     n++
@@ -148,12 +149,7 @@ async function main() {
     seen += batch.socketsSeen
     tracked = batch.stats.tracked
     trackerBytes = batch.stats.trackerBytes ?? null
-    t.records += records
-    t.opened += opened
-    t.changed += changed
-    t.closed += closed
-    t.lineBytes += lineBytes
-    t.framedBytes += batch.byteLength
+    addRecords()
     t.recvCalls += batch.stats.recvCalls
     t.bytes += batch.stats.bytes
     t.destroyEvents += batch.stats.destroyEvents

@@ -6,8 +6,12 @@
 #![expect(clippy::print_stdout, reason = "a bench prints its table")]
 #![expect(clippy::cast_precision_loss, reason = "frame counts far below 2^52")]
 
-use std::path::PathBuf;
 use std::time::Instant;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::fixture_lines;
 
 use tcpinfo_zstd_frame::FrameEncoder;
 
@@ -16,18 +20,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(300_000);
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tcpinfo-core/tests/fixtures/mlab");
-    let mut lines = Vec::new();
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .expect("fixture dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.to_string_lossy().ends_with(".jsonl.zst"))
-        .collect();
-    names.sort();
-    for p in names {
-        let data = zstd::decode_all(std::fs::File::open(&p).expect("open")).expect("decode");
-        lines.extend(data.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec));
-    }
+    let lines = fixture_lines();
     for per in [1, 4] {
         let inputs: Vec<Vec<u8>> = lines.chunks(per).map(<[Vec<u8>]>::concat).collect();
         let avg_in = inputs.iter().map(Vec::len).sum::<usize>() / inputs.len();

@@ -157,13 +157,8 @@ impl SeqTables {
         if ll < 64 {
             return self.ll_small[ll as usize];
         }
-        let hb = ll.ilog2();
         // 64 → code 25 with 6 bits, 128 → 26 with 7, …
-        Code {
-            symbol: (hb + 19) as u8,
-            bits: hb as u8,
-            base: 1 << hb,
-        }
+        power_of_two_code(ll, 19)
     }
 
     /// Code of a match length given as `ml - 3`.
@@ -172,13 +167,8 @@ impl SeqTables {
         if mlb < 128 {
             return self.ml_small[mlb as usize];
         }
-        let hb = mlb.ilog2();
         // 128 (a length of 131) → code 43 with 7 bits, 256 → 44 with 8, …
-        Code {
-            symbol: (hb + 36) as u8,
-            bits: hb as u8,
-            base: 1 << hb,
-        }
+        power_of_two_code(mlb, 36)
     }
 
     /// Writes the sequences' bit stream (not the count and modes) into `buf`, which holds
@@ -243,5 +233,17 @@ impl SeqTables {
         add(&mut acc, &mut n, 1, 1);
         flush(&mut acc, &mut n);
         pos + usize::from(n > 0)
+    }
+}
+
+/// The code of a length past the table of small ones: its power of two picks the symbol
+/// (`log2 + symbol_offset`), and the bits below that power are the extra bits.
+#[inline]
+fn power_of_two_code(v: u32, symbol_offset: u32) -> Code {
+    let hb = v.ilog2();
+    Code {
+        symbol: (hb + symbol_offset) as u8,
+        bits: hb as u8,
+        base: 1 << hb,
     }
 }

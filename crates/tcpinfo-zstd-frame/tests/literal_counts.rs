@@ -1,26 +1,19 @@
 //! The constant literal counts (src/counts.rs) are those of the fixture lines' literals
 //! with the current match finder; on a mismatch this prints the table to paste.
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::fixture_lines;
 use tcpinfo_zstd_frame::FrameEncoder;
 
 #[test]
 fn literal_counts_match_the_fixtures() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tcpinfo-core/tests/fixtures/mlab");
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .expect("fixture dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.to_string_lossy().ends_with(".jsonl.zst"))
-        .collect();
-    names.sort();
     let mut enc = FrameEncoder::new();
     let mut counts = [0u64; 256];
-    for p in names {
-        let data = zstd::decode_all(std::fs::File::open(&p).expect("open")).expect("decode");
-        for line in data.split_inclusive(|&b| b == b'\n') {
-            enc.count_literals(line, &mut counts);
-        }
+    for line in fixture_lines() {
+        enc.count_literals(&line, &mut counts);
     }
     let total: u64 = counts.iter().sum();
     assert!(

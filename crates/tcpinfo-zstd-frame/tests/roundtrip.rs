@@ -3,28 +3,13 @@
 //! frame, and random, adversarial and edge-case inputs.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tcpinfo_zstd_frame::{Error, FrameEncoder, MAX_INPUT};
+mod common;
 
-fn fixture_lines() -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tcpinfo-core/tests/fixtures/mlab");
-    let mut lines = Vec::new();
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .expect("fixture dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.to_string_lossy().ends_with(".jsonl.zst"))
-        .collect();
-    names.sort();
-    assert!(names.len() >= 4, "fixtures in {}", dir.display());
-    for p in names {
-        let data = zstd::decode_all(std::fs::File::open(&p).expect("open")).expect("decode");
-        lines.extend(data.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec));
-    }
-    lines
-}
+use common::fixture_lines;
+use tcpinfo_zstd_frame::{Error, FrameEncoder, MAX_INPUT};
 
 /// Encodes `src` as one frame and checks libzstd decodes it to `src`; returns the frame.
 fn roundtrip(enc: &mut FrameEncoder, src: &[u8]) -> Vec<u8> {
