@@ -567,8 +567,8 @@ fn discard_pending(pending_total: &mut usize, counters: &Counters, file: &mut Ar
 
 /// Gives the heap's free memory back to the kernel. Files come and go by the thousand
 /// (each with its path, buffers and map entry), and glibc keeps what they freed resident
-/// in its arenas: at 100k connections the collector's RSS after its first poll fell from
-/// 92–102 MB to 75–77 MB with it.
+/// in its arenas: in the 100k-connection benchmark the collector's RSS at the end of the
+/// run fell from 92–102 MB to 75–77 MB with it (docs/BENCHMARKS.md, session 6).
 fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks and madvises glibc's own free lists.
