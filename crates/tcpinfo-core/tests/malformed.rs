@@ -78,8 +78,8 @@ fn exercise_payload(payload: &[u8], fp: &Fingerprinter) {
         let decoded = decode_connection(payload, layout);
         assert_eq!(decoded.is_ok(), parse_diag(payload).is_ok());
     }
+    assert_eq!(fp.fingerprint(payload).is_ok(), parse_diag(payload).is_ok());
     if let Ok((msg, attrs)) = parse_diag(payload) {
-        fp.fingerprint(&msg, &attrs);
         let mut line = Vec::new();
         write_record_line(&mut line, GO_ZERO_TIME, &msg, &attrs);
         assert_eq!(line.last(), Some(&b'\n'));

@@ -4,7 +4,6 @@
 //! `include/uapi/linux/inet_diag.h` (types 1–22 as of Linux 7.2-pre). Payloads stay
 //! borrowed; unknown types are kept like known ones, so nothing the kernel sent is lost.
 
-use super::read_u16;
 use crate::error::{Error, Result};
 
 /// `struct rtattr` / `struct nlattr` header length.
@@ -66,6 +65,46 @@ const ABSENT: Span = Span {
     len: 0,
 };
 
+/// Walks the `rtattr` list of `data` from byte `start`, yielding `(type, offset of the
+/// header, payload)` in the kernel's order, then one error and nothing more if an
+/// attribute's length is shorter than its header or runs past the end. Fewer than 4
+/// trailing bytes can only be alignment padding; they end the walk. The one walker of
+/// [`Attrs::parse`], the change fingerprint and the check of filtered-out replies, so
+/// that all three accept and reject exactly the same bytes.
+pub fn walk(data: &[u8], start: usize) -> AttrWalk<'_> {
+    AttrWalk { data, off: start }
+}
+
+/// The iterator of [`walk`]: a struct with an inlined `next` (as a `from_fn` closure it
+/// stayed an out-of-line call per attribute, 2.7% of a poll's samples at 100k sockets).
+#[derive(Debug, Clone)]
+pub struct AttrWalk<'a> {
+    data: &'a [u8],
+    off: usize,
+}
+
+impl<'a> Iterator for AttrWalk<'a> {
+    type Item = Result<(u16, usize, &'a [u8])>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let (data, off) = (self.data, self.off);
+        let header = data.get(off..off + RTA_HDR_LEN)?;
+        let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
+        let ty = u16::from_ne_bytes([header[2], header[3]]) & NLA_TYPE_MASK;
+        match data.get(off + RTA_HDR_LEN..off + len) {
+            Some(payload) if len >= RTA_HDR_LEN => {
+                self.off = off + ((len + 3) & !3);
+                Some(Ok((ty, off, payload)))
+            }
+            _ => {
+                self.off = data.len();
+                Some(Err(Error::malformed("rtattr length out of bounds", off)))
+            }
+        }
+    }
+}
+
 /// The attributes of one message, indexed by type. 4 bytes per slot, no copies.
 #[derive(Debug, Clone, Copy)]
 pub struct Attrs<'a> {
@@ -88,29 +127,24 @@ impl<'a> Attrs<'a> {
             max_type: None,
             dropped: 0,
         };
-        let mut off = start;
-        while off + RTA_HDR_LEN <= data.len() {
-            let len = usize::from(read_u16(data, off).unwrap_or_default());
-            let ty = read_u16(data, off + 2).unwrap_or_default() & NLA_TYPE_MASK;
-            if len < RTA_HDR_LEN || off + len > data.len() {
-                return Err(Error::malformed("rtattr length out of bounds", off));
-            }
+        for attr in walk(data, start) {
+            let (ty, off, payload) = attr?;
             let slot = usize::from(ty);
-            if slot < MAX_ATTR_SLOTS && u16::try_from(off + len).is_ok() {
+            let end = off + RTA_HDR_LEN + payload.len();
+            if slot < MAX_ATTR_SLOTS && u16::try_from(end).is_ok() {
                 #[expect(
                     clippy::cast_possible_truncation,
                     reason = "bounded by the check above"
                 )]
                 let span = Span {
                     start: (off + RTA_HDR_LEN) as u16,
-                    len: (len - RTA_HDR_LEN) as u16,
+                    len: payload.len() as u16,
                 };
                 attrs.spans[slot] = span;
                 attrs.max_type = Some(attrs.max_type.map_or(ty, |m| m.max(ty)));
             } else {
                 attrs.dropped = attrs.dropped.saturating_add(1);
             }
-            off += (len + 3) & !3;
         }
         // Fewer than 4 trailing bytes can only be alignment padding; they are ignored.
         Ok(attrs)

@@ -7,8 +7,8 @@ use crate::diff::fingerprint::Fingerprinter;
 use crate::diff::tracker::{Observation, Owner, Tracker, Vanished};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::parse::attrs::INET_DIAG_INFO;
-use crate::parse::diag_msg::parse_diag;
+use crate::parse::attrs::{walk, Attrs, INET_DIAG_INFO};
+use crate::parse::diag_msg::{InetDiagMsg, INET_DIAG_MSG_LEN};
 use crate::poll::config::PollerConfig;
 
 /// `TCP_FIN_WAIT2` and `TCP_TIME_WAIT`: the states a timewait minisocket is dumped with.
@@ -64,22 +64,26 @@ impl Ingest {
         line_nanos: i64,
         batch: &mut PollBatch,
     ) -> Result<()> {
-        let (msg, attrs) = parse_diag(payload)?;
+        let msg = InetDiagMsg::new(payload)?;
         if !self.filter.accepts(&msg) {
-            return Ok(());
+            // Checked all the same: a malformed reply is an error whether or not it is kept.
+            return walk(payload, INET_DIAG_MSG_LEN).try_for_each(|a| a.map(drop));
         }
+        // The fingerprint checks the attributes; they are indexed only for a record.
+        let fp = self.fingerprinter.fingerprint(payload)?;
         batch.sockets_seen += 1;
         // A timewait minisocket keeps the cookie of the full socket it replaced. Once that
         // socket's destroy event has closed the connection, the minisocket must not open it
         // a second time under the same UUID (tests/live_kernel.rs, half_closed_...).
         if self.skip_untracked_timewait
             && matches!(msg.state(), TCP_FIN_WAIT2 | TCP_TIME_WAIT)
-            && attrs.get(INET_DIAG_INFO).is_none()
+            && Attrs::parse(payload, INET_DIAG_MSG_LEN)?
+                .get(INET_DIAG_INFO)
+                .is_none()
             && !self.tracker.contains(msg.cookie())
         {
             return Ok(());
         }
-        let fp = self.fingerprinter.fingerprint(&msg, &attrs);
         let owner = Owner {
             uid: msg.uid(),
             inode: msg.inode(),
@@ -89,6 +93,7 @@ impl Ingest {
             Observation::Changed => RecordKind::Changed,
             Observation::Unchanged => return Ok(()),
         };
+        let attrs = Attrs::parse(payload, INET_DIAG_MSG_LEN)?;
         batch.push_record(kind, 0, line_nanos, payload, msg, &attrs);
         self.accounting.on_record(kind, 0, &msg, &attrs, batch);
         Ok(())
