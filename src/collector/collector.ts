@@ -40,6 +40,13 @@ import type { Sink, SinkCounters } from '../sinks/sink.js'
 const MAX_ROTATE_CHECK_MS = 1000
 /** How long a stop may take to finish the files, ms (the process must be gone within 2 s). */
 export const STOP_DEADLINE_MS = 1500
+/**
+ * How long the end of a `--reps` run may take to finish the files, ms. Nobody is waiting
+ * for the process to go, so every queued record is written: on this project's ext4 test
+ * machine creating 2,000 files right after 2,000 were deleted takes 2–2.5 s (the inode
+ * allocator's `recently_deleted` scan), and a 1.5 s deadline dropped a whole run's records.
+ */
+export const END_OF_RUN_DEADLINE_MS = 120_000
 /** Log lines of one cause at most this often, ms. */
 const LOG_EVERY_MS = 60_000
 /** Overrunning polls warn past this fraction of all polls, once there are at least LONG_POLLS_WARN_MIN. */
@@ -294,7 +301,7 @@ export class Collector {
     const others = this.sinks.filter((s) => !s.lossless)
     const closing = Promise.allSettled([...others.map((s) => s.close(STOP_DEADLINE_MS / 3)), this.#metricsServer?.close()])
     try {
-      await this.#writer.close(STOP_DEADLINE_MS)
+      await this.#writer.close(this.#abort.signal.aborted ? STOP_DEADLINE_MS : END_OF_RUN_DEADLINE_MS)
     } finally {
       this.#logWriterErrors()
       await closing
