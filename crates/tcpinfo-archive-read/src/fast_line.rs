@@ -46,8 +46,9 @@ mod avx2 {
     use std::arch::x86_64::{
         __m256i, _mm256_add_epi8, _mm256_and_si256, _mm256_cmpeq_epi8, _mm256_loadu_si256,
         _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_movemask_epi8,
-        _mm256_permutevar8x32_epi32, _mm256_set1_epi32, _mm256_set1_epi8, _mm256_setr_epi32,
-        _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_srli_epi32, _mm256_storeu_si256,
+        _mm256_permutevar8x32_epi32, _mm256_set1_epi32, _mm256_set1_epi8, _mm256_set_epi64x,
+        _mm256_setr_epi32, _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_srli_epi32,
+        _mm256_storeu_si256,
     };
 
     use tcpinfo_core::parse::attrs::RTA_HDR_LEN;
@@ -111,22 +112,37 @@ mod avx2 {
     /// unused bits); `None` for anything else, escapes included.
     #[target_feature(enable = "avx2")]
     pub(super) fn string(line: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize> {
+        let rest = line.len().checked_sub(at)?;
+        // Each step stores 32 bytes, of which the next step keeps 24 (8 quads): room for
+        // the bytes of the string's longest run of quads plus one store.
+        out.reserve(rest / 4 * 3 + 32);
+        let base = out.len();
+        let mut n = 0;
         let valid = loop {
-            let (bytes, valid) = match line.get(at..at + 32) {
-                Some(c) => chunk(c.try_into().ok()?),
+            let (packed, valid) = match line.get(at..at + 32) {
+                // SAFETY: reads the 32 bytes of `c`.
+                Some(c) => chunk(unsafe { _mm256_loadu_si256(c.as_ptr().cast()) }),
                 None => {
-                    let rest = line.get(at..)?;
                     let mut buf = [0u8; 32];
-                    buf[..rest.len()].copy_from_slice(rest);
-                    chunk(&buf)
+                    buf[..line.len() - at].copy_from_slice(&line[at..]);
+                    // SAFETY: reads the 32 bytes of `buf`.
+                    chunk(unsafe { _mm256_loadu_si256(buf.as_ptr().cast()) })
                 }
             };
-            out.extend_from_slice(&bytes[..valid / 4 * 3]);
-            at += valid;
+            // SAFETY: `n` is 24 per 32 characters taken from `rest`, so `n + 32` is within
+            // the capacity reserved above; the 32 bytes are written, not read.
+            unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(base + n).cast(), packed) };
             if valid < 32 {
+                n += valid / 4 * 3;
+                at += valid;
                 break valid;
             }
+            // Constant steps: the next load does not wait for this step's mask.
+            n += 24;
+            at += 32;
         };
+        // SAFETY: the first `n` bytes after `base` were written by the stores above.
+        unsafe { out.set_len(base + n) };
         // The last 0..3 characters, then the padding and the closing quote.
         let extra = &line[at - valid % 4..at];
         let pad = match line.get(at) {
@@ -150,60 +166,52 @@ mod avx2 {
         Some(at + pad + 1)
     }
 
-    /// 16 bytes repeated in both lanes.
+    /// Decodes 32 base64 characters: the 24 bytes of their 8 quads in the low 24 bytes
+    /// (bytes of quads at or after a character outside the alphabet are garbage), and the
+    /// number of characters before the first one outside the alphabet (32 when none).
+    /// W. Muła and D. Lemire, "Faster Base64 Encoding and Decoding Using AVX2 Instructions"
+    /// (ACM TOW 2018): the alphabet check by nibble lookups, the value by a per-range
+    /// offset, the packing by multiply-adds.
     #[target_feature(enable = "avx2")]
-    fn lanes(b: [u8; 16]) -> __m256i {
-        let mut w = [0u8; 32];
-        w[..16].copy_from_slice(&b);
-        w[16..].copy_from_slice(&b);
-        // SAFETY: reads the 32 bytes of `w`.
-        unsafe { _mm256_loadu_si256(w.as_ptr().cast()) }
-    }
-
-    /// Decodes 32 base64 characters: the 24 bytes of their 8 quads (bytes of quads at or
-    /// after a character outside the alphabet are garbage), and the number of characters
-    /// before the first one outside the alphabet (32 when none). W. Muła and D. Lemire,
-    /// "Faster Base64 Encoding and Decoding Using AVX2 Instructions" (ACM TOW 2018): the
-    /// alphabet check by nibble lookups, the value by a per-range offset, the packing by
-    /// multiply-adds.
-    #[target_feature(enable = "avx2")]
-    fn chunk(input: &[u8; 32]) -> ([u8; 32], usize) {
-        // SAFETY: reads the 32 bytes of `input`.
-        let v = unsafe { _mm256_loadu_si256(input.as_ptr().cast()) };
+    #[inline]
+    #[expect(clippy::cast_possible_wrap, reason = "byte constants as i8 lanes")]
+    fn chunk(v: __m256i) -> (__m256i, usize) {
         let hi = _mm256_and_si256(_mm256_srli_epi32(v, 4), _mm256_set1_epi8(0x0F));
         let lo = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
         // A character is outside the alphabet when the bit sets of its low and high nibble
         // meet (bytes >= 0x80 have high nibbles 8..15, whose set meets every low one).
-        let lo_bits = lanes([
-            0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x13, 0x1A, 0x1B, 0x1B,
-            0x1B, 0x1A,
-        ]);
-        let hi_bits = lanes([
-            0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10,
-            0x10, 0x10,
-        ]);
+        let lo_bits = lanes(
+            0x1A1B_1B1B_1A13_1111,
+            0x1111_1111_1111_1115,
+        );
+        let hi_bits = lanes(0x1010_1010_1010_1010, 0x0804_0804_0201_1010);
         let bad = _mm256_and_si256(
             _mm256_shuffle_epi8(lo_bits, lo),
             _mm256_shuffle_epi8(hi_bits, hi),
         );
         #[expect(clippy::cast_sign_loss, reason = "a 32-bit lane mask")]
         let good = _mm256_movemask_epi8(_mm256_cmpeq_epi8(bad, _mm256_setzero_si256())) as u32;
-        // Value = character + offset by high nibble ('/' has its own: index 1 = 2 - 1).
-        let offsets = lanes([0, 16, 19, 4, 191, 191, 185, 185, 0, 0, 0, 0, 0, 0, 0, 0]);
+        // Value = character + offset by high nibble ('/' has its own: index 1 = 2 - 1):
+        // 0, 16, 19, 4, -65, -65, -71, -71.
+        let offsets = lanes(0, 0xB9B9_BFBF_0413_1000_u64 as i64);
         let slash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x2F));
         let values = _mm256_add_epi8(v, _mm256_shuffle_epi8(offsets, _mm256_add_epi8(slash, hi)));
         // 4 x 6 bits -> 24 bits per 32-bit lane, then the 3 bytes of each in order.
         let pairs = _mm256_maddubs_epi16(values, _mm256_set1_epi32(0x0140_0140));
         let quads = _mm256_madd_epi16(pairs, _mm256_set1_epi32(0x0001_1000));
-        let order = lanes([2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, 0x80, 0x80, 0x80, 0x80]);
+        let order = lanes(0x8080_8080_0C0D_0E08_u64 as i64, 0x090A_0405_0600_0102);
         let packed = _mm256_permutevar8x32_epi32(
             _mm256_shuffle_epi8(quads, order),
             _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 7, 7),
         );
-        let mut out = [0u8; 32];
-        // SAFETY: writes the 32 bytes of `out`.
-        unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), packed) };
-        (out, (!good).trailing_zeros() as usize)
+        (packed, (!good).trailing_zeros() as usize)
+    }
+
+    /// The 16 bytes `lo` (bytes 0..8, little-endian) and `hi` (8..16) in both lanes.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn lanes(hi: i64, lo: i64) -> __m256i {
+        _mm256_set_epi64x(hi, lo, hi, lo)
     }
 }
 
