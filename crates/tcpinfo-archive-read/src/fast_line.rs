@@ -45,10 +45,9 @@ pub(crate) fn record_line(line: &[u8], out: &mut Vec<u8>, days: &mut DayCache) -
 mod avx2 {
     use std::arch::x86_64::{
         __m256i, _mm256_add_epi8, _mm256_and_si256, _mm256_cmpeq_epi8, _mm256_loadu_si256,
-        _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_movemask_epi8,
-        _mm256_permutevar8x32_epi32, _mm256_set1_epi32, _mm256_set1_epi8, _mm256_set_epi64x,
-        _mm256_setr_epi32, _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_srli_epi32,
-        _mm256_storeu_si256,
+        _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_movemask_epi8, _mm256_permutevar8x32_epi32,
+        _mm256_set1_epi32, _mm256_set1_epi8, _mm256_set_epi64x, _mm256_setr_epi32,
+        _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_srli_epi32, _mm256_storeu_si256,
     };
 
     use tcpinfo_core::parse::attrs::RTA_HDR_LEN;
@@ -65,7 +64,7 @@ mod avx2 {
         let stamp = parse_rfc3339_cached(&line[at..at + q], days)?;
         at = expect(line, at + q + 1, br#","RawIDM":""#)?;
         let idm = out.len();
-        at = string(line, at, out)?;
+        at = string(line, at, out, None)?;
         if out.len() - idm != INET_DIAG_MSG_LEN {
             return None;
         }
@@ -76,14 +75,7 @@ mod avx2 {
             let mut ty = 0usize;
             loop {
                 if line.get(at) == Some(&b'"') {
-                    let ty = u16::try_from(ty).ok()?;
-                    let hdr = out.len();
-                    out.extend_from_slice(&[0; RTA_HDR_LEN]);
-                    at = string(line, at + 1, out)?;
-                    let len = u16::try_from(out.len() - hdr).ok()?;
-                    out[hdr..hdr + 2].copy_from_slice(&len.to_ne_bytes());
-                    out[hdr + 2..hdr + 4].copy_from_slice(&ty.to_ne_bytes());
-                    out.resize(out.len().next_multiple_of(4), 0);
+                    at = string(line, at + 1, out, Some(u16::try_from(ty).ok()?))?;
                 } else {
                     at = expect(line, at, b"null")?;
                 }
@@ -109,15 +101,24 @@ mod avx2 {
     /// Decodes the base64 string whose first character is `line[at]` onto `out` and returns
     /// the position after its closing quote. Accepts exactly what
     /// [`crate::payload::decode_base64`] accepts (padding only to a multiple of 4, zero
-    /// unused bits); `None` for anything else, escapes included.
+    /// unused bits); `None` (and `out` unchanged) for anything else, escapes included.
+    /// With `ty`, the string is attribute `ty`: its rtattr header (length, type) goes
+    /// before it and zeros pad it to 4 bytes, as [`crate::payload::append_payload`] does.
     #[target_feature(enable = "avx2")]
-    pub(super) fn string(line: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize> {
+    pub(super) fn string(
+        line: &[u8],
+        mut at: usize,
+        out: &mut Vec<u8>,
+        ty: Option<u16>,
+    ) -> Option<usize> {
         let rest = line.len().checked_sub(at)?;
-        // Each step stores 32 bytes, of which the next step keeps 24 (8 quads): room for
-        // the bytes of the string's longest run of quads plus one store.
-        out.reserve(rest / 4 * 3 + 32);
+        // Room for the header, the bytes of the string's longest run of whole 32-character
+        // steps (24 each), one more 32-byte store (of which up to 21 bytes are kept), and
+        // the last 0..2 bytes with zeros up to 8: every write below stays within it.
+        out.reserve(rest / 4 * 3 + 40);
         let base = out.len();
-        let mut n = 0;
+        let dst = out.as_mut_ptr();
+        let mut n = if ty.is_some() { RTA_HDR_LEN } else { 0 };
         let valid = loop {
             let (packed, valid) = match line.get(at..at + 32) {
                 // SAFETY: reads the 32 bytes of `c`.
@@ -129,9 +130,9 @@ mod avx2 {
                     chunk(unsafe { _mm256_loadu_si256(buf.as_ptr().cast()) })
                 }
             };
-            // SAFETY: `n` is 24 per 32 characters taken from `rest`, so `n + 32` is within
-            // the capacity reserved above; the 32 bytes are written, not read.
-            unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(base + n).cast(), packed) };
+            // SAFETY: within the room reserved above (`n` grows by 24 per 32 characters
+            // of `rest`); written, not read.
+            unsafe { _mm256_storeu_si256(dst.add(base + n).cast(), packed) };
             if valid < 32 {
                 n += valid / 4 * 3;
                 at += valid;
@@ -141,8 +142,6 @@ mod avx2 {
             n += 24;
             at += 32;
         };
-        // SAFETY: the first `n` bytes after `base` were written by the stores above.
-        unsafe { out.set_len(base + n) };
         // The last 0..3 characters, then the padding and the closing quote.
         let extra = &line[at - valid % 4..at];
         let pad = match line.get(at) {
@@ -155,13 +154,28 @@ mod avx2 {
             return None;
         }
         let d = |i: usize| DECODE_TABLE[usize::from(extra[i])];
-        match extra.len() {
-            0 => {}
-            2 if d(1) & 0x0F == 0 => out.push(d(0) << 2 | d(1) >> 4),
-            3 if d(2) & 0x03 == 0 => {
-                out.extend_from_slice(&[d(0) << 2 | d(1) >> 4, d(1) << 4 | d(2) >> 2]);
-            }
+        let (tail, len) = match extra.len() {
+            0 => ([0; 2], 0),
+            2 if d(1) & 0x0F == 0 => ([d(0) << 2 | d(1) >> 4, 0], 1),
+            3 if d(2) & 0x03 == 0 => ([d(0) << 2 | d(1) >> 4, d(1) << 4 | d(2) >> 2], 2),
             _ => return None,
+        };
+        // SAFETY: within the reserved room; `[base, base + n)` is written, so the new
+        // length covers written bytes only.
+        unsafe {
+            dst.add(base + n)
+                .cast::<[u8; 8]>()
+                .write_unaligned([tail[0], tail[1], 0, 0, 0, 0, 0, 0]);
+            n += len;
+            if let Some(ty) = ty {
+                let l = u16::try_from(n).ok()?.to_ne_bytes();
+                let t = ty.to_ne_bytes();
+                dst.add(base)
+                    .cast::<[u8; 4]>()
+                    .write_unaligned([l[0], l[1], t[0], t[1]]);
+                n = n.next_multiple_of(4);
+            }
+            out.set_len(base + n);
         }
         Some(at + pad + 1)
     }
@@ -180,10 +194,7 @@ mod avx2 {
         let lo = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
         // A character is outside the alphabet when the bit sets of its low and high nibble
         // meet (bytes >= 0x80 have high nibbles 8..15, whose set meets every low one).
-        let lo_bits = lanes(
-            0x1A1B_1B1B_1A13_1111,
-            0x1111_1111_1111_1115,
-        );
+        let lo_bits = lanes(0x1A1B_1B1B_1A13_1111, 0x1111_1111_1111_1115);
         let hi_bits = lanes(0x1010_1010_1010_1010, 0x0804_0804_0201_1010);
         let bad = _mm256_and_si256(
             _mm256_shuffle_epi8(lo_bits, lo),

@@ -66,8 +66,8 @@ fn check(line: &[u8], days: &mut DayCache) -> bool {
 
 /// The data lines of every JSONL fixture (what its frames hold, an unfinished one cut).
 fn fixture_lines() -> Vec<Vec<u8>> {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tcpinfo-core/tests/fixtures/mlab");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tcpinfo-core/tests/fixtures/mlab");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .expect("fixtures")
         .map(|e| e.expect("entry").path())
@@ -115,7 +115,9 @@ fn changed_and_cut_lines_agree_with_the_general_path() {
     for line in lines.iter().step_by(97).take(12) {
         for at in 0..line.len() {
             assert!(!check(&line[..at], &mut days) || at == line.len());
-            for c in [b'"', b'\\', b'=', b'A', b'/', b'+', b'!', b' ', b'n', b',', b']', 0x80] {
+            for c in [
+                b'"', b'\\', b'=', b'A', b'/', b'+', b'!', b' ', b'n', b',', b']', 0x80,
+            ] {
                 let mut l = line.clone();
                 l[at] = c;
                 accepted_changes += usize::from(check(&l, &mut days));
@@ -133,8 +135,9 @@ fn changed_and_cut_lines_agree_with_the_general_path() {
 /// A line whose one attribute is `text` (quotes included in `text`).
 fn line_with(text: &[u8]) -> Vec<u8> {
     let idm = base64::engine::general_purpose::STANDARD.encode([7u8; 72]);
-    let mut l = format!(r#"{{"Timestamp":"2019-07-01T00:00:12.092Z","RawIDM":"{idm}","Attributes":[null,"#)
-        .into_bytes();
+    let mut l =
+        format!(r#"{{"Timestamp":"2019-07-01T00:00:12.092Z","RawIDM":"{idm}","Attributes":[null,"#)
+            .into_bytes();
     l.extend_from_slice(text);
     l.extend_from_slice(b"]}");
     l
@@ -163,7 +166,12 @@ fn short_strings_agree_with_the_general_path() {
             accepted += usize::from(ok);
             // Without escapes, what the general path takes the fast one takes too.
             if have_fast() && !text.contains(&b'\\') {
-                assert_eq!(ok, general(&line).is_some(), "{}", String::from_utf8_lossy(&text));
+                assert_eq!(
+                    ok,
+                    general(&line).is_some(),
+                    "{}",
+                    String::from_utf8_lossy(&text)
+                );
             }
         }
     }
@@ -189,7 +197,10 @@ fn long_strings_and_every_byte_agree_with_the_general_path() {
                 x.to_le_bytes()[0]
             })
             .collect();
-        for text in [engine.encode(&bytes), engine.encode(&bytes).replace('=', "")] {
+        for text in [
+            engine.encode(&bytes),
+            engine.encode(&bytes).replace('=', ""),
+        ] {
             let quoted = format!("\"{text}\"").into_bytes();
             let ok = check(&line_with(&quoted), &mut days);
             assert_eq!(ok, have_fast(), "{text}");
