@@ -120,15 +120,14 @@ mod avx2 {
         let dst = out.as_mut_ptr();
         let mut n = if ty.is_some() { RTA_HDR_LEN } else { 0 };
         let valid = loop {
-            let (packed, valid) = match line.get(at..at + 32) {
+            let (packed, valid) = if let Some(c) = line.get(at..at + 32) {
                 // SAFETY: reads the 32 bytes of `c`.
-                Some(c) => chunk(unsafe { _mm256_loadu_si256(c.as_ptr().cast()) }),
-                None => {
-                    let mut buf = [0u8; 32];
-                    buf[..line.len() - at].copy_from_slice(&line[at..]);
-                    // SAFETY: reads the 32 bytes of `buf`.
-                    chunk(unsafe { _mm256_loadu_si256(buf.as_ptr().cast()) })
-                }
+                chunk(unsafe { _mm256_loadu_si256(c.as_ptr().cast()) })
+            } else {
+                let mut buf = [0u8; 32];
+                buf[..line.len() - at].copy_from_slice(&line[at..]);
+                // SAFETY: reads the 32 bytes of `buf`.
+                chunk(unsafe { _mm256_loadu_si256(buf.as_ptr().cast()) })
             };
             // SAFETY: within the room reserved above (`n` grows by 24 per 32 characters
             // of `rest`); written, not read.
@@ -156,8 +155,8 @@ mod avx2 {
         let d = |i: usize| DECODE_TABLE[usize::from(extra[i])];
         let (tail, len) = match extra.len() {
             0 => ([0; 2], 0),
-            2 if d(1) & 0x0F == 0 => ([d(0) << 2 | d(1) >> 4, 0], 1),
-            3 if d(2) & 0x03 == 0 => ([d(0) << 2 | d(1) >> 4, d(1) << 4 | d(2) >> 2], 2),
+            2 if d(1).trailing_zeros() >= 4 => ([d(0) << 2 | d(1) >> 4, 0], 1),
+            3 if d(2).trailing_zeros() >= 2 => ([d(0) << 2 | d(1) >> 4, d(1) << 4 | d(2) >> 2], 2),
             _ => return None,
         };
         // SAFETY: within the reserved room; `[base, base + n)` is written, so the new

@@ -26,15 +26,12 @@ fn general(line: &[u8]) -> Option<(Vec<u8>, i64)> {
 fn fast(line: &[u8], days: &mut DayCache) -> Option<(Vec<u8>, i64)> {
     let mut out = vec![0xA5; 4];
     let r = record_line(line, &mut out, days);
-    match r {
-        Some(t) => {
-            assert_eq!(&out[..4], [0xA5; 4]);
-            Some((out[4..].to_vec(), t))
-        }
-        None => {
-            assert_eq!(out, [0xA5; 4], "{}", String::from_utf8_lossy(line));
-            None
-        }
+    if let Some(t) = r {
+        assert_eq!(&out[..4], [0xA5; 4]);
+        Some((out[4..].to_vec(), t))
+    } else {
+        assert_eq!(out, [0xA5; 4], "{}", String::from_utf8_lossy(line));
+        None
     }
 }
 
