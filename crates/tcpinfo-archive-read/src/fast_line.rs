@@ -172,7 +172,8 @@ mod avx2 {
                 dst.add(base)
                     .cast::<[u8; 4]>()
                     .write_unaligned([l[0], l[1], t[0], t[1]]);
-                n = n.next_multiple_of(4);
+                // Padded as `append_payload` pads: to the region's 4-byte boundary.
+                n = (base + n).next_multiple_of(4) - base;
             }
             out.set_len(base + n);
         }

@@ -11,28 +11,49 @@ use crate::json::{scan_line, Scanned};
 use crate::payload::append_payload;
 use crate::time::DayCache;
 
-/// What the general path makes of a record line: payload and time, or `None`.
-fn general(line: &[u8]) -> Option<(Vec<u8>, i64)> {
+/// What the general path makes of a record line after `prefix` bytes of the payload
+/// region: payload and time, or `None`.
+fn general_at(line: &[u8], prefix: usize) -> Option<(Vec<u8>, i64)> {
     let mut s = Scanned::default();
     scan_line(line, &mut s).ok()?;
     let raw = s.raw_idm?;
-    let mut out = Vec::new();
+    let mut out = vec![0xA5; prefix];
     append_payload(&mut out, line, &s, raw).ok()?;
-    Some((out, s.stamp.map_or(GO_ZERO_TIME, |t| t.nanos)))
+    Some((
+        out[prefix..].to_vec(),
+        s.stamp.map_or(GO_ZERO_TIME, |t| t.nanos),
+    ))
 }
 
-/// The fast path's result, checking that a refusal leaves `out` as it was (a payload
-/// starts 4-aligned in the batch, as after this 4-byte prefix).
-fn fast(line: &[u8], days: &mut DayCache) -> Option<(Vec<u8>, i64)> {
-    let mut out = vec![0xA5; 4];
+fn general(line: &[u8]) -> Option<(Vec<u8>, i64)> {
+    general_at(line, 0)
+}
+
+/// The fast path's result after `prefix` bytes of the payload region, checking that a
+/// refusal leaves the region as it was.
+fn fast_at(line: &[u8], days: &mut DayCache, prefix: usize) -> Option<(Vec<u8>, i64)> {
+    let mut out = vec![0xA5; prefix];
     let r = record_line(line, &mut out, days);
     if let Some(t) = r {
-        assert_eq!(&out[..4], [0xA5; 4]);
-        Some((out[4..].to_vec(), t))
+        assert_eq!(&out[..prefix], vec![0xA5; prefix]);
+        Some((out[prefix..].to_vec(), t))
     } else {
-        assert_eq!(out, [0xA5; 4], "{}", String::from_utf8_lossy(line));
+        assert_eq!(out, vec![0xA5; prefix], "{}", String::from_utf8_lossy(line));
         None
     }
+}
+
+/// A payload region holds whole records (multiples of 4 bytes) before a JSON line's, but
+/// a raw netlink message of another source may have left it unaligned: both are compared.
+fn fast(line: &[u8], days: &mut DayCache) -> Option<(Vec<u8>, i64)> {
+    let unaligned = fast_at(line, days, 6);
+    assert_eq!(
+        unaligned,
+        unaligned.as_ref().and_then(|_| general_at(line, 6)),
+        "{}",
+        String::from_utf8_lossy(line)
+    );
+    fast_at(line, days, 4)
 }
 
 /// Whether the fast path can run here (without AVX2 it always refuses).
