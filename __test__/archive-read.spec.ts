@@ -44,6 +44,11 @@ test('every fixture: all records, typed like live connections', async (t) => {
     t.is(recs.length, count, name)
     t.true(recs[0] instanceof Connection)
     t.is(recs[0]?.metadata?.source, join(MLAB, name))
+    // The cookie (read through the index's u64 view) is the one in each record's inet_diag_msg.
+    t.true(
+      recs.every((c) => c.cookie === c.raw?.readBigUInt64LE(44)),
+      name,
+    )
   }
 })
 

@@ -21,7 +21,7 @@ export interface ReadArchiveOptions {
    * files are passed over; all are counted in `stats` and listed in `errors`.
    */
   onError?: 'throw' | 'skip'
-  /** Records per batch (default 8192). */
+  /** Records per batch (default 8192 for {@link ArchiveReader.batches}, 2048 when iterating records). */
   maxBatchRecords?: number
   /** Stops the read; the iteration then throws the signal's reason. */
   signal?: AbortSignal
@@ -60,8 +60,23 @@ interface Pulled {
   stats: number[]
 }
 
+/** Bounds of the native reader's batches (`NativeArchiveReaderOptions`). */
+interface BatchBounds {
+  maxBatchRecords?: number
+  maxBatchBytes?: number
+}
+
 /** Errors kept in {@link ArchiveReader.errors}; more are only counted. */
 const MAX_KEPT_ERRORS = 100
+
+/**
+ * Batch bounds when iterating records: a batch of 2048 records (~2 MiB) is done with before
+ * the next young-generation GC, so its buffers die young and return to the reader's pool at
+ * once; 8192-record batches outlived a GC, were promoted, came back only with the major GCs,
+ * and their successors were written into fresh pages (page faults; docs/BENCHMARKS.md,
+ * session 7).
+ */
+const RECORD_BATCH = { maxBatchRecords: 2048, maxBatchBytes: 2 << 20 }
 
 /** The result of {@link readArchive}: iterate it for records, or {@link batches} for batches. */
 export class ArchiveReader implements AsyncIterable<Connection> {
@@ -82,6 +97,10 @@ export class ArchiveReader implements AsyncIterable<Connection> {
 
   /** The records in batches (one native call each): the fastest way through large archives. Once only. */
   batches(): AsyncGenerator<ArchiveBatch, void, undefined> {
+    return this.#batches({})
+  }
+
+  #batches(bounds: BatchBounds): AsyncGenerator<ArchiveBatch, void, undefined> {
     return this.#run(
       (r, flush) => r.next(flush),
       (b) => {
@@ -89,6 +108,7 @@ export class ArchiveReader implements AsyncIterable<Connection> {
         return batch.size > 0 ? batch : undefined
       },
       true,
+      bounds,
     )
   }
 
@@ -121,14 +141,20 @@ export class ArchiveReader implements AsyncIterable<Connection> {
    * (they came back in waves of ~20 batches, and the batches between were written into
    * fresh pages: a fifth of the CPU in page faults; docs/BENCHMARKS.md).
    */
-  async *#run<N extends Pulled, T>(pull: (r: NativeArchiveReader, flush: boolean) => N | null, wrap: (n: N) => T | undefined, turns = false): AsyncGenerator<T, void, undefined> {
+  async *#run<N extends Pulled, T>(
+    pull: (r: NativeArchiveReader, flush: boolean) => N | null,
+    wrap: (n: N) => T | undefined,
+    turns = false,
+    bounds: BatchBounds = {},
+  ): AsyncGenerator<T, void, undefined> {
     if (this.#started) throw new TcpinfoError('ERR_CLOSED', 'an ArchiveReader is read once')
     this.#started = true
     const skip = this.#options.onError === 'skip'
     const sources = await this.#resolve(skip)
     this.stats.filesTotal = sources.length
     this.stats.bytesTotal = sources.reduce((n, s) => n + (s.size ?? 0), 0)
-    const reader = callNative(() => new (native().NativeArchiveReader)({ stopOnError: !skip, ...(this.#options.maxBatchRecords ? { maxBatchRecords: this.#options.maxBatchRecords } : {}) }))
+    const size = this.#options.maxBatchRecords ? { maxBatchRecords: this.#options.maxBatchRecords } : bounds
+    const reader = callNative(() => new (native().NativeArchiveReader)({ stopOnError: !skip, ...size }))
     for (const src of sources) {
       reader.begin(src.name)
       try {
@@ -166,7 +192,7 @@ export class ArchiveReader implements AsyncIterable<Connection> {
    * promoted them, for the major GC to collect (docs/BENCHMARKS.md, session 6).
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<Connection> {
-    const batches = this.batches()
+    const batches = this.#batches(RECORD_BATCH)
     let batch: ArchiveBatch | undefined
     let size = 0
     let i = 0

@@ -14,6 +14,7 @@ mod batch;
 pub mod csv;
 mod decoder;
 mod error;
+mod fast_line;
 mod json;
 pub mod json_out;
 mod payload;

@@ -33,7 +33,7 @@ pub fn decode_base64(out: &mut Vec<u8>, text: &[u8]) -> Option<usize> {
 const SHORT_BASE64: usize = 32;
 
 /// For each byte: its 6-bit value in the standard alphabet, or 0xFF.
-const DECODE_TABLE: [u8; 256] = {
+pub(crate) const DECODE_TABLE: [u8; 256] = {
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut t = [0xFF; 256];
     let mut i = 0;

@@ -15,6 +15,7 @@ use zstd::stream::raw::Decoder as ZstdDecoder;
 use crate::batch::{ArchiveBatch, Segment};
 use crate::error::{ArchiveError, ErrorKind};
 use crate::json::Scanned;
+use crate::time::DayCache;
 
 mod stream;
 mod text;
@@ -144,6 +145,8 @@ pub struct ArchiveDecoder {
     source: Option<Source>,
     batch: ArchiveBatch,
     scanned: Scanned,
+    /// The last `Timestamp` date of the fast path (`fast_line`).
+    days: DayCache,
     stopped: bool,
 }
 
@@ -163,6 +166,7 @@ impl ArchiveDecoder {
             source: None,
             batch: ArchiveBatch::default(),
             scanned: Scanned::default(),
+            days: DayCache::default(),
             stopped: false,
         }
     }

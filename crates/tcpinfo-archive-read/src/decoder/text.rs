@@ -7,6 +7,7 @@ use tcpinfo_core::{write_record_line, RecordKind, GO_ZERO_TIME};
 use super::{ArchiveDecoder, Content, Step, TCPDIAG_GETSOCK};
 use crate::batch::{NewRecord, Segment};
 use crate::error::ErrorKind;
+use crate::fast_line;
 use crate::json::scan_line;
 use crate::payload::append_payload;
 
@@ -173,6 +174,13 @@ impl ArchiveDecoder {
             return;
         }
         self.batch.stats.lines += 1;
+        let payload_start = self.batch.records.payloads.len();
+        if let Some(nanos) =
+            fast_line::record_line(line, &mut self.batch.records.payloads, &mut self.days)
+        {
+            self.push_line(line, payload_start, nanos);
+            return;
+        }
         if let Err(e) = scan_line(line, &mut self.scanned) {
             self.record_error(
                 ErrorKind::Json,
@@ -209,7 +217,6 @@ impl ArchiveDecoder {
             }
             return;
         };
-        let payload_start = self.batch.records.payloads.len();
         if let Err(what) = append_payload(
             &mut self.batch.records.payloads,
             line,
@@ -220,6 +227,11 @@ impl ArchiveDecoder {
             return;
         }
         let nanos = self.scanned.stamp.map_or(GO_ZERO_TIME, |t| t.nanos);
+        self.push_line(line, payload_start, nanos);
+    }
+
+    /// Adds a record whose payload is in place from `payload_start` on: its line, its entry.
+    fn push_line(&mut self, line: &[u8], payload_start: usize, nanos: i64) {
         let line_start = self.batch.records.lines.len();
         self.batch.records.lines.extend_from_slice(line);
         self.batch.records.lines.push(b'\n');
