@@ -51,9 +51,10 @@ pub(crate) fn flush_file(
     events: &Events,
     pending_total: &mut usize,
     file: &mut ArchiveFile,
+    arena: &[u8],
 ) -> bool {
-    let before = file.pending.len();
-    match file.flush(cctx, scratch) {
+    let before = file.pending_len();
+    match file.flush(cctx, scratch, arena) {
         Ok(done) => {
             *pending_total -= before;
             if done.uncompressed > 0 {

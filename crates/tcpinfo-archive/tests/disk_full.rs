@@ -224,3 +224,72 @@ fn an_output_deleted_under_the_writer_continues_in_a_new_sequence_file() {
     let events = w.take_events();
     assert!(events.iter().any(|e| e.op == "deleted"), "{events:?}");
 }
+
+/// Files written one line per flush keep that line in the writer's shared arena, which is
+/// emptied after every flush: a line whose frame could not be written (disk full) must move
+/// to its file's own buffer first, and reach the file when space returns, in order.
+#[test]
+fn one_line_per_flush_on_a_full_disk_loses_nothing() {
+    let dir = TempDir::new("arena-full");
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tcpinfo-archive-test"])
+        .arg(&dir.0)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
+        {
+            eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+        }
+        return;
+    }
+    let _mount = Mount(dir.0.clone());
+    let out = dir.0.join("archive");
+    let lines = fixture_lines();
+    let mut c = WriterConfig::new(&out, "arena_1_unsafe");
+    c.flush_interval = Duration::from_hours(1);
+    let w = ArchiveWriter::new(&c).unwrap();
+    let conns = 4u64;
+    let t = Duration::from_secs(5);
+    let mut sent = 0;
+    let mut round = |w: &ArchiveWriter| {
+        let line = &lines[sent][..];
+        let recs: Vec<(u8, u64, &[u8])> = (0..conns).map(|c| (1, c + 1, line)).collect();
+        w.write(batch(&recs)).unwrap();
+        w.flush(t).unwrap();
+        sent += 1;
+    };
+    // Every file created, then one line per file per flush (no buffer of its own).
+    round(&w);
+    round(&w);
+    let filler_path = dir.0.join("filler");
+    let mut filler = std::fs::File::create(&filler_path).unwrap();
+    let chunk = vec![0x5au8; 4096];
+    while filler.write_all(&chunk).is_ok() {}
+    drop(filler);
+    // Frames fit in the slack of each file's last page until they do not: go on until
+    // every file has failed a few times.
+    let before = w.stats().records_written;
+    for _ in 0..60 {
+        round(&w);
+    }
+    let s = w.stats();
+    assert!(s.errors(ErrorCause::NoSpace) >= 4, "{s:?}");
+    assert!(s.records_written < before + 60 * conns, "{s:?}");
+    assert_eq!(s.records_dropped, 0);
+    std::fs::remove_file(&filler_path).unwrap();
+    round(&w);
+    w.close(t).unwrap();
+    let s = w.stats();
+    assert_eq!(s.records_dropped, 0);
+    assert_eq!(s.records_written, sent as u64 * conns, "{s:?}");
+    let files = archive_files(&out);
+    assert_eq!(files.len(), conns as usize);
+    let want: Vec<&[u8]> = lines[..sent].iter().map(|l| &l[..]).collect();
+    for f in &files {
+        assert!(zstd_t(f), "{}", f.display());
+        let (ok, data) = zstd_dc(f);
+        assert!(ok);
+        assert_eq!(&lines_of(&data)[1..], &want[..], "{}", f.display());
+    }
+}

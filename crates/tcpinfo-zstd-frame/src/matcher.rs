@@ -3,7 +3,7 @@
 
 use crate::seq::Seq;
 
-const HASH_LOG: u32 = 12;
+const HASH_LOG: u32 = 10;
 const MIN_MATCH: usize = 5;
 
 /// The hash table, kept between frames; entries are `generation << 16 | position`.
