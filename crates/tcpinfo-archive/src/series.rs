@@ -66,6 +66,9 @@ pub(crate) fn flush_file(
             true
         }
         Err((op, e)) => {
+            // Taking the next free name may have renumbered the pending header (one
+            // more digit, or one fewer): the total follows what is pending now.
+            *pending_total = *pending_total + file.pending_len() - before;
             let cause = ErrorCause::of(&e);
             Counters::add(&counters.errors[cause as usize], 1);
             events.record(cause, op, &file.path.to_string_lossy(), &e);
