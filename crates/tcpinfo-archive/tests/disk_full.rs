@@ -238,8 +238,8 @@ fn one_line_per_flush_on_a_full_disk_loses_nothing() {
     assert_eq!(s.records_dropped, 0);
     assert_eq!(s.records_written, sent as u64 * CONNS, "{s:?}");
     assert_eq!(s.pending_bytes, 0, "everything written, nothing pending");
-    let files = archive_files(&out.0.join("archive"));
-    assert_eq!(files.len(), CONNS as usize);
+    let files = archive_files(&out.path.join("archive"));
+    assert_eq!(files.len() as u64, CONNS);
     let want: Vec<&[u8]> = lines[..sent].iter().map(|l| &l[..]).collect();
     for f in &files {
         assert!(zstd_t(f), "{}", f.display());
@@ -275,7 +275,7 @@ fn a_close_per_flush_on_a_full_disk_accounts_for_every_record() {
         "{s:?}"
     );
     assert_eq!(s.pending_bytes, 0, "{s:?}");
-    for f in &archive_files(&out.0.join("archive")) {
+    for f in &archive_files(&out.path.join("archive")) {
         assert!(zstd_t(f), "{}", f.display());
     }
 }
@@ -308,11 +308,15 @@ fn one_line_per_flush_on_a_full_disk(
         }
         return None;
     }
-    let mount = MountedDir(dir.0.clone(), Mount(dir.0.clone()), dir);
-    let out = mount.0.join("archive");
+    let mount = MountedDir {
+        path: dir.0.clone(),
+        _mount: Mount(dir.0.clone()),
+        _dir: dir,
+    };
+    let out = mount.path.join("archive");
     let lines = fixture_lines();
     let mut c = WriterConfig::new(&out, "arena_1_unsafe");
-    c.flush_interval = Duration::from_hours(1);
+    c.flush_interval = Duration::from_secs(3600);
     let w = ArchiveWriter::new(&c).unwrap();
     let mut sent = 0;
     let mut round = |w: &ArchiveWriter| {
@@ -325,7 +329,7 @@ fn one_line_per_flush_on_a_full_disk(
     // Every file created, then one line per file per flush (no buffer of its own).
     round(&w);
     round(&w);
-    let filler_path = mount.0.join("filler");
+    let filler_path = mount.path.join("filler");
     let mut filler = std::fs::File::create(&filler_path).unwrap();
     let chunk = vec![0x5au8; 4096];
     while filler.write_all(&chunk).is_ok() {}
@@ -346,4 +350,8 @@ fn one_line_per_flush_on_a_full_disk(
 }
 
 /// A mounted tmpfs: unmounted (then removed) when dropped.
-struct MountedDir(std::path::PathBuf, Mount, TempDir);
+struct MountedDir {
+    path: std::path::PathBuf,
+    _mount: Mount,
+    _dir: TempDir,
+}
