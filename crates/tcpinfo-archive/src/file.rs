@@ -130,7 +130,7 @@ impl ArchiveFile {
     }
 
     /// The pending lines, from the file's buffer or from `arena`.
-    fn pending_in<'a>(&'a self, arena: &'a [u8]) -> &'a [u8] {
+    pub fn pending_in<'a>(&'a self, arena: &'a [u8]) -> &'a [u8] {
         if self.span_len == 0 {
             &self.pending
         } else {

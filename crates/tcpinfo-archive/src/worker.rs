@@ -359,23 +359,41 @@ impl Worker {
         discard_pending(&mut self.pending_total, &self.counters, file);
     }
 
+    /// Flushes every open file. The files are taken in the order of the connection map's
+    /// memory (one pass, no lookup per file) and each file's struct and pending line are
+    /// fetched into the cache a few files ahead: with thousands of files written once per
+    /// flush, those cache misses were most of the writer's time outside the compressor.
     fn flush_all(&mut self) {
-        let mut keys = std::mem::take(&mut self.keys);
-        keys.clear();
-        keys.extend(self.open.iter().copied());
-        let mut failed = false;
-        for &c in &keys {
-            failed |= !self.flush_one(c);
-        }
-        if failed {
-            // Lines that could not be written wait in their files' buffers.
-            for c in &keys {
-                if let Some(f) = self.conns.get_mut(c).and_then(|c| c.file.as_mut()) {
-                    f.spill(&self.arena);
-                }
+        let Self {
+            conns,
+            cctx,
+            scratch,
+            counters,
+            events,
+            pending_total,
+            arena,
+            ..
+        } = self;
+        let mut files: Vec<&mut ArchiveFile> = conns
+            .values_mut()
+            .filter_map(|c| c.file.as_deref_mut())
+            .collect();
+        for i in 0..files.len() {
+            if let Some(f) = files.get(i + 4) {
+                prefetch(std::ptr::from_ref::<ArchiveFile>(f));
+            }
+            if let Some(f) = files.get(i + 2) {
+                prefetch(f.pending_in(arena).as_ptr());
+            }
+            let f = &mut *files[i];
+            if f.pending_len() > 0
+                && !flush_file(cctx, scratch, counters, events, pending_total, f, arena)
+            {
+                // Lines that could not be written wait in their file's buffer.
+                f.spill(arena);
             }
         }
-        self.keys = keys;
+        drop(files);
         self.empty_arena();
         self.publish_gauges();
     }
@@ -605,6 +623,18 @@ impl Worker {
         Counters::add(&self.counters.errors[cause as usize], 1);
         self.events.record(cause, op, &path.to_string_lossy(), e);
     }
+}
+
+/// Asks the CPU to fetch the cache line at `p` (a hint: no effect on what the program does).
+#[inline]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and reads nothing the program sees, whatever `p` is.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Drops a file's pending lines, counted as dropped records.
