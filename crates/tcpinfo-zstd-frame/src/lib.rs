@@ -16,7 +16,7 @@
 //! block (Huffman literals with the tree description, one stream up to 1023 literals and
 //! four above; or raw literals when a literal has no code, a byte never seen in the
 //! fixture lines' literals, or Huffman would not be smaller; then predefined-mode
-//! sequences from a greedy 5-byte hash match finder) or, when that is not smaller than
+//! sequences from a greedy 8-byte hash match finder) or, when that is not smaller than
 //! the input, a raw block. Inputs up to [`MAX_INPUT`] bytes; larger ones get
 //! [`Error::TooLarge`] and belong to libzstd.
 
