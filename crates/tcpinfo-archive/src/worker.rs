@@ -419,15 +419,18 @@ impl Worker {
         self.arena_peak = 0;
         self.early_flush_stuck = false;
         self.retry_finishing();
-        // Idle files are finished: an idle connection holds no file and no buffer.
+        // Idle files are finished: an idle connection holds no file and no buffer. (One
+        // pass over the map; a connection's `last_seen` is its open file's last write.)
         let mut keys = std::mem::take(&mut self.keys);
         keys.clear();
-        keys.extend(self.open.iter().copied().filter(|c| {
+        keys.extend(
             self.conns
-                .get(c)
-                .and_then(|c| c.file.as_ref())
-                .is_some_and(|f| now.duration_since(f.last_write) >= self.idle_close)
-        }));
+                .iter()
+                .filter(|(_, c)| {
+                    c.file.is_some() && now.duration_since(c.last_seen) >= self.idle_close
+                })
+                .map(|(k, _)| *k),
+        );
         for &c in &keys {
             self.finish(c);
         }
@@ -495,15 +498,15 @@ impl Worker {
         use std::os::unix::fs::MetadataExt as _;
         let mut changed: Vec<PathBuf> = Vec::new();
         let mut seen: FxHashMap<PathBuf, u64> = FxHashMap::default();
-        for c in &self.open {
-            let Some(dir) = self
-                .conns
-                .get(c)
-                .and_then(|c| c.file.as_ref())
-                .map(|f| f.dir())
-            else {
+        // One pass over the map; most files share their date directory, so the one just
+        // seen is compared first (bytes, not path components) before any hashing.
+        let mut last: &[u8] = &[];
+        for f in self.conns.values().filter_map(|c| c.file.as_deref()) {
+            let dir = f.dir();
+            if dir.as_os_str().as_encoded_bytes() == last {
                 continue;
-            };
+            }
+            last = dir.as_os_str().as_encoded_bytes();
             if seen.contains_key(dir) || changed.iter().any(|d| d == dir) {
                 continue;
             }
