@@ -91,7 +91,7 @@ fn tables() -> &'static Tables {
     })
 }
 
-/// Encodes frames; holds ~16 KiB of hash table plus scratch that grows to the largest
+/// Encodes frames; holds a 4 KiB hash table plus scratch that grows to the largest
 /// input. One per thread.
 pub struct FrameEncoder {
     matcher: Matcher,
