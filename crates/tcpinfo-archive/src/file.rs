@@ -7,6 +7,13 @@
 //! is written with `pwrite` at the end of the last good frame; if the write fails part
 //! way (disk full), the file is cut back to that length (or, if it held nothing yet,
 //! removed: it is ours and empty) and the lines stay pending for the next try.
+//!
+//! A file's pending lines are in its own buffer, or, while they are one line and the file
+//! holds no buffer (most files, when changes are spread out), in the writer's shared
+//! arena of pending lines (a span of it): no allocation and no free per flush for such
+//! files, and their lines lie side by side. The arena is emptied after every flush of all
+//! files; a span that must outlive it (a failed write) is first copied to the file's own
+//! buffer (`spill`).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -37,8 +44,12 @@ pub(crate) struct ArchiveFile {
     start: Box<[u8]>,
     /// Bytes of complete frames in the file.
     good_len: u64,
-    /// Lines (the header first, until the first frame) not yet written.
-    pub pending: Vec<u8>,
+    /// Lines (the header first, until the first frame) not yet written, unless they are
+    /// in the arena (`span_len > 0`; then this is empty).
+    pending: Vec<u8>,
+    /// Where the pending line is in the arena (when `span_len > 0`).
+    span_start: u32,
+    span_len: u32,
     /// Record lines in `pending` (the header is not a record).
     pub pending_records: u64,
     /// When the file was started (rotation age counts from here).
@@ -66,6 +77,8 @@ impl ArchiveFile {
             start: start.into(),
             good_len: 0,
             pending: Vec::new(),
+            span_start: 0,
+            span_len: 0,
             pending_records: 0,
             opened: now,
             last_write: now,
@@ -111,6 +124,70 @@ impl ArchiveFile {
             .ok_or_else(|| io::Error::other("archive file not created"))
     }
 
+    /// Bytes of pending lines (the header included).
+    pub fn pending_len(&self) -> usize {
+        self.pending.len() + self.span_len as usize
+    }
+
+    /// The pending lines, from the file's buffer or from `arena`.
+    pub fn pending_in<'a>(&'a self, arena: &'a [u8]) -> &'a [u8] {
+        if self.span_len == 0 {
+            &self.pending
+        } else {
+            let at = self.span_start as usize;
+            &arena[at..at + self.span_len as usize]
+        }
+    }
+
+    /// Appends one line to the pending lines: to the shared `arena` if it is the only one
+    /// and the file holds no buffer, else to the file's buffer (the arena's line moved
+    /// there first).
+    pub fn append(&mut self, arena: &mut Vec<u8>, line: &[u8]) {
+        if self.span_len == 0 && self.pending.capacity() == 0 {
+            let start = u32::try_from(arena.len());
+            let len = u32::try_from(line.len());
+            if let (Ok(start), Ok(len)) = (start, len) {
+                if len > 0 && start.checked_add(len).is_some() {
+                    arena.extend_from_slice(line);
+                    self.span_start = start;
+                    self.span_len = len;
+                    return;
+                }
+            }
+        }
+        self.spill(arena);
+        self.pending.extend_from_slice(line);
+    }
+
+    /// Moves a pending line out of the arena into the file's own buffer (before the arena
+    /// is emptied, or before another line joins it).
+    pub fn spill(&mut self, arena: &[u8]) {
+        if self.span_len > 0 {
+            let at = self.span_start as usize;
+            self.pending
+                .extend_from_slice(&arena[at..at + self.span_len as usize]);
+            self.span_len = 0;
+        }
+    }
+
+    /// Whether a pending line is in the arena.
+    pub fn in_arena(&self) -> bool {
+        self.span_len > 0
+    }
+
+    /// Takes the pending lines out (the record count is the caller's to reset).
+    pub fn take_pending(&mut self, arena: &[u8]) -> Vec<u8> {
+        self.spill(arena);
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Forgets the pending lines (and frees their buffer).
+    pub fn clear_pending(&mut self) {
+        self.pending = Vec::new();
+        self.span_len = 0;
+        self.pending_records = 0;
+    }
+
     /// The directory the file is (or will be) in.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -143,17 +220,23 @@ impl ArchiveFile {
         &mut self,
         cctx: &mut FrameCompressor,
         scratch: &mut Vec<u8>,
+        arena: &[u8],
     ) -> Result<Flushed, (&'static str, io::Error)> {
-        if self.pending.is_empty() {
+        if self.pending_len() == 0 {
             return Ok(Flushed {
                 compressed: 0,
                 uncompressed: 0,
                 records: 0,
             });
         }
+        if self.file.is_none() {
+            // The header is in the file's buffer until the first frame: keep the lines
+            // together (a line alone in the arena never waits for a file's creation).
+            self.spill(arena);
+        }
         // Created first: taking the next free name may renumber the pending header.
         self.create().map_err(|e| ("create", e))?;
-        cctx.compress(&self.pending, scratch)
+        cctx.compress(self.pending_in(arena), scratch)
             .map_err(|e| ("compress", e))?;
         let good_len = self.good_len;
         let file = self.create().map_err(|e| ("create", e))?;
@@ -175,9 +258,10 @@ impl ArchiveFile {
         self.good_len += scratch.len() as u64;
         let done = Flushed {
             compressed: scratch.len() as u64,
-            uncompressed: self.pending.len() as u64,
+            uncompressed: self.pending_len() as u64,
             records: self.pending_records,
         };
+        self.span_len = 0;
         self.pending.clear();
         if self.pending.capacity() > KEEP_CAPACITY || done.records < KEEP_AFTER_RECORDS {
             self.pending = Vec::new();

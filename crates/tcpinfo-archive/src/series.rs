@@ -51,9 +51,10 @@ pub(crate) fn flush_file(
     events: &Events,
     pending_total: &mut usize,
     file: &mut ArchiveFile,
+    arena: &[u8],
 ) -> bool {
-    let before = file.pending.len();
-    match file.flush(cctx, scratch) {
+    let before = file.pending_len();
+    match file.flush(cctx, scratch, arena) {
         Ok(done) => {
             *pending_total -= before;
             if done.uncompressed > 0 {
@@ -65,6 +66,9 @@ pub(crate) fn flush_file(
             true
         }
         Err((op, e)) => {
+            // Taking the next free name may have renumbered the pending header (one
+            // more digit, or one fewer): the total follows what is pending now.
+            *pending_total = *pending_total + file.pending_len() - before;
             let cause = ErrorCause::of(&e);
             Counters::add(&counters.errors[cause as usize], 1);
             events.record(cause, op, &file.path.to_string_lossy(), &e);

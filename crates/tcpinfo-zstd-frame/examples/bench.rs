@@ -21,7 +21,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(300_000);
     let lines = fixture_lines();
-    for per in [1, 4] {
+    for per in [1, 2, 3, 4] {
         let inputs: Vec<Vec<u8>> = lines.chunks(per).map(<[Vec<u8>]>::concat).collect();
         let avg_in = inputs.iter().map(Vec::len).sum::<usize>() / inputs.len();
         println!(

@@ -16,7 +16,7 @@
 //! block (Huffman literals with the tree description, one stream up to 1023 literals and
 //! four above; or raw literals when a literal has no code, a byte never seen in the
 //! fixture lines' literals, or Huffman would not be smaller; then predefined-mode
-//! sequences from a greedy 5-byte hash match finder) or, when that is not smaller than
+//! sequences from a greedy 8-byte hash match finder) or, when that is not smaller than
 //! the input, a raw block. Inputs up to [`MAX_INPUT`] bytes; larger ones get
 //! [`Error::TooLarge`] and belong to libzstd.
 
@@ -91,7 +91,7 @@ fn tables() -> &'static Tables {
     })
 }
 
-/// Encodes frames; holds ~16 KiB of hash table plus scratch that grows to the largest
+/// Encodes frames; holds a 4 KiB hash table plus scratch that grows to the largest
 /// input. One per thread.
 pub struct FrameEncoder {
     matcher: Matcher,
