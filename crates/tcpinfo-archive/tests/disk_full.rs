@@ -88,9 +88,10 @@ fn a_full_disk_is_counted_and_writing_resumes_when_space_returns() {
     assert!(w.take_events().is_empty(), "rate-limited");
     // (A frame may still fit in the slack of a file's last page, but not all of them.)
     assert!(w.stats().records_written < 300, "not everything fits");
-    // Files already written stay readable while the disk is full.
+    // Files already written stay readable while the disk is full (between a failed write
+    // and its cut a file may hold a partial frame for a moment: once in 12 runs here).
     for f in archive_files(&out) {
-        assert!(zstd_t(&f), "{} readable while full", f.display());
+        assert!(zstd_t_settled(&f), "{} readable while full", f.display());
     }
 
     std::fs::remove_file(&filler_path).unwrap();

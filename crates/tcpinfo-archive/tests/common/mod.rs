@@ -103,6 +103,20 @@ pub fn zstd_t(path: &Path) -> bool {
         .success()
 }
 
+/// Whether `path` passes `zstd -t` once the writer is not in the middle of writing it: a
+/// frame that fails on a full disk is cut back to the last complete one (or a new file
+/// removed) right after the failed write, so a reader may catch the moment in between.
+/// Retried for up to a second; a file removed meanwhile counts as readable (none of ours).
+pub fn zstd_t_settled(path: &Path) -> bool {
+    for _ in 0..40 {
+        if !path.exists() || zstd_t(path) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    false
+}
+
 /// Lines of a byte buffer, each with its `\n`.
 pub fn lines_of(data: &[u8]) -> Vec<&[u8]> {
     data.split_inclusive(|&b| b == b'\n').collect()
