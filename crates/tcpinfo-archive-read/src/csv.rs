@@ -326,11 +326,11 @@ fn push_eight(out: &mut Vec<u8>, v: u64) {
 /// 20` = `x / 100` for x < 10^4, then into bytes by `x * 103 >> 10` = `x / 10` for x < 100;
 /// no lane's product reaches the next lane's masked bits).
 fn eight_digits(v: u64) -> u64 {
-    let mut x = v / 10_000 | (v % 10_000) << 32;
-    let hundreds = (x * 10_486) >> 20 & 0x0000_007F_0000_007F;
-    x = hundreds | (x - hundreds * 100) << 16;
-    let tens = (x * 103) >> 10 & 0x000F_000F_000F_000F;
-    x = tens | (x - tens * 10) << 8;
+    let mut x = (v / 10_000) | ((v % 10_000) << 32);
+    let hundreds = ((x * 10_486) >> 20) & 0x0000_007F_0000_007F;
+    x = hundreds | ((x - hundreds * 100) << 16);
+    let tens = ((x * 103) >> 10) & 0x000F_000F_000F_000F;
+    x = tens | ((x - tens * 10) << 8);
     x + 0x3030_3030_3030_3030
 }
 
