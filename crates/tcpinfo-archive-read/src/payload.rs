@@ -164,23 +164,28 @@ fn build(out: &mut Vec<u8>, line: &[u8], s: &Scanned, raw_idm: Text) -> Result<(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::decode_base64;
     use base64::Engine as _;
+
+    /// `len` pseudo-random bytes from the xorshift state `x` (seeded tests, no dependency).
+    pub(crate) fn random_bytes(x: &mut u64, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *x ^= *x << 13;
+                *x ^= *x >> 7;
+                *x ^= *x << 17;
+                x.to_le_bytes()[0]
+            })
+            .collect()
+    }
 
     #[test]
     fn agrees_with_the_base64_crate() {
         let engine = base64::engine::general_purpose::STANDARD;
         let mut x = 0x2545_F491_4F6C_DD1Du64;
         for len in 0..300 {
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x.to_le_bytes()[0]
-                })
-                .collect();
+            let bytes = random_bytes(&mut x, len);
             let text = engine.encode(&bytes);
             let mut out = vec![7];
             assert_eq!(decode_base64(&mut out, text.as_bytes()), Some(len));

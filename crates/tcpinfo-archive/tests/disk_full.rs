@@ -31,21 +31,10 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn a_full_disk_is_counted_and_writing_resumes_when_space_returns() {
-    let dir = TempDir::new("full");
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=512k", "tcpinfo-archive-test"])
-        .arg(&dir.0)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
-        {
-            eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
-        }
+    let Some(dir) = mount_tmpfs("full", "size=512k") else {
         return;
-    }
-    let _mount = Mount(dir.0.clone());
-    let out = dir.0.join("archive");
+    };
+    let out = dir.path.join("archive");
     let lines = fixture_lines();
     let mut c = WriterConfig::new(&out, "full_1_unsafe");
     c.flush_interval = Duration::from_millis(20);
@@ -67,7 +56,7 @@ fn a_full_disk_is_counted_and_writing_resumes_when_space_returns() {
     assert_eq!(written_before, 50);
 
     // Fill the file system.
-    let filler_path = dir.0.join("filler");
+    let filler_path = dir.path.join("filler");
     let mut filler = std::fs::File::create(&filler_path).unwrap();
     let chunk = vec![0x5au8; 4096];
     while filler.write_all(&chunk).is_ok() {}
@@ -130,21 +119,10 @@ fn a_full_disk_is_counted_and_writing_resumes_when_space_returns() {
 
 #[test]
 fn a_read_only_output_is_counted_and_writing_resumes_when_it_is_writable() {
-    let dir = TempDir::new("readonly");
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "ro,size=1m", "tcpinfo-archive-test"])
-        .arg(&dir.0)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
-        {
-            eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
-        }
+    let Some(dir) = mount_tmpfs("readonly", "ro,size=1m") else {
         return;
-    }
-    let _mount = Mount(dir.0.clone());
-    let out = dir.0.join("archive");
+    };
+    let out = dir.path.join("archive");
     let lines = fixture_lines();
     let mut c = WriterConfig::new(&out, "ro_1_unsafe");
     c.flush_interval = Duration::from_millis(20);
@@ -170,7 +148,7 @@ fn a_read_only_output_is_counted_and_writing_resumes_when_it_is_writable() {
 
     let remount = Command::new("mount")
         .args(["-o", "remount,rw"])
-        .arg(&dir.0)
+        .arg(&dir.path)
         .status()
         .unwrap();
     assert!(remount.success());
@@ -290,30 +268,7 @@ fn one_line_per_flush_on_a_full_disk(
     kind: u8,
     size: &str,
 ) -> Option<(ArchiveWriter, MountedDir, Vec<Vec<u8>>, usize)> {
-    let dir = TempDir::new(&format!("arena-full-{kind}"));
-    let ok = Command::new("mount")
-        .args([
-            "-t",
-            "tmpfs",
-            "-o",
-            &format!("size={size}"),
-            "tcpinfo-archive-test",
-        ])
-        .arg(&dir.0)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
-        {
-            eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
-        }
-        return None;
-    }
-    let mount = MountedDir {
-        path: dir.0.clone(),
-        _mount: Mount(dir.0.clone()),
-        _dir: dir,
-    };
+    let mount = mount_tmpfs(&format!("arena-full-{kind}"), &format!("size={size}"))?;
     let out = mount.path.join("archive");
     let lines = fixture_lines();
     let mut c = WriterConfig::new(&out, "arena_1_unsafe");
@@ -348,6 +303,30 @@ fn one_line_per_flush_on_a_full_disk(
     std::fs::remove_file(&filler_path).unwrap();
     round(&w);
     Some((w, mount, lines, sent))
+}
+
+/// A tmpfs mounted with `options` on a new temporary directory; `None` (said on stderr)
+/// when none can be mounted (needs root).
+fn mount_tmpfs(name: &str, options: &str) -> Option<MountedDir> {
+    let dir = TempDir::new(name);
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", options])
+        .arg("tcpinfo-archive-test")
+        .arg(&dir.0)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
+        {
+            eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+        }
+        return None;
+    }
+    Some(MountedDir {
+        path: dir.0.clone(),
+        _mount: Mount(dir.0.clone()),
+        _dir: dir,
+    })
 }
 
 /// A mounted tmpfs: unmounted (then removed) when dropped.
