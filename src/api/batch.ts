@@ -15,6 +15,9 @@ import { tcpInfoOf } from './tcp-info.js'
 import type { DecodedConnection, SocketId, TcpInfo } from './types.js'
 
 const INDEX_ENTRY_LEN = INDEX.entryLen
+/** The cookie as a u64 word of the index: entry `i`'s is word `i * WORDS_PER_ENTRY + COOKIE_WORD`. */
+const WORDS_PER_ENTRY = INDEX_ENTRY_LEN / 8
+const COOKIE_WORD = INDEX.cookie / 8
 /** Whether typed arrays read the index's little-endian words as they are. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
@@ -96,7 +99,7 @@ export class Connection {
   get cookie(): bigint {
     // A typed-array load is inlined by the JIT, `getBigUint64` is a builtin call (3x slower);
     // the DataView remains for an unaligned index and throws once the batch is released.
-    return this.#batch.cookies?.[this.#index * 4 + 3] ?? this.#view.getBigUint64(this.#off + 24, true)
+    return this.#batch.cookies?.[this.#index * WORDS_PER_ENTRY + COOKIE_WORD] ?? this.#view.getBigUint64(this.#off + INDEX.cookie, true)
   }
   /** The network namespace of the connection. */
   get netns(): Netns | undefined {
@@ -218,7 +221,7 @@ export class Batch {
   readonly lineRegion: Region
   /** @internal UUID prefix of this watch. */
   readonly uuidPrefix: string
-  /** @internal The index as u64 words (the cookie is word 3 of each entry); unset when unaligned or big-endian. */
+  /** @internal The index as u64 words (for the cookie); unset when unaligned or big-endian. */
   readonly cookies: BigUint64Array | undefined
   #connections: readonly Connection[] | undefined
   #decoded: (DecodedConnection | null)[] | undefined
